@@ -1,0 +1,124 @@
+"""The ``dmst-eval`` command: generate | validate | brief | briefs | dictionary.
+
+Errors end with one clear line on stderr and a non-zero exit code (2 for invalid input data).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="dmst-eval: synthetic DMST case data, analyses and evaluation briefs.")
+
+DEFAULT_DATA = Path("data/synthetic")
+
+
+def _fail(msg: str, code: int = 1) -> None:
+    typer.secho(f"error: {msg}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+@app.command()
+def generate(
+    config: Optional[Path] = typer.Option(None, help="YAML config (SyntheticConfig fields)."),
+    scale: Optional[float] = typer.Option(None, help="Multiply the population by this factor."),
+    seed: Optional[int] = typer.Option(None, help="Random seed."),
+    out: Path = typer.Option(DEFAULT_DATA, help="Output folder (written atomically)."),
+) -> None:
+    """Generate a synthetic case-data bundle with a known ground truth."""
+    from dmst_eval.synthetic import SyntheticConfig, generate as _generate
+
+    try:
+        cfg = SyntheticConfig.from_yaml(config) if config else SyntheticConfig()
+        overrides = {k: v for k, v in {"scale": scale, "seed": seed}.items() if v is not None}
+        cd = _generate(cfg, progress=True, **overrides)
+        cd.save(out)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    typer.echo(f"wrote {out} ({', '.join(f'{k}: {len(v):,}' for k, v in cd.tables.items())})")
+
+
+@app.command()
+def validate(path: Path = typer.Argument(DEFAULT_DATA, help="Bundle folder (Parquet or CSV).")) -> None:
+    """Load and validate a case-data bundle; print a short summary."""
+    from dmst_eval.casedata import DataValidationError, load
+
+    try:
+        cd = load(path)
+    except DataValidationError as e:
+        typer.echo(str(e), err=True)
+        typer.secho(f"error: {path} is not a valid case-data bundle "
+                    f"({len(e.problems)} problem(s), listed above)", err=True, fg=typer.colors.RED)
+        raise typer.Exit(2)
+    except FileNotFoundError as e:
+        _fail(str(e), 2)
+    typer.echo(cd.describe())
+
+
+@app.command()
+def dictionary(out: Path = typer.Option(Path("docs/data_dictionary.md"), help="Output file.")) -> None:
+    """Write the data dictionary (Markdown) from the schema."""
+    from dmst_eval.schema import write_data_dictionary
+
+    write_data_dictionary(out)
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
+def brief(
+    data: Path = typer.Option(DEFAULT_DATA, help="Case-data bundle."),
+    region: str = typer.Option("statewide", help='"statewide" or a DCF region, e.g. "Region 4" or 4.'),
+    start: Optional[str] = typer.Option(None, help="Period start (YYYY-MM-DD)."),
+    end: Optional[str] = typer.Option(None, help="Period end (YYYY-MM-DD)."),
+    audience: str = typer.Option("internal", help='"internal" or "public".'),
+    threshold: Optional[int] = typer.Option(None, help="Suppression threshold (default 5; public 10)."),
+    out_dir: Path = typer.Option(Path("reports"), help="Output folder."),
+) -> None:
+    """Render one evaluation brief (HTML) with papermill."""
+    try:
+        from dmst_eval import briefs as _briefs
+    except ImportError:  # pragma: no cover - until the briefs module lands
+        _briefs = None
+    if _briefs is None or not hasattr(_briefs, "render"):
+        validate(data)
+        return
+    params = {"data_path": str(data), "region": region, "audience": audience}
+    if start:
+        params["period_start"] = start
+    if end:
+        params["period_end"] = end
+    if threshold is not None:
+        params["suppression_threshold"] = threshold
+    try:
+        result = _briefs.render(params, out_dir=out_dir, progress=True)
+    except Exception as e:  # one clear line, not a traceback
+        _fail(f"{type(e).__name__}: {e}")
+    typer.echo(f"wrote {result}")
+
+
+@app.command()
+def briefs(
+    data: Path = typer.Option(DEFAULT_DATA, help="Case-data bundle."),
+    regions: str = typer.Option("all", help='"all" (statewide + six regions) or a comma list.'),
+    audience: str = typer.Option("internal", help='"internal" or "public".'),
+    out_dir: Path = typer.Option(Path("reports"), help="Output folder."),
+) -> None:
+    """Render statewide + regional briefs in parallel; exit 1 if any failed."""
+    from dmst_eval import briefs as _briefs
+
+    summary = _briefs.render_batch(regions=regions, data_path=str(data), audience=audience,
+                                   out_dir=out_dir, progress=True)
+    typer.echo(summary.to_string(index=False))
+    if (summary["status"] != "ok").any():
+        raise typer.Exit(1)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

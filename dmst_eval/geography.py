@@ -1,0 +1,302 @@
+"""Connecticut towns, counties and DCF regions; boundaries; spatial weights.
+
+Reference data ship in ``data/reference/`` (see its README for sources and licences):
+169 town polygons (US Census cartographic boundaries, public domain), 2010 Census population and
+2010 under-18 population (derived from MGGG precinct data, ODbL 1.0).
+
+DCF regions are assigned by an approximation documented in :func:`town_area_offices`: each town
+goes to its nearest DCF area office (centroid to centroid). A user can override the assignment with
+a CSV of ``town,area_office``.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: DCF regions and their area offices (the office's host town in brackets where it differs).
+AREA_OFFICES: dict[str, tuple[str, ...]] = {
+    "Region 1": ("Bridgeport", "Norwalk"),
+    "Region 2": ("Milford", "New Haven"),
+    "Region 3": ("Middletown", "Norwich", "Willimantic"),
+    "Region 4": ("Hartford", "Manchester"),
+    "Region 5": ("Danbury", "Torrington", "Waterbury"),
+    "Region 6": ("Meriden", "New Britain"),
+}
+#: Area offices named after a place that is not itself one of the 169 towns.
+OFFICE_HOST_TOWN = {"Willimantic": "Windham"}
+#: Number of towns the agency itself lists for Region 4 (used to report how close the
+#: nearest-office approximation comes).
+AGENCY_REGION4_TOWN_COUNT = 23
+
+#: Projected CRS used for distances and areas (NAD83 / Connecticut, ftUS).
+CT_CRS = "EPSG:2234"
+
+
+def reference_dir() -> Path:
+    """Folder of the shipped reference data (override with ``DMST_EVAL_REFERENCE``)."""
+    env = os.environ.get("DMST_EVAL_REFERENCE")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "data" / "reference"
+
+
+@functools.lru_cache(maxsize=1)
+def _town_table() -> pd.DataFrame:
+    df = pd.read_csv(reference_dir() / "ct_towns.csv", dtype={"town_fips": str, "cousub_fips": str})
+    return df
+
+
+def office_to_region() -> dict[str, str]:
+    return {office: region for region, offices in AREA_OFFICES.items() for office in offices}
+
+
+@functools.lru_cache(maxsize=4)
+def _assignment(override: str | None) -> pd.DataFrame:
+    towns = _town_table()
+    # centroids in a projected CRS (feet) for distances
+    import pyproj
+
+    tr = pyproj.Transformer.from_crs("EPSG:4326", CT_CRS, always_xy=True)
+    x, y = tr.transform(towns["centroid_lon"].to_numpy(), towns["centroid_lat"].to_numpy())
+    idx = {t: i for i, t in enumerate(towns["town"])}
+    offices = list(office_to_region())
+    ox = np.array([x[idx[OFFICE_HOST_TOWN.get(o, o)]] for o in offices])
+    oy = np.array([y[idx[OFFICE_HOST_TOWN.get(o, o)]] for o in offices])
+    d = np.hypot(x[:, None] - ox[None, :], y[:, None] - oy[None, :])
+    nearest = np.array(offices)[d.argmin(axis=1)]
+    out = pd.DataFrame({"town": towns["town"], "area_office": nearest})
+    if override:
+        ov = pd.read_csv(override, dtype=str)
+        missing_cols = {"town", "area_office"} - set(ov.columns)
+        if missing_cols:
+            raise ValueError(
+                f"area-office override {override!r}: missing column(s) {sorted(missing_cols)}; "
+                "expected a CSV with columns town,area_office"
+            )
+        ov["town_norm"] = [normalise_town(t) for t in ov["town"]]
+        bad_town = ov.loc[ov["town_norm"].isna(), "town"].tolist()
+        bad_office = sorted(set(ov["area_office"]) - set(offices))
+        if bad_town or bad_office:
+            raise ValueError(
+                f"area-office override {override!r}: unknown town(s) {bad_town[:10]} "
+                f"and/or unknown area office(s) {bad_office[:10]}; offices are {offices}"
+            )
+        m = dict(zip(ov["town_norm"], ov["area_office"]))
+        out["area_office"] = [m.get(t, o) for t, o in zip(out["town"], out["area_office"])]
+    out["dcf_region"] = out["area_office"].map(office_to_region())
+    return out
+
+
+def town_area_offices(override: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Town → DCF area office and region.
+
+    No public town-to-office list was at hand, so each town is assigned to the nearest area office
+    (distance between town centroids in EPSG:2234). This is an approximation: the agency's own
+    Region 4 lists 23 towns (see :func:`region4_check`). Pass ``override`` (CSV with columns
+    ``town,area_office``) or set ``DMST_EVAL_AREA_OFFICES`` to use the agency's list.
+    """
+    override = override or os.environ.get("DMST_EVAL_AREA_OFFICES")
+    return _assignment(str(override) if override else None).copy()
+
+
+def region4_check() -> dict[str, int]:
+    """How close the nearest-office approximation comes to the agency's Region 4 (23 towns)."""
+    n = int((town_area_offices()["dcf_region"] == "Region 4").sum())
+    return {"approximation": n, "agency": AGENCY_REGION4_TOWN_COUNT,
+            "difference": n - AGENCY_REGION4_TOWN_COUNT}
+
+
+@functools.lru_cache(maxsize=4)
+def _towns_gdf(override: str | None):
+    import geopandas as gpd
+
+    gdf = gpd.read_file(reference_dir() / "ct_towns.geojson")
+    tab = _town_table()
+    gdf = gdf[["town_fips", "geometry"]].merge(tab, on="town_fips", how="left")
+    assign = _assignment(override)
+    gdf = gdf.merge(assign, on="town", how="left")
+    gdf = gdf.rename(columns={"population_2010": "population",
+                              "population_under18_2010": "population_under18"})
+    cols = ["town", "town_fips", "county", "dcf_region", "area_office", "population",
+            "population_under18", "centroid_lat", "centroid_lon", "land_area_sq_km", "geometry"]
+    gdf = gdf[cols].sort_values("town").reset_index(drop=True)
+    return gpd.GeoDataFrame(gdf, geometry="geometry", crs="EPSG:4326")
+
+
+def towns(override: str | os.PathLike | None = None):
+    """The 169 Connecticut towns as a GeoDataFrame (EPSG:4326), sorted by town name.
+
+    Columns: town, town_fips, county, dcf_region, area_office, population (2010 Census),
+    population_under18 (2010, MGGG-derived, ODbL), centroid_lat, centroid_lon, land_area_sq_km,
+    geometry.
+
+    Examples
+    --------
+    >>> from dmst_eval import geography
+    >>> t = geography.towns()
+    >>> len(t), int(t.population.sum())
+    (169, 3574097)
+    """
+    override = override or os.environ.get("DMST_EVAL_AREA_OFFICES")
+    return _towns_gdf(str(override) if override else None).copy()
+
+
+def town_names() -> list[str]:
+    """The 169 official town names, sorted."""
+    return sorted(_town_table()["town"].tolist())
+
+
+def regions():
+    """The six DCF regions: region, area_offices, n_towns, population, population_under18, geometry."""
+    t = towns()
+    g = t.dissolve(by="dcf_region", aggfunc={"town": "count", "population": "sum",
+                                             "population_under18": "sum"})
+    g = g.rename(columns={"town": "n_towns"}).reset_index().rename(columns={"dcf_region": "region"})
+    g["area_offices"] = g["region"].map(lambda r: ", ".join(AREA_OFFICES[r]))
+    return g[["region", "area_offices", "n_towns", "population", "population_under18", "geometry"]]
+
+
+_SUFFIX = re.compile(r"\s+(town|city|borough|village)$")
+_VARIANTS = {
+    "marlboro": "Marlborough",
+    "n canaan": "North Canaan",
+    "no canaan": "North Canaan",
+    "willimantic": "Windham",
+    "winsted": "Winchester",
+    "danielson": "Killingly",
+    "jewett city": "Griswold",
+    "mystic": "Stonington",
+    "putnam city": "Putnam",
+    "groton city": "Groton",
+    "new haven city": "New Haven",
+    "stafford springs": "Stafford",
+    "storrs": "Mansfield",
+    "rockville": "Vernon",
+    "moosup": "Plainfield",
+    "unionville": "Farmington",
+    "collinsville": "Canton",
+    "north grosvenordale": "Thompson",
+}
+_ABBREV = [(re.compile(r"^n\.?\s+"), "north "), (re.compile(r"^s\.?\s+"), "south "),
+           (re.compile(r"^e\.?\s+"), "east "), (re.compile(r"^w\.?\s+"), "west "),
+           (re.compile(r"^no\.?\s+"), "north "), (re.compile(r"^so\.?\s+"), "south "),
+           (re.compile(r"^st\.?\s+"), "saint ")]
+
+
+@functools.lru_cache(maxsize=1)
+def _name_index() -> dict[str, str]:
+    idx = {}
+    for t in _town_table()["town"]:
+        idx[_key(t)] = t
+    for k, v in _VARIANTS.items():
+        idx[_key(k)] = v
+    return idx
+
+
+def _key(name: str) -> str:
+    s = str(name).strip().lower().replace("-", " ").replace("_", " ")
+    s = re.sub(r"\s+", " ", s)
+    s = re.sub(r",?\s*(ct|conn|connecticut)\.?$", "", s).strip()
+    s = _SUFFIX.sub("", s)
+    for pat, rep in _ABBREV:
+        s = pat.sub(rep, s)
+    return s.replace(".", "").replace("'", "")
+
+
+def normalise_town(name) -> str | None:
+    """Official Connecticut town name for ``name``, or ``None`` if it is not a CT town.
+
+    Case, whitespace, punctuation, "town"/"city" suffixes, ", CT", abbreviations (N./S./E./W.)
+    and common village or variant names (Willimantic → Windham, Winsted → Winchester,
+    Marlboro → Marlborough, …) are accepted.
+
+    Examples
+    --------
+    >>> normalise_town("  NEW   haven ")
+    'New Haven'
+    >>> normalise_town("Willimantic")
+    'Windham'
+    >>> normalise_town("Springfield") is None
+    True
+    """
+    if name is None or (isinstance(name, float) and np.isnan(name)) or name is pd.NA:
+        return None
+    return _name_index().get(_key(name))
+
+
+def normalise_towns(values: pd.Series) -> pd.Series:
+    """Vectorised :func:`normalise_town` over a Series (maps unique values once)."""
+    uniq = pd.unique(values.astype("object"))
+    m = {u: normalise_town(u) for u in uniq}
+    return values.astype("object").map(m).astype("string")
+
+
+_WEIGHTS_CACHE: dict = {}
+
+
+def weights(kind: str = "queen", gdf=None, ids: str = "town", **kw):
+    """Spatial weights (libpysal) for the CT towns or a given GeoDataFrame, built once and cached.
+
+    Parameters
+    ----------
+    kind : {"queen", "rook", "knn", "distance"}
+        Contiguity (queen/rook), k nearest neighbours (``k=``, default 5) or distance band
+        (``threshold=`` in the projected CRS's units, default: smallest distance that gives every
+        area a neighbour).
+    gdf : GeoDataFrame, optional
+        Areas to use; default: the 169 CT towns.
+    ids : str
+        Id column of ``gdf`` (used as the weights' ids, in ``gdf`` order).
+    **kw
+        Passed to the libpysal constructor.
+
+    Returns
+    -------
+    libpysal.weights.W, row-standardised is *not* applied (set ``w.transform`` yourself).
+    """
+    from libpysal import weights as lw
+
+    if gdf is None:
+        gdf = towns()
+        cache_key = (kind, ids, tuple(sorted(kw.items())))
+    else:
+        cache_key = None
+    if cache_key is not None and cache_key in _WEIGHTS_CACHE:
+        w = _WEIGHTS_CACHE[cache_key]
+        w.transform = "o"
+        return w
+    g = gdf.reset_index(drop=True)
+    id_list = g[ids].tolist()
+    if kind in ("queen", "rook"):
+        cls = lw.Queen if kind == "queen" else lw.Rook
+        w = cls.from_dataframe(g, ids=id_list, use_index=False, silence_warnings=True, **kw) \
+            if _accepts_ids(cls) else cls.from_dataframe(g, idVariable=ids, **kw)
+    elif kind in ("knn", "distance"):
+        proj = g.to_crs(CT_CRS) if g.crs is not None and g.crs.is_geographic else g
+        pts = proj.geometry.centroid
+        coords = np.column_stack([pts.x, pts.y])
+        if kind == "knn":
+            k = kw.pop("k", 5)
+            w = lw.KNN.from_array(coords, k=k, ids=id_list, **kw)
+        else:
+            thr = kw.pop("threshold", None)
+            if thr is None:
+                thr = lw.min_threshold_distance(coords) * 1.0000001
+            w = lw.DistanceBand.from_array(coords, threshold=thr, ids=id_list, binary=True,
+                                           silence_warnings=True, **kw)
+    else:
+        raise ValueError(f"weights kind must be one of queen, rook, knn, distance; got {kind!r}")
+    if cache_key is not None:
+        _WEIGHTS_CACHE[cache_key] = w
+    return w
+
+
+def _accepts_ids(cls) -> bool:
+    import inspect
+
+    return "ids" in inspect.signature(cls.from_dataframe).parameters

@@ -1,0 +1,388 @@
+"""Case-data schema v1: the nine tables, their columns, enumerations and the data dictionary.
+
+Everything about the shape of the data is defined once, here. The pandera schemas used by
+:func:`dmst_eval.load`, the data dictionary (``dmst-eval dictionary``), the CSV parser and the
+synthetic generator all read these definitions.
+
+Conventions
+-----------
+* ids are strings; times are timezone-naive ``datetime64[ns]``;
+* categorical columns are pandas ``Categorical`` with the fixed levels below (unordered unless
+  stated);
+* flags that can be unknown are pandas nullable ``boolean``;
+* towns are Connecticut town names exactly as the Census Bureau spells them (see
+  :func:`dmst_eval.geography.normalise_town` for the accepted variants).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+SCHEMA_VERSION = "1"
+
+# --------------------------------------------------------------------------------------------
+# Enumerations (defined once)
+# --------------------------------------------------------------------------------------------
+SEX = ("female", "male")
+RACE_ETHNICITY = ("Black", "Hispanic", "White", "Asian", "Multiracial/other", "Unknown")
+#: DCF regions. Area offices per region are in :mod:`dmst_eval.geography`.
+REGIONS = ("Region 1", "Region 2", "Region 3", "Region 4", "Region 5", "Region 6")
+#: Out-of-home placement settings.
+SETTINGS = (
+    "foster_family",          # licensed non-relative foster home
+    "kinship",                # relative / kin foster home
+    "specialized_foster",     # therapeutic or DMST-specialised foster home
+    "group_home",             # congregate
+    "residential_treatment",  # congregate (residential facility)
+    "shelter",                # congregate (short-term shelter / emergency bed)
+)
+#: Settings that are congregate care and carry a ``facility_id``.
+CONGREGATE_SETTINGS = ("group_home", "residential_treatment", "shelter")
+#: Who made a hotline (Careline) report.
+REPORTER_TYPES = (
+    "police",
+    "dcf_staff",
+    "congregate_provider",
+    "school",
+    "medical",
+    "community_provider",
+    "family",
+    "other",
+)
+DISPOSITIONS = ("confirmed", "not_confirmed", "pending")
+#: Where the child was when an exploitation episode began.
+STATUS_AT_TIME = ("home", "placement", "awol")
+#: Restore & Recovery services.
+SERVICES = (
+    "mlmc_group",             # My Life, My Choice ten-week group
+    "mentor",                 # Human Trafficking Mentor Services
+    "specialized_foster_home",
+    "emergency_bed",          # NAFI emergency beds
+    "medical_assessment",     # CT Children's / Yale New Haven assessment
+    "clinical_consultation",  # Human Trafficking Clinical Team consultation
+)
+#: Training curricula (the agency's catalogue).
+CURRICULA = (
+    "dmst_1hr",               # DMST one-hour training (incl. EMS sessions)
+    "dmst_2hr_law_enforcement",
+    "dmst_full_day",          # DCF Academy Day One
+    "dmst_day2_demand",       # Day Two: demand
+    "dmst_3day_certification",
+    "police_roll_call",
+    "foster_parent",
+    "mlmc_provider",          # My Life My Choice provider training
+    "man_up",                 # Man Up youth series
+    "supervisory_series",
+)
+#: Audiences of training sessions and roles of attendees.
+AUDIENCES = (
+    "dcf_staff",
+    "community_provider",
+    "congregate_staff",
+    "police",
+    "ems",
+    "foster_parents",
+    "youth",
+    "school",
+    "judicial",
+)
+ROLES = AUDIENCES
+
+ENUMS: dict[str, tuple[str, ...]] = {
+    "sex": SEX,
+    "race_ethnicity": RACE_ETHNICITY,
+    "region": REGIONS,
+    "setting": SETTINGS,
+    "reporter_type": REPORTER_TYPES,
+    "disposition": DISPOSITIONS,
+    "status_at_time": STATUS_AT_TIME,
+    "service": SERVICES,
+    "curriculum": CURRICULA,
+    "audience": AUDIENCES,
+    "role": ROLES,
+}
+
+#: Risk-factor flags on ``children`` (nullable: unknown is allowed).
+RISK_FLAGS = ("prior_sexual_abuse", "prior_runaway", "substance_use", "juvenile_justice", "lgbtq")
+
+#: Default study window for extracts that carry no ``meta.json``.
+DEFAULT_STUDY_START = pd.Timestamp("2008-01-01")
+#: Events may not be later than this age (years) of the child.
+MAX_EVENT_AGE = 21
+
+
+# --------------------------------------------------------------------------------------------
+# Column and table specifications
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Column:
+    """One column of a table.
+
+    ``kind`` is one of ``id`` (string key), ``str``, ``town`` (Connecticut town name),
+    ``category`` (levels from :data:`ENUMS` under ``levels``), ``datetime``, ``bool``
+    (nullable boolean), ``int`` (nullable integer), ``float``.
+    """
+
+    name: str
+    kind: str
+    description: str
+    nullable: bool = False
+    levels: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    references: tuple[str, str] | None = None  # (table, column) foreign key
+
+    @property
+    def dtype(self) -> Any:
+        """The pandas dtype this column has in a loaded bundle."""
+        if self.kind == "category":
+            return pd.CategoricalDtype(list(self.levels or ()), ordered=False)
+        return {
+            "id": "string",
+            "str": "string",
+            "town": "string",
+            "datetime": "datetime64[ns]",
+            "bool": "boolean",
+            "int": "Int64",
+            "float": "float64",
+        }[self.kind]
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of the bundle: its key, columns and ordering constraints."""
+
+    name: str
+    description: str
+    key: tuple[str, ...]
+    columns: tuple[Column, ...]
+    #: (earlier, later) column pairs that must satisfy later >= earlier where both are present.
+    date_order: tuple[tuple[str, str], ...] = ()
+    #: datetime columns that are events in the child's life (checked against birth and age 21).
+    life_events: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @property
+    def dtypes(self) -> dict[str, Any]:
+        return {c.name: c.dtype for c in self.columns}
+
+
+def _cat(name: str, description: str, enum: str | None = None, nullable: bool = False) -> Column:
+    return Column(name, "category", description, nullable=nullable, levels=ENUMS[enum or name])
+
+
+TABLES: dict[str, Table] = {}
+
+
+def _add(t: Table) -> None:
+    TABLES[t.name] = t
+
+
+_add(Table(
+    "children",
+    "One row per child known to the agency (child-welfare involved or reported for trafficking).",
+    key=("child_id",),
+    columns=(
+        Column("child_id", "id", "Unique child identifier (pseudonymous)."),
+        _cat("sex", "Sex recorded by the agency."),
+        Column("birth_date", "datetime", "Date of birth."),
+        _cat("race_ethnicity", "Race/ethnicity as recorded (single category)."),
+        Column("home_town", "town", "Connecticut town of the child's home (family) address."),
+        _cat("region", "DCF region of the home town.", enum="region"),
+        Column("child_welfare_involved", "bool",
+               "Child had child-welfare involvement (open case or placement) before or apart from "
+               "the trafficking report."),
+        Column("prior_sexual_abuse", "bool", "History of sexual abuse before agency contact; "
+               "missing = unknown.", nullable=True),
+        Column("prior_runaway", "bool", "History of running away from home before agency contact; "
+               "missing = unknown.", nullable=True),
+        Column("substance_use", "bool", "Known substance use; missing = unknown.", nullable=True),
+        Column("juvenile_justice", "bool", "Juvenile-justice involvement; missing = unknown.",
+               nullable=True),
+        Column("lgbtq", "bool", "Identifies as LGBTQ+; missing = unknown or not asked.",
+               nullable=True),
+    ),
+    life_events=(),
+))
+
+_add(Table(
+    "facilities",
+    "One row per congregate-care or residential setting (named 'Facility 017' style).",
+    key=("facility_id",),
+    columns=(
+        Column("facility_id", "id", "Unique facility identifier."),
+        Column("name", "str", "Display name (never a real facility's name in synthetic data)."),
+        _cat("setting", "Type of congregate setting.", enum="setting"),
+        Column("town", "town", "Connecticut town where the facility is."),
+        Column("capacity", "int", "Licensed beds.", min=1),
+    ),
+))
+
+_add(Table(
+    "placements",
+    "One row per out-of-home placement spell.",
+    key=("placement_id",),
+    columns=(
+        Column("placement_id", "id", "Unique placement identifier."),
+        Column("child_id", "id", "Child placed.", references=("children", "child_id")),
+        _cat("setting", "Placement setting.", enum="setting"),
+        Column("facility_id", "id", "Facility for congregate settings; missing for family settings.",
+               nullable=True, references=("facilities", "facility_id")),
+        Column("town", "town", "Connecticut town of the placement."),
+        Column("start", "datetime", "Placement start."),
+        Column("end", "datetime", "Placement end; missing while ongoing at data extraction.",
+               nullable=True),
+    ),
+    date_order=(("start", "end"),),
+    life_events=("start", "end"),
+))
+
+_add(Table(
+    "awol_episodes",
+    "One row per absence without leave (AWOL / missing from care) from a placement.",
+    key=("awol_id",),
+    columns=(
+        Column("awol_id", "id", "Unique AWOL episode identifier."),
+        Column("child_id", "id", "Child who was missing.", references=("children", "child_id")),
+        Column("placement_id", "id", "Placement the child left.",
+               references=("placements", "placement_id")),
+        Column("start", "datetime", "When the child was first known to be missing."),
+        Column("end", "datetime", "When the child returned or was located; missing if not yet.",
+               nullable=True),
+    ),
+    date_order=(("start", "end"),),
+    life_events=("start", "end"),
+))
+
+_add(Table(
+    "reports",
+    "One row per hotline (Careline) report alleging trafficking of a child.",
+    key=("report_id",),
+    columns=(
+        Column("report_id", "id", "Unique report identifier."),
+        Column("child_id", "id", "Child the report concerns.", references=("children", "child_id")),
+        Column("received_at", "datetime", "When the Careline received the report."),
+        _cat("reporter_type", "Who made the report (PA 11-180 makes police report arrests)."),
+        Column("guardian_perpetrator", "bool",
+               "A parent, guardian or entrusted person is named as perpetrator. Reports without one "
+               "can be accepted as child-protection cases."),
+        Column("accepted", "bool", "Accepted for a child-protection response."),
+        _cat("region", "DCF region responsible.", enum="region"),
+        Column("first_response_at", "datetime", "First in-person response; missing if none.",
+               nullable=True),
+        Column("mdt_referral_at", "datetime", "Referral to a Multidisciplinary Team; missing if none.",
+               nullable=True),
+        _cat("disposition", "Outcome of the investigation."),
+    ),
+    date_order=(("received_at", "first_response_at"), ("received_at", "mdt_referral_at")),
+    life_events=("received_at",),
+))
+
+_add(Table(
+    "episodes",
+    "One row per exploitation episode that came to light.",
+    key=("episode_id",),
+    columns=(
+        Column("episode_id", "id", "Unique episode identifier."),
+        Column("child_id", "id", "Child victimized.", references=("children", "child_id")),
+        Column("report_id", "id", "Report through which the episode came to light.", nullable=True,
+               references=("reports", "report_id")),
+        Column("began_at", "datetime", "When the exploitation began (best estimate)."),
+        Column("identified_at", "datetime", "When the agency identified the episode."),
+        Column("confirmed", "bool", "Confirmed as trafficking by the agency."),
+        _cat("status_at_time", "Where the child was when the episode began."),
+        Column("placement_id", "id", "Placement at the time (placement or AWOL status).",
+               nullable=True, references=("placements", "placement_id")),
+        Column("facility_id", "id", "Congregate facility at the time, if any.", nullable=True,
+               references=("facilities", "facility_id")),
+        Column("awol_id", "id", "AWOL episode during which it began, if any.", nullable=True,
+               references=("awol_episodes", "awol_id")),
+        Column("town", "town", "Connecticut town where the exploitation began or was located."),
+    ),
+    date_order=(("began_at", "identified_at"),),
+    life_events=("began_at", "identified_at"),
+))
+
+_add(Table(
+    "services",
+    "One row per Restore & Recovery service referral.",
+    key=("service_id",),
+    columns=(
+        Column("service_id", "id", "Unique referral identifier."),
+        Column("child_id", "id", "Child referred.", references=("children", "child_id")),
+        Column("episode_id", "id", "Episode that prompted the referral, if any.", nullable=True,
+               references=("episodes", "episode_id")),
+        _cat("service", "Service referred to."),
+        Column("referred_at", "datetime", "Referral date."),
+        Column("started_at", "datetime", "Service start; missing if never started.", nullable=True),
+        Column("ended_at", "datetime", "Service end; missing if ongoing or never started.",
+               nullable=True),
+        Column("completed", "bool", "Service completed as planned; missing if ongoing.",
+               nullable=True),
+    ),
+    date_order=(("referred_at", "started_at"), ("started_at", "ended_at")),
+    life_events=("referred_at", "started_at", "ended_at"),
+))
+
+_add(Table(
+    "trainings",
+    "One row per Awareness & Education training session.",
+    key=("session_id",),
+    columns=(
+        Column("session_id", "id", "Unique session identifier."),
+        Column("date", "datetime", "Session date."),
+        _cat("curriculum", "Curriculum delivered."),
+        _cat("audience", "Main audience."),
+        _cat("region", "DCF region where delivered.", enum="region"),
+        Column("attendees", "int", "Number of attendees.", min=0),
+        Column("hours", "float", "Contact hours.", min=0.25, max=40),
+    ),
+))
+
+_add(Table(
+    "training_attendance",
+    "One row per attendee of a training session, with knowledge-test scores (0-100).",
+    key=("session_id", "attendee_id"),
+    columns=(
+        Column("session_id", "id", "Session attended.", references=("trainings", "session_id")),
+        Column("attendee_id", "id", "Pseudonymous attendee identifier."),
+        _cat("role", "Attendee's role."),
+        Column("pre_score", "float", "Pre-test knowledge score (0-100); missing if not taken.",
+               nullable=True, min=0, max=100),
+        Column("post_score", "float", "Post-test knowledge score (0-100); missing if not taken.",
+               nullable=True, min=0, max=100),
+    ),
+))
+
+TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
+
+
+def empty_frame(table: str) -> pd.DataFrame:
+    """An empty DataFrame with the columns and dtypes of ``table``."""
+    spec = TABLES[table]
+    return pd.DataFrame({c.name: pd.Series([], dtype=c.dtype) for c in spec.columns})
+
+
+def coerce_dtypes(df: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Return ``df`` with every schema column cast to its schema dtype (no validation).
+
+    Used by generators and tests that build frames by hand. Raises ``KeyError`` for a missing
+    column; unknown categories become missing (validation catches them when loading).
+    """
+    spec = TABLES[table]
+    out = {}
+    for c in spec.columns:
+        out[c.name] = df[c.name].astype(c.dtype)
+    return pd.DataFrame(out, index=df.index)
