@@ -1,0 +1,255 @@
+"""Figures in one house style.
+
+Every figure in the library, the notebooks and the briefs goes through this module so that the
+briefs look the same whoever wrote the analysis:
+
+* :func:`apply_style` sets matplotlib defaults (white background, light grid, readable fonts,
+  colour-blind-safe Okabe–Ito colour cycle);
+* :data:`OKABE_ITO` is the qualitative palette (Okabe & Ito 2008), :data:`SEQUENTIAL` /
+  :data:`DIVERGING` name the colour maps for maps and heat maps (cividis is perceptually uniform
+  and readable with all common colour-vision deficiencies);
+* :data:`FIGSIZE` holds the standard figure sizes (inches) used in briefs;
+* :func:`save_figure` writes a figure as PNG (and optionally SVG/PDF) into a figures folder with
+  a safe file name.
+
+Examples
+--------
+>>> import matplotlib
+>>> matplotlib.use("Agg")
+>>> from dmst_eval import plots
+>>> plots.apply_style()
+>>> fig, ax = plots.new_figure("wide")
+>>> _ = ax.plot([0, 1], [0, 1], color=plots.OKABE_ITO["blue"])
+>>> fig.get_size_inches().tolist() == list(plots.FIGSIZE["wide"])
+True
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterable
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+from cycler import cycler
+
+#: Okabe–Ito qualitative palette (colour-blind safe), by name.
+OKABE_ITO: dict[str, str] = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+}
+#: Default order of the colour cycle (black last: it is reserved for reference lines).
+PALETTE: list[str] = [OKABE_ITO[k] for k in
+                      ("blue", "orange", "green", "vermillion", "sky_blue", "purple", "yellow",
+                       "black")]
+#: Sequential colour map for rates and counts (maps, heat maps).
+SEQUENTIAL = "cividis"
+#: Alternative sequential colour map.
+SEQUENTIAL_ALT = "viridis"
+#: Diverging colour map for relative risks / differences around a reference value.
+DIVERGING = "PuOr_r"
+#: Colour for reference lines (null effect, baseline, target).
+REFERENCE_COLOR = "#555555"
+#: Fill colour and hatch for suppressed or missing areas on maps.
+SUPPRESSED_COLOR = "#DDDDDD"
+SUPPRESSED_HATCH = "///"
+
+#: Standard figure sizes (width, height) in inches for briefs and notebooks.
+FIGSIZE: dict[str, tuple[float, float]] = {
+    "small": (4.5, 3.2),      # a single small panel
+    "default": (6.5, 4.0),    # one panel, the full text width of a brief
+    "wide": (9.0, 4.0),       # time series
+    "tall": (6.5, 6.5),       # forest plots with many terms
+    "map": (7.5, 5.5),        # Connecticut town map
+    "panel2": (9.0, 3.8),     # two panels side by side
+}
+#: Resolution for saved PNGs (and embedded brief figures).
+DPI = 110
+
+_STYLE = {
+    "figure.facecolor": "white",
+    "axes.facecolor": "white",
+    "axes.edgecolor": "#333333",
+    "axes.grid": True,
+    "axes.axisbelow": True,
+    "grid.color": "#E5E5E5",
+    "grid.linewidth": 0.8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": 12,
+    "axes.titleweight": "bold",
+    "axes.titlelocation": "left",
+    "axes.labelsize": 10.5,
+    "xtick.labelsize": 9.5,
+    "ytick.labelsize": 9.5,
+    "legend.fontsize": 9.5,
+    "legend.frameon": False,
+    "font.size": 10.5,
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans", "Liberation Sans", "Arial", "Helvetica"],
+    "lines.linewidth": 1.8,
+    "image.cmap": SEQUENTIAL,
+    "savefig.dpi": DPI,
+    "savefig.bbox": "tight",
+    "figure.dpi": DPI,
+    "figure.figsize": FIGSIZE["default"],
+    "figure.max_open_warning": 50,
+}
+
+
+def apply_style() -> None:
+    """Set the house style as matplotlib defaults (idempotent).
+
+    Examples
+    --------
+    >>> from dmst_eval import plots
+    >>> plots.apply_style()
+    >>> import matplotlib as mpl
+    >>> mpl.rcParams["image.cmap"]
+    'cividis'
+    """
+    mpl.rcParams.update(_STYLE)
+    mpl.rcParams["axes.prop_cycle"] = cycler(color=PALETTE)
+
+
+def colors(n: int) -> list[str]:
+    """The first ``n`` colours of the qualitative palette (cycled if ``n`` > 8).
+
+    Examples
+    --------
+    >>> colors(2)
+    ['#0072B2', '#E69F00']
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    return [PALETTE[i % len(PALETTE)] for i in range(n)]
+
+
+def new_figure(size: str | tuple[float, float] = "default", nrows: int = 1, ncols: int = 1,
+               **kwargs):
+    """A figure and axes in house style; ``size`` is a key of :data:`FIGSIZE` or (w, h).
+
+    Examples
+    --------
+    >>> fig, axes = new_figure("panel2", ncols=2)
+    >>> len(axes)
+    2
+    """
+    apply_style()
+    if isinstance(size, str):
+        if size not in FIGSIZE:
+            raise ValueError(f"unknown figure size {size!r}; expected one of {sorted(FIGSIZE)}")
+        size = FIGSIZE[size]
+    kwargs.setdefault("layout", "constrained")
+    return plt.subplots(nrows, ncols, figsize=size, **kwargs)
+
+
+def _safe_name(name: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name).strip()).strip("._")
+    if not stem:
+        raise ValueError(f"figure name {name!r} has no usable characters")
+    return stem
+
+
+def save_figure(fig, name: str, figures_dir: str | Path | None = "figures",
+                formats: Iterable[str] = ("png",), dpi: int = DPI) -> Path | None:
+    """Save ``fig`` as ``<figures_dir>/<name>.<fmt>`` for each format; return the PNG path.
+
+    ``name`` is made file-system safe (anything but letters, digits, ``.``, ``_`` and ``-``
+    becomes ``_``; an extension in ``name`` is dropped). ``figures_dir=None`` saves nothing and
+    returns ``None`` (handy in briefs that only display figures). The folder is created if needed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> fig, ax = new_figure("small")
+    >>> p = save_figure(fig, "rates by region", tempfile.mkdtemp())
+    >>> p.name
+    'rates_by_region.png'
+    """
+    if figures_dir is None:
+        return None
+    out = Path(figures_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = _safe_name(re.sub(r"\.(png|svg|pdf)$", "", str(name), flags=re.I))
+    fmts = [f.lower().lstrip(".") for f in formats]
+    bad = [f for f in fmts if f not in {"png", "svg", "pdf"}]
+    if bad or not fmts:
+        raise ValueError(f"unsupported figure format(s) {bad or fmts}; use png, svg or pdf")
+    paths = {}
+    for fmt in fmts:
+        paths[fmt] = out / f"{stem}.{fmt}"
+        fig.savefig(paths[fmt], dpi=dpi, bbox_inches="tight", facecolor="white")
+    return paths.get("png", paths[fmts[0]])
+
+
+def reference_line(ax, value: float = 1.0, orientation: str = "vertical", **kwargs):
+    """Draw a dashed grey reference line (null effect / baseline) on ``ax``; return ``ax``."""
+    kw = {"color": REFERENCE_COLOR, "linestyle": "--", "linewidth": 1.0, "zorder": 1}
+    kw.update(kwargs)
+    if orientation == "vertical":
+        ax.axvline(value, **kw)
+    elif orientation == "horizontal":
+        ax.axhline(value, **kw)
+    else:
+        raise ValueError(f"orientation must be 'vertical' or 'horizontal', got {orientation!r}")
+    return ax
+
+
+def forest_plot(summary, term: str = "term", estimate: str = "odds_ratio",
+                lower: str = "ci_lower", upper: str = "ci_upper", ax=None, log: bool = True,
+                null: float = 1.0, xlabel: str | None = None, title: str | None = None):
+    """Forest plot of estimates with confidence intervals (one row per term); return the Axes.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        One row per term with the estimate and its interval.
+    term, estimate, lower, upper : str
+        Column names.
+    log : bool
+        Log scale on the x axis (ratios).
+    null : float
+        Value of no effect, drawn as a reference line.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"term": ["a", "b"], "odds_ratio": [2.0, 0.5],
+    ...                    "ci_lower": [1.2, 0.3], "ci_upper": [3.1, 0.9]})
+    >>> ax = forest_plot(df)
+    >>> [t.get_text() for t in ax.get_yticklabels()]
+    ['b', 'a']
+    """
+    import numpy as np
+
+    missing = [c for c in (term, estimate, lower, upper) if c not in summary.columns]
+    if missing:
+        raise ValueError(f"forest_plot: summary lacks column(s) {missing}; "
+                         f"has {list(summary.columns)}")
+    if ax is None:
+        n = len(summary)
+        _, ax = new_figure((6.5, max(2.0, 0.45 * n + 1.2)))
+    df = summary.reset_index(drop=True).iloc[::-1]
+    y = np.arange(len(df))
+    est = df[estimate].astype(float).to_numpy()
+    lo = df[lower].astype(float).to_numpy()
+    hi = df[upper].astype(float).to_numpy()
+    ax.errorbar(est, y, xerr=[est - lo, hi - est], fmt="o", color=OKABE_ITO["blue"],
+                ecolor=OKABE_ITO["blue"], capsize=3, markersize=5)
+    reference_line(ax, null)
+    ax.set_yticks(y)
+    ax.set_yticklabels(df[term].astype(str).tolist())
+    if log:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel or estimate.replace("_", " "))
+    if title:
+        ax.set_title(title)
+    ax.grid(axis="y", visible=False)
+    return ax
