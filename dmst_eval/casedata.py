@@ -1,0 +1,795 @@
+"""CaseData: the bundle of the nine case-data tables; load, save and validate.
+
+A bundle on disk is a folder: one ``<table>.parquet`` per table, ``meta.json`` and, for synthetic
+data, ``truth.json``. A folder of ``<table>.csv`` files (``meta.json`` optional) is read too; that
+is how an agency extract usually arrives. :func:`load` validates everything and raises
+:class:`DataValidationError` listing every problem at once; nothing downstream ever sees an
+invalid bundle.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from dmst_eval.casedata import CaseData
+>>> cd = CaseData.from_frames(children=pd.DataFrame({
+...     "child_id": ["C1"], "sex": ["female"], "birth_date": [pd.Timestamp("2000-05-01")],
+...     "race_ethnicity": ["White"], "home_town": ["Hartford"], "region": ["Region 4"],
+...     "child_welfare_involved": [True]}))
+>>> len(cd.children), len(cd.placements)
+(1, 0)
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from dmst_eval import schema
+from dmst_eval.schema import TABLE_NAMES, TABLES
+
+#: Most offending keys/rows listed per problem.
+MAX_ROWS_LISTED = 10
+#: Strings read as missing in CSV files.
+CSV_NA_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "<NA>", "NaT"]
+
+_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+
+
+class DataValidationError(ValueError):
+    """A case-data bundle broke one or more schema rules.
+
+    ``problems`` is a list of dicts with keys ``table``, ``column`` (None for a table-level
+    problem), ``rows`` (up to 10 offending keys, or ``"row N"`` — 1-based data row — where a row
+    has no usable key), ``n_rows`` (how many rows are affected in total) and ``expected``
+    (what the data should look like).
+    """
+
+    def __init__(self, problems: list[dict[str, Any]], source: str | None = None):
+        self.problems = list(problems)
+        self.source = source
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        where = f" in {self.source}" if self.source else ""
+        head = f"{len(self.problems)} problem(s) found{where}:"
+        lines = [head]
+        for p in self.problems:
+            loc = p["table"] + (f".{p['column']}" if p.get("column") else "")
+            n = p.get("n_rows", len(p.get("rows") or []))
+            rows = p.get("rows") or []
+            if rows:
+                more = f" (+{n - len(rows)} more)" if n > len(rows) else ""
+                rtxt = f" {n} row(s) [{', '.join(map(str, rows))}{more}]"
+            else:
+                rtxt = ""
+            lines.append(f"  - {loc}:{rtxt} expected {p['expected']}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self._text()
+
+
+# --------------------------------------------------------------------------------------------
+# Hashing and meta
+# --------------------------------------------------------------------------------------------
+def _canonical(df: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Schema columns in schema order with schema dtypes (best effort, no validation)."""
+    spec = TABLES[table]
+    out = {}
+    for c in spec.columns:
+        if c.name in df.columns:
+            try:
+                out[c.name] = df[c.name].astype(c.dtype)
+            except (TypeError, ValueError):
+                out[c.name] = df[c.name]
+        else:
+            out[c.name] = pd.Series(pd.NA, index=df.index, dtype=c.dtype)
+    return pd.DataFrame(out, index=df.index).reset_index(drop=True)
+
+
+def content_hash(df: pd.DataFrame, table: str) -> str:
+    """SHA-256 of a table's contents (column names, dtypes and values; not the index)."""
+    d = _canonical(df, table)
+    h = hashlib.sha256()
+    h.update(json.dumps([[c, str(t)] for c, t in d.dtypes.items()]).encode())
+    if len(d):
+        h.update(pd.util.hash_pandas_object(d, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def _max_date(tables: dict[str, pd.DataFrame]) -> pd.Timestamp | None:
+    best = None
+    for name, df in tables.items():
+        spec = TABLES[name]
+        for c in spec.columns:
+            if c.kind == "datetime" and c.name != "birth_date" and c.name in df.columns:
+                s = df[c.name]
+                if pd.api.types.is_datetime64_any_dtype(s) and s.notna().any():
+                    m = s.max()
+                    best = m if best is None or m > best else best
+    return best
+
+
+def _complete_meta(tables: dict[str, pd.DataFrame], meta: dict | None) -> dict:
+    m = dict(meta or {})
+    m.setdefault("schema_version", schema.SCHEMA_VERSION)
+    m.setdefault("source", "extract")
+    m.setdefault("study_start", str(schema.DEFAULT_STUDY_START.date()))
+    if "study_end" not in m or m["study_end"] is None:
+        end = schema.DEFAULT_STUDY_END
+        mx = _max_date(tables)
+        if mx is not None and mx.normalize() > end:
+            end = mx.normalize()
+        m["study_end"] = str(end.date())
+    m.setdefault("seed", None)
+    m.setdefault("config", None)
+    m["row_counts"] = {t: int(len(tables[t])) for t in TABLE_NAMES}
+    m["content_hashes"] = {t: content_hash(tables[t], t) for t in TABLE_NAMES}
+    m["data_hash"] = hashlib.sha256(
+        "".join(m["content_hashes"][t] for t in TABLE_NAMES).encode()).hexdigest()
+    return m
+
+
+# --------------------------------------------------------------------------------------------
+# CaseData
+# --------------------------------------------------------------------------------------------
+class CaseData:
+    """The nine case-data tables plus metadata and (for synthetic data) the ground truth.
+
+    Parameters
+    ----------
+    tables : dict of str to DataFrame
+        Tables by name (see :data:`dmst_eval.schema.TABLE_NAMES`); missing tables become empty
+        frames with schema columns. Frames are kept as given (use :meth:`from_frames` to cast
+        hand-made frames, :meth:`validate` or :func:`load` to check them).
+    meta : dict, optional
+        schema_version, source ("synthetic" or "extract"), study_start, study_end (ISO dates),
+        seed, config. Row counts and content hashes are (re)computed.
+    truth : dict, optional
+        Ground truth of a synthetic bundle.
+
+    Examples
+    --------
+    >>> cd = CaseData({})
+    >>> cd.meta["source"], cd.is_synthetic, cd.meta["row_counts"]["children"]
+    ('extract', False, 0)
+    """
+
+    def __init__(self, tables: dict[str, pd.DataFrame], meta: dict | None = None,
+                 truth: dict | None = None):
+        unknown = sorted(set(tables) - set(TABLE_NAMES))
+        if unknown:
+            raise ValueError(f"unknown table(s) {unknown}; expected some of {list(TABLE_NAMES)}")
+        self.tables: dict[str, pd.DataFrame] = {
+            t: (tables[t] if t in tables and tables[t] is not None else schema.empty_frame(t))
+            for t in TABLE_NAMES
+        }
+        self.meta: dict = _complete_meta(self.tables, meta)
+        self.truth: dict | None = truth
+
+    # per-table attributes --------------------------------------------------------------------
+    @property
+    def children(self) -> pd.DataFrame:
+        return self.tables["children"]
+
+    @property
+    def placements(self) -> pd.DataFrame:
+        return self.tables["placements"]
+
+    @property
+    def facilities(self) -> pd.DataFrame:
+        return self.tables["facilities"]
+
+    @property
+    def awol_episodes(self) -> pd.DataFrame:
+        return self.tables["awol_episodes"]
+
+    @property
+    def reports(self) -> pd.DataFrame:
+        return self.tables["reports"]
+
+    @property
+    def episodes(self) -> pd.DataFrame:
+        return self.tables["episodes"]
+
+    @property
+    def services(self) -> pd.DataFrame:
+        return self.tables["services"]
+
+    @property
+    def trainings(self) -> pd.DataFrame:
+        return self.tables["trainings"]
+
+    @property
+    def training_attendance(self) -> pd.DataFrame:
+        return self.tables["training_attendance"]
+
+    # ------------------------------------------------------------------------------------------
+    @property
+    def is_synthetic(self) -> bool:
+        """True when ``meta["source"] == "synthetic"``."""
+        return self.meta.get("source") == "synthetic"
+
+    @property
+    def data_hash(self) -> str:
+        """SHA-256 over the content hashes of the nine tables (recomputed from the data)."""
+        hashes = "".join(content_hash(self.tables[t], t) for t in TABLE_NAMES)
+        return hashlib.sha256(hashes.encode()).hexdigest()
+
+    @property
+    def study_start(self) -> pd.Timestamp:
+        return pd.Timestamp(self.meta["study_start"])
+
+    @property
+    def study_end(self) -> pd.Timestamp:
+        return pd.Timestamp(self.meta["study_end"])
+
+    @classmethod
+    def from_frames(cls, meta: dict | None = None, truth: dict | None = None,
+                    **tables: pd.DataFrame) -> "CaseData":
+        """Build a bundle from partial hand-made frames.
+
+        Missing tables are empty; missing columns are filled with missing values; every column is
+        cast to its schema dtype with :func:`dmst_eval.schema.coerce_dtypes` (unknown categories
+        become missing). Nothing is validated: call :meth:`validate` for that.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> cd = CaseData.from_frames(facilities=pd.DataFrame(
+        ...     {"facility_id": ["F1"], "setting": ["shelter"], "town": ["Hartford"],
+        ...      "capacity": [8]}))
+        >>> str(cd.facilities.capacity.dtype), cd.facilities.name.isna().all()
+        ('Int64', True)
+        """
+        out = {}
+        for name, df in tables.items():
+            if name not in TABLES:
+                raise ValueError(f"unknown table {name!r}; expected one of {list(TABLE_NAMES)}")
+            spec = TABLES[name]
+            extra = [c for c in df.columns if c not in spec.column_names]
+            if extra:
+                raise ValueError(f"{name}: unknown column(s) {extra}; schema columns are "
+                                 f"{spec.column_names}")
+            d = df.reset_index(drop=True).copy()
+            for c in spec.columns:
+                if c.name not in d.columns:
+                    d[c.name] = pd.Series(pd.NA, index=d.index, dtype=c.dtype)
+            out[name] = schema.coerce_dtypes(d, name)
+        return cls(out, meta=meta, truth=truth)
+
+    def validate(self) -> "CaseData":
+        """Check every schema rule; return a validated copy (towns normalised, dtypes cast).
+
+        Raises
+        ------
+        DataValidationError
+            Listing every problem found.
+        """
+        tables, meta = _validate(self.tables, self.meta, source=None)
+        return CaseData(tables, meta=meta, truth=self.truth)
+
+    def describe(self) -> str:
+        """A short text summary: source, study window, row counts, data hash."""
+        kind = "synthetic" if self.is_synthetic else str(self.meta.get("source", "extract"))
+        lines = [f"dmst-eval case data (schema v{self.meta.get('schema_version')}, {kind})",
+                 f"  study window: {self.meta.get('study_start')} to {self.meta.get('study_end')}"]
+        if self.meta.get("seed") is not None:
+            lines.append(f"  seed: {self.meta['seed']}")
+        for t in TABLE_NAMES:
+            lines.append(f"  {t:<20} {len(self.tables[t]):>9,} rows")
+        lines.append(f"  data hash: {self.data_hash[:16]}")
+        if self.truth is not None:
+            lines.append("  ground truth: included")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{t}={len(self.tables[t])}" for t in TABLE_NAMES)
+        return f"CaseData({counts}, source={self.meta.get('source')!r})"
+
+    # ------------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the bundle to folder ``path`` atomically.
+
+        One Parquet file per table (schema column order and dtypes, fixed writer options, no
+        pandas metadata, so the same data always give byte-identical files), ``meta.json`` and,
+        if present, ``truth.json``. Files are written to a temporary folder beside ``path`` that
+        is then renamed into place: an interrupted save never leaves a half-written bundle.
+        An existing bundle at ``path`` is replaced.
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
+        tmp.mkdir()
+        try:
+            canon = {t: _canonical(self.tables[t], t) for t in TABLE_NAMES}
+            meta = _complete_meta(canon, self.meta)
+            for t in TABLE_NAMES:
+                tab = pa.Table.from_pandas(canon[t], preserve_index=False)
+                tab = tab.replace_schema_metadata(None)
+                pq.write_table(tab, tmp / f"{t}.parquet", compression="zstd",
+                               compression_level=3, version="2.6", use_dictionary=True,
+                               write_statistics=True, store_schema=False)
+            _write_json(tmp / "meta.json", meta)
+            if self.truth is not None:
+                _write_json(tmp / "truth.json", self.truth)
+            old = None
+            if path.exists():
+                old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:12]}"
+                os.replace(path, old)
+            os.replace(tmp, path)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.meta = meta
+        return path
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, (np.bool_,)):
+        return bool(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (pd.Timestamp,)):
+        return o.isoformat()
+    if isinstance(o, (set, frozenset, tuple)):
+        return list(o)
+    if isinstance(o, Path):
+        return str(o)
+    if hasattr(o, "isoformat"):
+        return o.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _write_json(p: Path, obj) -> None:
+    p.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n",
+                 encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+def load(path: str | os.PathLike = "data/synthetic") -> CaseData:
+    """Load and validate a bundle folder (Parquet or CSV).
+
+    For each table, ``<table>.parquet`` is read if present, else ``<table>.csv``. CSV cells are
+    read as text and parsed by the schema (dates as ISO 8601, booleans as true/false, yes/no,
+    1/0), never guessed. ``meta.json`` is optional for CSV extracts (default study start
+    2008-01-01; study end the later of 2025-12-31 and the latest date in the data).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    DataValidationError
+        If anything in the bundle breaks a schema rule; every problem is listed.
+
+    Examples
+    --------
+    >>> import dmst_eval
+    >>> cd = dmst_eval.load("data/synthetic")  # doctest: +SKIP
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no case-data bundle at {path}")
+    problems: list[dict] = []
+    if not path.is_dir():
+        raise DataValidationError([_problem("bundle", None, [], 0,
+                                            f"{path} to be a folder of table files")], str(path))
+    raw: dict[str, pd.DataFrame] = {}
+    for t in TABLE_NAMES:
+        pq_file, csv_file = path / f"{t}.parquet", path / f"{t}.csv"
+        try:
+            if pq_file.exists():
+                import pyarrow.parquet as pq
+
+                raw[t] = pq.read_table(pq_file).to_pandas()
+            elif csv_file.exists():
+                raw[t] = pd.read_csv(csv_file, dtype=str, keep_default_na=False,
+                                     na_values=CSV_NA_VALUES, skipinitialspace=False,
+                                     encoding="utf-8-sig")
+            else:
+                problems.append(_problem(t, None, [], 0,
+                                         f"a file {t}.parquet or {t}.csv in {path}"))
+        except Exception as e:  # unreadable file: report, do not crash
+            problems.append(_problem(t, None, [], 0,
+                                     f"a readable Parquet/CSV file ({type(e).__name__}: "
+                                     f"{str(e).splitlines()[0][:200] if str(e) else ''})"))
+    meta = _read_json(path / "meta.json", "meta.json", problems)
+    truth = _read_json(path / "truth.json", "truth.json", problems)
+    if meta is not None and not isinstance(meta, dict):
+        problems.append(_problem("meta.json", None, [], 0, "a JSON object"))
+        meta = None
+    tables, meta = _validate(raw, meta, source=str(path), prior=problems)
+    return CaseData(tables, meta=meta, truth=truth)
+
+
+def _read_json(p: Path, name: str, problems: list) -> Any:
+    if not p.exists():
+        return None
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        problems.append(_problem(name, None, [], 0, f"valid JSON ({e})"))
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+def validate(data) -> CaseData:
+    """Validate a :class:`CaseData` (or a dict of tables); return a validated CaseData.
+
+    Raises :class:`DataValidationError` listing every problem.
+    """
+    if isinstance(data, CaseData):
+        return data.validate()
+    tables, meta = _validate(dict(data), None, source=None)
+    return CaseData(tables, meta=meta)
+
+
+def _problem(table, column, rows, n, expected) -> dict:
+    return {"table": table, "column": column, "rows": [str(r) for r in rows][:MAX_ROWS_LISTED],
+            "n_rows": int(n), "expected": expected}
+
+
+class _Ctx:
+    """Per-table state while validating: row labels and already-reported cells."""
+
+    def __init__(self, name: str, df: pd.DataFrame):
+        self.name = name
+        self.spec = TABLES[name]
+        self.n = len(df)
+        self.flagged: dict[str, np.ndarray] = {}
+        self.labels = self._labels(df)
+
+    def _labels(self, df: pd.DataFrame) -> np.ndarray:
+        key = [k for k in self.spec.key if k in df.columns]
+        rows = pd.Series([f"row {i + 1}" for i in range(self.n)], dtype=object) if self.n else \
+            pd.Series([], dtype=object)
+        if len(key) != len(self.spec.key) or self.n == 0:
+            return rows.to_numpy()
+        parts = [df[k].astype("string").reset_index(drop=True) for k in key]
+        lab = parts[0]
+        for p in parts[1:]:
+            lab = lab + "/" + p
+        ok = lab.notna()
+        return np.where(ok.to_numpy(), lab.fillna("").to_numpy(dtype=object), rows.to_numpy())
+
+    def report(self, problems: list, column: str | None, mask, expected: str) -> None:
+        m = np.asarray(mask, dtype=bool)
+        n = int(m.sum())
+        if n == 0:
+            return
+        if column is not None:
+            prev = self.flagged.get(column)
+            self.flagged[column] = m if prev is None else (prev | m)
+        problems.append(_problem(self.name, column, self.labels[m][:MAX_ROWS_LISTED], n, expected))
+
+
+def _coerce_column(s: pd.Series, col: schema.Column) -> tuple[pd.Series, np.ndarray, str | None]:
+    """Cast ``s`` to the column's dtype. Returns (values, bad mask, expectation for bad)."""
+    s = s.reset_index(drop=True)
+    present = s.notna().to_numpy()
+    kind = col.kind
+    exp = schema.expectation(col)
+    if kind in ("id", "str", "town"):
+        try:
+            out = s.astype("string")
+        except (TypeError, ValueError):
+            out = s.astype(object).map(lambda v: None if pd.isna(v) else str(v)).astype("string")
+        if kind == "id":
+            out = out.str.strip()
+        if kind == "town":
+            from dmst_eval import geography
+
+            norm = geography.normalise_towns(out)
+            bad = present & norm.isna().to_numpy()
+            return norm, bad, exp
+        return out, np.zeros(len(s), dtype=bool), None
+    if kind == "category":
+        txt = s.astype(object).map(lambda v: None if pd.isna(v) else str(v).strip())
+        levels = list(col.levels or ())
+        ok = txt.isin(levels).to_numpy()
+        bad = present & ~ok
+        out = pd.Series(pd.Categorical(txt.where(ok, None), categories=levels), index=s.index)
+        return out, bad, exp
+    if kind == "datetime":
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            return (pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]"), present,
+                    exp + " (this column carries a time zone)")
+        if pd.api.types.is_datetime64_dtype(s.dtype):
+            out = s.astype("datetime64[ns]")
+            return out, np.zeros(len(s), dtype=bool), None
+        txt = s.astype(object).map(lambda v: None if pd.isna(v) else str(v).strip())
+        out = pd.to_datetime(txt, format="ISO8601", errors="coerce")
+        if isinstance(out.dtype, pd.DatetimeTZDtype):  # offsets present: reject those values
+            has_tz = txt.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False)
+            out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+            out[~has_tz] = pd.to_datetime(txt[~has_tz], format="ISO8601", errors="coerce")
+        out = out.astype("datetime64[ns]")
+        bad = present & out.isna().to_numpy()
+        return out, bad, exp
+    if kind == "bool":
+        if pd.api.types.is_bool_dtype(s.dtype):
+            return s.astype("boolean"), np.zeros(len(s), dtype=bool), None
+        txt = s.astype(object).map(lambda v: None if pd.isna(v) else str(v).strip().lower())
+        val = pd.Series(pd.NA, index=s.index, dtype="boolean")
+        val[txt.isin(_TRUE).to_numpy()] = True
+        val[txt.isin(_FALSE).to_numpy()] = False
+        bad = present & val.isna().to_numpy()
+        return val, bad, exp
+    if kind in ("int", "float"):
+        if pd.api.types.is_bool_dtype(s.dtype):
+            num = pd.Series(np.nan, index=s.index, dtype="float64")
+            bad = present
+        elif pd.api.types.is_numeric_dtype(s.dtype):
+            num = s.astype("float64")
+            bad = np.zeros(len(s), dtype=bool)
+        else:
+            txt = s.astype(object).map(lambda v: None if pd.isna(v) else str(v).strip())
+            num = pd.to_numeric(txt, errors="coerce").astype("float64")
+            bad = present & num.isna().to_numpy()
+        fin = np.isfinite(num.to_numpy(dtype="float64", na_value=np.nan))
+        bad = bad | (present & ~fin)
+        if kind == "int":
+            v = num.to_numpy(dtype="float64", na_value=np.nan)
+            with np.errstate(invalid="ignore"):
+                frac = fin & (np.abs(v) < 2**53) & (np.floor(v) != v)
+                huge = fin & (np.abs(v) >= 2**53)
+            bad = bad | frac | huge
+            v = np.where(bad | ~fin, np.nan, v)
+            out = pd.Series(pd.array(np.where(np.isnan(v), 0, v).astype("int64"), dtype="Int64"),
+                            index=s.index)
+            out[np.isnan(v)] = pd.NA
+            return out, bad, exp
+        out = num.where(~bad, np.nan)
+        return out, bad, exp
+    raise AssertionError(kind)  # pragma: no cover
+
+
+_PANDERA_CHECK_TEXT = {
+    "not_nullable": "a value (this column may not be empty)",
+    "field_uniqueness": "unique values (this is the table's key)",
+    "multiple_fields_uniqueness": "unique combinations of the key columns",
+}
+
+
+def _pandera_problems(ctx: _Ctx, df: pd.DataFrame, present: list[str], problems: list) -> None:
+    import pandera.errors as pae
+
+    sch = schema.pandera_schema(ctx.name, columns=present)
+    try:
+        sch.validate(df[present], lazy=True)
+        return
+    except pae.SchemaErrors as e:
+        fc = e.failure_cases
+    except pae.SchemaError as e:  # pragma: no cover - lazy=True normally aggregates
+        fc = pd.DataFrame([{"column": getattr(e, "column_name", None), "check": str(e.check),
+                            "index": None}])
+    fc = fc[fc["index"].notna()] if "index" in fc else fc
+    for (column, check), grp in fc.groupby(["column", "check"], sort=False, dropna=False):
+        check = str(check)
+        if check == "multiple_fields_uniqueness":
+            column = None
+        idx = pd.to_numeric(grp["index"], errors="coerce").dropna().astype(int).unique()
+        mask = np.zeros(ctx.n, dtype=bool)
+        mask[idx[(idx >= 0) & (idx < ctx.n)]] = True
+        if column is not None and column in ctx.flagged and check == "not_nullable":
+            mask &= ~ctx.flagged[column]  # already reported as unparseable
+        if column is not None and column in ctx.spec.column_names:
+            col = ctx.spec.column(column)
+            if check.startswith(("greater_than", "less_than", "in_range")):
+                expected = schema.expectation(col)
+            elif check.startswith("isin"):
+                expected = schema.expectation(col)
+            else:
+                expected = _PANDERA_CHECK_TEXT.get(check, check)
+        else:
+            expected = _PANDERA_CHECK_TEXT.get(check, check)
+            if check == "multiple_fields_uniqueness":
+                expected = ("unique combinations of (" + ", ".join(ctx.spec.key) + ")")
+        if check == "multiple_fields_uniqueness" and any(
+                p["table"] == ctx.name and p["expected"] == expected for p in problems):
+            continue
+        ctx.report(problems, column, mask, expected)
+
+
+def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | None,
+              prior: list | None = None) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Check and cast every table; raise DataValidationError with all problems."""
+    problems: list[dict] = list(prior or [])
+    tables: dict[str, pd.DataFrame] = {}
+    ctxs: dict[str, _Ctx] = {}
+    missing_cols: dict[str, set[str]] = {}
+
+    # ---- per table: columns, types, pandera checks ------------------------------------------
+    for t in TABLE_NAMES:
+        spec = TABLES[t]
+        df = raw.get(t)
+        if df is None:
+            tables[t] = schema.empty_frame(t)
+            missing_cols[t] = set(spec.column_names)
+            ctxs[t] = _Ctx(t, tables[t])
+            continue
+        if not isinstance(df, pd.DataFrame):
+            problems.append(_problem(t, None, [], 0, "a pandas DataFrame"))
+            tables[t] = schema.empty_frame(t)
+            missing_cols[t] = set(spec.column_names)
+            ctxs[t] = _Ctx(t, tables[t])
+            continue
+        df = df.reset_index(drop=True)
+        cols = [str(c) for c in df.columns]
+        dup_cols = sorted({c for c in cols if cols.count(c) > 1})
+        if dup_cols:
+            problems.append(_problem(t, ", ".join(dup_cols), [], 0, "each column name once"))
+            df = df.loc[:, ~pd.Index(cols).duplicated()]
+        ctx = _Ctx(t, df)
+        ctxs[t] = ctx
+        miss = [c for c in spec.column_names if c not in df.columns]
+        extra = [c for c in df.columns if c not in spec.column_names]
+        for c in miss:
+            problems.append(_problem(t, c, [], 0, "this column to be present"))
+        for c in extra:
+            problems.append(_problem(t, str(c), [], 0,
+                                     "no such column (schema columns: "
+                                     + ", ".join(spec.column_names) + ")"))
+        missing_cols[t] = set(miss)
+        out = {}
+        for c in spec.columns:
+            if c.name in miss:
+                out[c.name] = pd.Series(pd.NA, index=df.index, dtype=c.dtype)
+                continue
+            try:
+                vals, bad, exp = _coerce_column(df[c.name], c)
+            except Exception as e:  # defensive: never leak a pandas error
+                vals = pd.Series(pd.NA, index=df.index, dtype=c.dtype)
+                bad, exp = df[c.name].notna().to_numpy(), (
+                    f"{schema.expectation(c)} (could not read: {type(e).__name__})")
+            ctx.report(problems, c.name, bad, exp)
+            out[c.name] = vals
+        cdf = pd.DataFrame(out, index=df.index)
+        tables[t] = cdf
+        present = [c for c in spec.column_names if c not in miss]
+        if present and len(cdf):
+            _pandera_problems(ctx, cdf, present, problems)
+
+    # ---- study window from meta --------------------------------------------------------------
+    meta = dict(meta or {})
+    sv = meta.get("schema_version")
+    if sv is not None and str(sv) != schema.SCHEMA_VERSION:
+        problems.append(_problem("meta.json", "schema_version", [], 0,
+                                 f"schema version {schema.SCHEMA_VERSION} (found {sv!r})"))
+    win = {}
+    for k in ("study_start", "study_end"):
+        if meta.get(k) is not None:
+            try:
+                win[k] = pd.Timestamp(meta[k])
+                if win[k] is pd.NaT or win[k].tzinfo is not None:
+                    raise ValueError
+            except (ValueError, TypeError):
+                problems.append(_problem("meta.json", k, [], 0,
+                                         f"an ISO date (found {meta[k]!r})"))
+                win.pop(k, None)
+                meta.pop(k)
+    start = win.get("study_start", schema.DEFAULT_STUDY_START)
+    if "study_end" in win:
+        end = win["study_end"]
+    else:
+        end = schema.DEFAULT_STUDY_END
+        mx = _max_date(tables)
+        if mx is not None and mx.normalize() > end:
+            end = mx.normalize()
+        meta["study_end"] = str(end.date())
+    if start > end:
+        problems.append(_problem("meta.json", "study_start", [], 0,
+                                 f"study_start ({start.date()}) on or before study_end "
+                                 f"({end.date()})"))
+    end_excl = end.normalize() + pd.Timedelta(days=1) if end == end.normalize() else end
+
+    # ---- cross-table checks ------------------------------------------------------------------
+    def usable(t: str, *cols: str) -> bool:
+        return not (set(cols) & missing_cols[t])
+
+    # foreign keys
+    for t in TABLE_NAMES:
+        spec = TABLES[t]
+        for c in spec.columns:
+            if not c.references or not usable(t, c.name):
+                continue
+            pt, pc = c.references
+            if not usable(pt, pc) or (pt in raw and raw[pt] is None):
+                continue
+            vals = tables[t][c.name]
+            parent = pd.Index(tables[pt][pc].dropna().unique())
+            bad = vals.notna().to_numpy() & ~vals.isin(parent).to_numpy()
+            if c.name in ctxs[t].flagged:
+                bad &= ~ctxs[t].flagged[c.name]
+            ctxs[t].report(problems, c.name, bad, f"a {pc} that exists in {pt}")
+
+    # date order
+    for t in TABLE_NAMES:
+        for a, b in TABLES[t].date_order:
+            if not usable(t, a, b):
+                continue
+            df = tables[t]
+            bad = (df[b] < df[a]).fillna(False).to_numpy(dtype=bool)
+            ctxs[t].report(problems, b, bad, f"{b} on or after {a}")
+
+    # placements: facility_id present exactly for congregate settings
+    if usable("placements", "setting", "facility_id"):
+        p = tables["placements"]
+        cong = p["setting"].isin(schema.CONGREGATE_SETTINGS).to_numpy()
+        known = p["setting"].notna().to_numpy()
+        has_fac = p["facility_id"].notna().to_numpy()
+        ctxs["placements"].report(
+            problems, "facility_id", known & cong & ~has_fac,
+            "a facility_id for congregate settings (" + ", ".join(schema.CONGREGATE_SETTINGS) + ")")
+        ctxs["placements"].report(
+            problems, "facility_id", known & ~cong & has_fac,
+            "no facility_id for family settings (foster_family, kinship, specialized_foster)")
+
+    # life events: not before birth, not after age MAX_EVENT_AGE
+    if usable("children", "child_id", "birth_date"):
+        births = tables["children"].dropna(subset=["child_id", "birth_date"])
+        births = births.drop_duplicates("child_id").set_index("child_id")["birth_date"]
+        for t in TABLE_NAMES:
+            spec = TABLES[t]
+            if not spec.life_events or not usable(t, "child_id"):
+                continue
+            b = tables[t]["child_id"].map(births)
+            limit = b + pd.DateOffset(years=schema.MAX_EVENT_AGE)
+            for c in spec.life_events:
+                if not usable(t, c):
+                    continue
+                v = tables[t][c]
+                before = (v < b).fillna(False).to_numpy(dtype=bool)
+                after = (v >= limit).fillna(False).to_numpy(dtype=bool)
+                ctxs[t].report(problems, c, before, f"{c} on or after the child's birth_date")
+                ctxs[t].report(problems, c, after,
+                               f"{c} before the child's {schema.MAX_EVENT_AGE}st birthday")
+
+    # study window
+    for t in TABLE_NAMES:
+        spec = TABLES[t]
+        for c in spec.columns:
+            if c.kind != "datetime" or not usable(t, c.name):
+                continue
+            v = tables[t][c.name]
+            if c.name == "birth_date":
+                late = (v >= end_excl).fillna(False).to_numpy(dtype=bool)
+                ctxs[t].report(problems, c.name, late,
+                               f"a birth_date not after the study end ({end.date()})")
+                continue
+            late = (v >= end_excl).fillna(False).to_numpy(dtype=bool)
+            ctxs[t].report(problems, c.name, late,
+                           f"{c.name} not after the study end ({end.date()})")
+            if c.name in schema.WINDOW_COLUMNS.get(t, ()):
+                early = (v < start).fillna(False).to_numpy(dtype=bool)
+                ctxs[t].report(problems, c.name, early,
+                               f"{c.name} not before the study start ({start.date()})")
+
+    if problems:
+        raise DataValidationError(problems, source)
+    meta.setdefault("study_start", str(start.date()))
+    return tables, meta
+
+
+__all__ = ["CaseData", "DataValidationError", "load", "validate", "content_hash",
+           "MAX_ROWS_LISTED"]
