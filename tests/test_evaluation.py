@@ -1,0 +1,234 @@
+"""Exact small cases and error handling for dmst_eval.evaluation (fast)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from dmst_eval import evaluation as ev
+
+
+# ---------------------------------------------------------------------------------------------
+# IPTW: a hand-computed weighted mean
+# ---------------------------------------------------------------------------------------------
+def _tiny(reps: int = 1) -> pd.DataFrame:
+    # stratum x=0: 1 treated (y=1), 3 untreated (y=0,0,1)  -> e(x=0) = 1/4
+    # stratum x=1: 3 treated (y=1,1,0), 1 untreated (y=0)  -> e(x=1) = 3/4
+    base = pd.DataFrame({
+        "x": [0, 0, 0, 0, 1, 1, 1, 1],
+        "t": [1, 0, 0, 0, 1, 1, 1, 0],
+        "y": [1, 0, 0, 1, 1, 1, 0, 0],
+    })
+    return pd.concat([base] * reps, ignore_index=True)
+
+
+def test_iptw_hand_computed_weighted_means_ate():
+    # ATE weights 1/e (treated), 1/(1-e) (untreated); the stabilising constant cancels.
+    # treated: (4*1 + 4/3*(1+1+0)) / (4 + 3*4/3) = (20/3)/8 = 5/6
+    # untreated: (4/3*(0+0+1) + 4*0) / (3*4/3 + 4) = (4/3)/8 = 1/6
+    r = ev.iptw_effect(_tiny(), "t", "y", ["x"], trim=None)
+    np.testing.assert_allclose(r.propensity_[:4], 0.25, atol=1e-7)
+    np.testing.assert_allclose(r.propensity_[4:], 0.75, atol=1e-7)
+    iptw = r.estimate("iptw")
+    assert iptw.mean_treated == pytest.approx(5 / 6, abs=1e-7)
+    assert iptw.mean_control == pytest.approx(1 / 6, abs=1e-7)
+    assert iptw.estimate == pytest.approx(2 / 3, abs=1e-7)
+    assert r.estimate("iptw", "risk_ratio").estimate == pytest.approx(5.0, abs=1e-6)
+    naive = r.estimate("naive")
+    assert naive.estimate == pytest.approx(0.5)  # 3/4 - 1/4
+    # after weighting the covariate is exactly balanced
+    assert r.balance.loc[0, "smd_after"] == pytest.approx(0.0, abs=1e-7)
+    # before: means 3/4 vs 1/4, both sample variances 1/4 -> pooled SD 1/2 -> SMD 1
+    assert r.balance.loc[0, "smd_before"] == pytest.approx(1.0, rel=1e-9)
+
+
+def test_iptw_hand_computed_att():
+    # ATT: untreated weights e/(1-e): x=0 -> 1/3, x=1 -> 3; control mean = (1/3)/(1+3) = 1/12
+    r = ev.iptw_effect(_tiny(), "t", "y", ["x"], estimand="ATT", trim=None)
+    row = r.estimate("iptw")
+    assert row.mean_treated == pytest.approx(3 / 4, abs=1e-7)
+    assert row.mean_control == pytest.approx(1 / 12, abs=1e-7)
+
+
+def test_iptw_sandwich_matches_stratified_variance_for_saturated_model():
+    # With one binary covariate the IPTW (ATE) estimator equals the standardised estimator
+    # sum_x P(x) (ybar1x - ybar0x); its sandwich variance must match the delta-method variance
+    # of that estimator (strata means and the stratum share).
+    d = _tiny(reps=40)
+    r = ev.iptw_effect(d, "t", "y", ["x"], trim=None)
+    n = len(d)
+    var = 0.0
+    px = d["x"].mean()
+    diffs = []
+    for xv, share in ((0, 1 - px), (1, px)):
+        s = d[d.x == xv]
+        y1, y0 = s.y[s.t == 1], s.y[s.t == 0]
+        v1 = y1.var(ddof=0) / len(y1)
+        v0 = y0.var(ddof=0) / len(y0)
+        var += share**2 * (v1 + v0)
+        diffs.append(y1.mean() - y0.mean())
+    var += px * (1 - px) / n * (diffs[1] - diffs[0]) ** 2
+    assert r.estimate("iptw").se == pytest.approx(np.sqrt(var), rel=1e-4)
+
+
+def test_iptw_recovers_simulated_effect_naive_biased():
+    rng = np.random.default_rng(11)
+    n = 6000
+    x1 = rng.binomial(1, 0.4, n)
+    x2 = rng.normal(size=n)
+    t = rng.binomial(1, 1 / (1 + np.exp(-(-0.5 + 1.2 * x1 + 0.8 * x2))))
+    lp = -1 + 1.0 * x1 + 0.7 * x2
+    p0, p1 = 1 / (1 + np.exp(-lp)), 1 / (1 + np.exp(-(lp - 0.6)))
+    y = rng.binomial(1, np.where(t == 1, p1, p0))
+    truth = (p1 - p0).mean()
+    df = pd.DataFrame({"t": t, "y": y, "x1": x1, "x2": x2})
+    r = ev.iptw_effect(df, "t", "y", ["x1", "x2"], method="aipw", trim=None)
+    for m in ("iptw", "aipw"):
+        row = r.estimate(m)
+        assert row.ci_lower < truth < row.ci_upper
+    naive = r.estimate("naive")
+    assert naive.ci_lower > truth  # the naive comparison is biased upwards here
+    assert r.max_smd_after < 0.1 < r.balance["smd_before"].abs().max()
+
+
+def test_iptw_bad_input_messages():
+    d = _tiny()
+    with pytest.raises(ev.EvaluationInputError, match="nope"):
+        ev.iptw_effect(d, "t", "y", ["nope"])
+    d2 = d.assign(t=[0, 1, 2, 0, 1, 1, 0, 0])
+    with pytest.raises(ev.EvaluationInputError, match="must be 0/1"):
+        ev.iptw_effect(d2, "t", "y", ["x"])
+    d3 = d.assign(x=["a"] * 8)
+    with pytest.raises(ev.EvaluationInputError, match="numeric"):
+        ev.iptw_effect(d3, "t", "y", ["x"])
+    with pytest.raises(ev.EvaluationInputError, match="ATE"):
+        ev.iptw_effect(d, "t", "y", ["x"], estimand="ATT", method="aipw")
+
+
+def test_iptw_missing_rows_dropped_and_counted():
+    d = _tiny(reps=5).astype(float)
+    d.loc[[0, 9], "x"] = np.nan
+    r = ev.iptw_effect(d, "t", "y", ["x"], trim=None)
+    assert r.n_dropped == 2 and r.n_used == 38
+    with pytest.raises(ev.EvaluationInputError, match="missing"):
+        ev.iptw_effect(d, "t", "y", ["x"], missing="raise")
+
+
+def test_iptw_plots_return_axes():
+    r = ev.iptw_effect(_tiny(reps=5), "t", "y", ["x"])
+    assert r.plot().get_xlabel().startswith("absolute")
+    assert r.plot_propensity() is not None
+    assert r.plot_effects() is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# ITS: a noiseless series is recovered exactly
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seasonality", [False, True])
+def test_its_noiseless_exact(seasonality):
+    idx = pd.date_range("2008-01-01", "2015-12-01", freq="MS")
+    t = np.arange(len(idx))
+    post = (idx >= "2011-10-01").astype(int)
+    t0 = int(post.argmax())
+    season = 0.3 * np.cos(2 * np.pi * idx.month / 12) if seasonality else 0.0
+    mu = np.exp(2.0 + 0.01 * t + np.log(1.8) * post - 0.015 * (t - t0) * post + season)
+    r = ev.interrupted_time_series(pd.Series(mu, index=idx), "2011-10-01",
+                                   seasonality=seasonality)
+    assert r.level_change == pytest.approx(1.8, rel=1e-6)
+    assert r.slope_change == pytest.approx(-0.015, abs=1e-8)
+    s = r.summary.set_index("term")
+    assert s.loc["pre_slope", "estimate"] == pytest.approx(0.01, abs=1e-8)
+    # counterfactual = pre-trend continued (with the same seasonality)
+    cf = np.exp(2.0 + 0.01 * t + season)
+    np.testing.assert_allclose(r.data["counterfactual"], cf, rtol=1e-6)
+    np.testing.assert_allclose(r.data["fitted"], mu, rtol=1e-6)
+    assert r.plot().get_ylabel() == "count per period"
+
+
+def test_its_negbin_covers_truth_on_simulated_series():
+    rng = np.random.default_rng(5)
+    idx = pd.date_range("2008-01-01", "2025-12-01", freq="MS")
+    t = np.arange(len(idx))
+    post = (idx >= "2011-10-01").astype(int)
+    t0 = int(post.argmax())
+    mu = np.exp(1.5 + 0.002 * t + np.log(2.5) * post + 0.004 * (t - t0) * post
+                + 0.2 * np.sin(2 * np.pi * idx.month / 12))
+    y = pd.Series(rng.negative_binomial(8, 8 / (8 + mu)), index=idx)
+    r = ev.interrupted_time_series(y, "2011-10-01", family="negbin")
+    s = r.summary.set_index("term")
+    assert s.loc["level_change", "ci_lower"] < 2.5 < s.loc["level_change", "ci_upper"]
+    assert s.loc["slope_change", "ci_lower"] < 0.004 < s.loc["slope_change", "ci_upper"]
+    assert r.alpha_ == pytest.approx(1 / 8, abs=0.08)
+
+
+def test_its_bad_input():
+    idx = pd.date_range("2020-01-01", periods=30, freq="MS")
+    with pytest.raises(ev.EvaluationInputError, match="before and after"):
+        ev.interrupted_time_series(pd.Series(1.0, index=idx), "2030-01-01")
+    y = pd.Series(1.0, index=idx)
+    y.iloc[3] = np.nan
+    with pytest.raises(ev.EvaluationInputError, match="missing"):
+        ev.interrupted_time_series(y, "2021-01-01")
+    with pytest.raises(ev.EvaluationInputError, match="family"):
+        ev.interrupted_time_series(pd.Series(1.0, index=idx), "2021-01-01", family="gamma")
+
+
+def test_monthly_counts():
+    times = pd.Series(pd.to_datetime(["2020-01-05", "2020-01-31", "2020-03-01"]))
+    c = ev.monthly_counts(times, "2020-01-01", "2020-04-30")
+    assert c.tolist() == [2, 0, 1, 0]
+    assert c.index[0] == pd.Timestamp("2020-01-01")
+
+
+# ---------------------------------------------------------------------------------------------
+# pre/post
+# ---------------------------------------------------------------------------------------------
+def _balanced_attendance():
+    # three sessions x three attendees, one curriculum; session mean gains 10, 15, 5
+    gains = [[8, 10, 12], [13, 15, 17], [3, 5, 7]]
+    rows = []
+    for s, g in enumerate(gains):
+        for a, gv in enumerate(g):
+            rows.append({"session_id": f"s{s}", "attendee_id": f"a{s}{a}", "curriculum": "dmst_1hr",
+                         "pre_score": 50.0, "post_score": 50.0 + gv})
+    return pd.DataFrame(rows)
+
+
+def test_pre_post_paired_hand_computed():
+    a = pd.DataFrame({"session_id": ["s1", "s1", "s2", "s2"], "curriculum": ["x"] * 4,
+                      "pre_score": [50, 60, 55, 65], "post_score": [60, 70, 60, 80]})
+    r = ev.pre_post(a, mixed=False)
+    row = r.summary.iloc[0]
+    sd = np.sqrt(50 / 3)  # gains 10, 10, 5, 15
+    half = stats.t.ppf(0.975, 3) * sd / 2
+    assert row.estimate == pytest.approx(10.0)
+    assert row.ci_lower == pytest.approx(10 - half)
+    assert row.ci_upper == pytest.approx(10 + half)
+    assert row.mean_pre == pytest.approx(57.5) and row.mean_post == pytest.approx(67.5)
+
+
+def test_pre_post_mixed_balanced_anova_identity():
+    # balanced one-way random-effects design: REML mean = grand mean,
+    # SE = sqrt(MSB / N) with MSB = 3 * (0 + 25 + 25) / 2 = 75, N = 9
+    r = ev.pre_post(_balanced_attendance())
+    row = r.summary[r.summary.method == "mixed"].iloc[0]
+    assert row.estimate == pytest.approx(10.0, abs=1e-6)
+    assert row.se == pytest.approx(np.sqrt(75 / 9), rel=1e-3)
+    # variance components: residual MSW = 4, session (75 - 4) / 3
+    assert r.variance_components["residual_sd"] == pytest.approx(2.0, rel=1e-3)
+    assert r.variance_components["session_sd"] == pytest.approx(np.sqrt(71 / 3), rel=1e-3)
+
+
+def test_pre_post_merges_sessions_and_counts_incomplete():
+    a = _balanced_attendance().drop(columns="curriculum")
+    a.loc[0, "post_score"] = np.nan
+    sessions = pd.DataFrame({"session_id": ["s0", "s1", "s2"], "curriculum": ["c"] * 3})
+    r = ev.pre_post(a, sessions=sessions)
+    assert r.n_incomplete == 1
+    assert set(r.summary.group) == {"c"}
+    with pytest.raises(ev.EvaluationInputError, match="sessions"):
+        ev.pre_post(a)
+    with pytest.raises(ev.EvaluationInputError, match="not in the sessions"):
+        ev.pre_post(a, sessions=sessions.iloc[:2])
+    assert r.plot() is not None
