@@ -1,0 +1,174 @@
+"""Cox engine of dmst_eval.recidivism against R's survival package (bladder2) and hand checks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dmst_eval import recidivism as rc
+
+DATA = Path(__file__).parent / "data" / "bladder2.csv"
+COV = ["rx", "size", "number"]
+
+
+@pytest.fixture(scope="module")
+def bladder2() -> pd.DataFrame:
+    return pd.read_csv(DATA)
+
+
+def test_bladder2_shape(bladder2):
+    assert len(bladder2) == 178
+    assert bladder2["id"].nunique() == 85
+    assert bladder2["event"].sum() == 112
+
+
+def test_andersen_gill_reproduces_r(bladder2):
+    """coxph(Surv(start, stop, event) ~ rx + size + number, cluster = id, ties = "breslow")."""
+    res = rc.fit_cox(bladder2, "stop", "event", COV, ties="breslow", entry="start", cluster="id")
+    s = res.summary
+    r_coef = {"rx": -0.45979, "size": -0.04256, "number": 0.17164}
+    r_naive = {"rx": 0.19996, "size": 0.06903, "number": 0.04733}
+    r_robust = {"rx": 0.25801, "size": 0.07555, "number": 0.06131}
+    for term in COV:
+        assert s.loc[term, "coef"] == pytest.approx(r_coef[term], abs=5e-5)
+        assert s.loc[term, "naive_se"] == pytest.approx(r_naive[term], abs=5e-5)
+        assert s.loc[term, "robust_se"] == pytest.approx(r_robust[term], abs=5e-5)
+        assert s.loc[term, "se"] == s.loc[term, "robust_se"]
+    assert res.n_clusters == 85
+    assert res.n_events == 112
+    assert s.loc["rx", "hazard_ratio"] == pytest.approx(np.exp(-0.45979), abs=1e-4)
+    # CI and p-value use the robust se
+    z = -0.45979 / 0.25801
+    assert s.loc["rx", "p_value"] == pytest.approx(2 * (1 - __import__("scipy").stats.norm.cdf(abs(z))),
+                                                   abs=1e-4)
+    assert s.loc["rx", "ci_upper"] == pytest.approx(np.exp(-0.45979 + 1.959964 * 0.25801), abs=1e-3)
+
+
+def test_risk_set_is_open_on_the_left(bladder2):
+    """Counting a row as at risk when start == t (closed interval) changes the answer."""
+    res = rc.fit_cox(bladder2, "stop", "event", COV, ties="breslow", entry="start")
+    shifted = bladder2.assign(start=bladder2["start"] - 1e-6)   # now start < t for t == start
+    res2 = rc.fit_cox(shifted, "stop", "event", COV, ties="breslow", entry="start")
+    assert abs(res.params_["rx"] - res2.params_["rx"]) > 1e-3
+
+
+def test_pwp_gap_time_second_interval(bladder2):
+    """coxph(Surv(stop - start, event) ~ rx + size + number, subset = enum == 2, breslow)."""
+    df = bladder2.assign(gap=bladder2["stop"] - bladder2["start"])
+    res = rc.fit_cox(df[df["enum"] == 2], "gap", "event", COV, ties="breslow")
+    s = res.summary
+    assert s.loc["rx", "coef"] == pytest.approx(-0.259112, abs=5e-6)
+    assert s.loc["rx", "se"] == pytest.approx(0.405110, abs=5e-6)
+    assert s.loc["size", "coef"] == pytest.approx(-0.116363, abs=5e-6)
+    assert s.loc["number", "coef"] == pytest.approx(-0.005709, abs=5e-6)
+
+
+def test_pwp_stratified_equals_separate_fits_when_interacted(bladder2):
+    """A PWP gap-time model stratified by event number shares coefficients across strata; its
+    score is the sum of the per-stratum scores, so with one stratum it equals the subset fit."""
+    df = bladder2.assign(gap=bladder2["stop"] - bladder2["start"])
+    sub = df[df["enum"] == 2]
+    strat = rc.fit_cox(sub, "gap", "event", COV, ties="breslow", strata="enum")
+    plain = rc.fit_cox(sub, "gap", "event", COV, ties="breslow")
+    np.testing.assert_allclose(strat.params_, plain.params_, atol=1e-10)
+    full = rc.fit_cox(df, "gap", "event", COV, ties="breslow", strata="enum", cluster="id")
+    assert full.method.startswith("Stratified") or "stratified" in full.method
+    assert "robust_se" in full.summary
+
+
+def test_wlw_marginal_rx_by_event_number(bladder2):
+    wlw = rc.marginal_frame(bladder2, id="id", start="start", stop="stop", event="event",
+                            max_events=4, keep=COV)
+    expected = [-0.5176, -0.6194, -0.6999, -0.6508]
+    for k, want in zip(range(1, 5), expected):
+        sub = wlw[wlw["event_number"] == k]
+        res = rc.fit_cox(sub, "time", "event", COV, ties="breslow")
+        assert res.params_["rx"] == pytest.approx(want, abs=5e-5)
+
+
+def test_efron_equals_breslow_without_ties():
+    rng = np.random.default_rng(1)
+    n = 200
+    x = rng.normal(size=n)
+    t = rng.exponential(1 / np.exp(0.5 * x))
+    df = pd.DataFrame({"t": t, "e": (rng.uniform(size=n) < 0.8).astype(int), "x": x})
+    a = rc.fit_cox(df, "t", "e", ["x"], ties="efron")
+    b = rc.fit_cox(df, "t", "e", ["x"], ties="breslow")
+    assert a.params_["x"] == pytest.approx(b.params_["x"], abs=1e-10)
+
+
+def test_efron_hand_computed_loglik():
+    """Two tied deaths among three at risk, one covariate: Efron log-likelihood by hand."""
+    df = pd.DataFrame({"t": [1.0, 1.0, 2.0], "e": [1, 1, 0], "x": [1.0, 0.0, 0.0]})
+    res = rc.fit_cox(df, "t", "e", ["x"], ties="efron")
+    b = res.params_["x"]
+    r = np.exp(b)
+    ll = b - np.log(r + 2) - np.log(0.5 * (r + 1) + 1)
+    assert res.loglik == pytest.approx(ll, abs=1e-10)
+    # the MLE solves the score equation: d/db [b - log(r+2) - log((r+3)/2)] = 0
+    score = 1 - r / (r + 2) - r / (r + 3)
+    assert score == pytest.approx(0, abs=1e-8)
+
+
+def test_robust_se_efron_approximates_jackknife():
+    """dfbeta (score residual x inverse information) ~ leave-one-cluster-out change."""
+    rng = np.random.default_rng(7)
+    n = 120
+    x = rng.binomial(1, 0.5, n)
+    t = np.ceil(rng.exponential(10 / np.exp(0.6 * x)))     # heavy ties
+    df = pd.DataFrame({"t": t, "e": 1, "x": x, "id": np.arange(n)})
+    full = rc.fit_cox(df, "t", "e", ["x"], ties="efron", cluster="id")
+    dfb = full.score_residuals_ @ full.naive_var_
+    for i in (0, 3, 17):
+        loo = rc.fit_cox(df.drop(index=i), "t", "e", ["x"], ties="efron")
+        assert dfb[i, 0] == pytest.approx(full.params_["x"] - loo.params_["x"], rel=0.1, abs=2e-3)
+    assert np.abs(full.score_residuals_.sum(axis=0)).max() < 1e-8
+
+
+def test_ph_test_flags_non_proportional_hazards():
+    rng = np.random.default_rng(3)
+    n = 600
+    x = rng.binomial(1, 0.5, n)
+    # x doubles the hazard early (t < 1) and halves it late: crossing hazards
+    t_early = rng.exponential(1 / np.where(x == 1, 2.0, 1.0))
+    t_late = 1 + rng.exponential(1 / np.where(x == 1, 0.3, 1.0))
+    t = np.where(t_early < 1, t_early, t_late)
+    df = pd.DataFrame({"t": t, "e": 1, "x": x, "z": rng.normal(size=n)})
+    res = rc.fit_cox(df, "t", "e", ["x", "z"])
+    assert res.ph_test.loc["x", "p_value"] < 0.001
+    assert res.ph_test.loc["z", "p_value"] > 0.01
+    assert set(res.ph_test.index) == {"x", "z", "GLOBAL"}
+
+
+def test_recovers_hazard_ratio_counting_process():
+    """Andersen-Gill on simulated recurrent events with a time-varying covariate."""
+    rng = np.random.default_rng(11)
+    df = rc.simulate_recurrent(4000, {"x": 0.7, "tv": -0.5}, seed=rng)
+    res = rc.fit_cox(df, "stop", "event", ["x", "tv"], entry="start", cluster="id")
+    s = res.summary
+    assert s.loc["x", "ci_lower"] < np.exp(0.7) < s.loc["x", "ci_upper"]
+    assert s.loc["tv", "ci_lower"] < np.exp(-0.5) < s.loc["tv", "ci_upper"]
+    assert s.loc["x", "se"] > s.loc["x", "naive_se"] * 0.9
+
+
+@pytest.mark.parametrize("bad, msg", [
+    (dict(covariates=["nope"]), "missing column"),
+    (dict(ties="exact"), "ties="),
+    (dict(entry="stop"), "<="),
+])
+def test_bad_input_clear_errors(bladder2, bad, msg):
+    kw = dict(df=bladder2, duration="stop", event="event", covariates=COV, ties="breslow")
+    kw.update(bad)
+    with pytest.raises(rc.RecidivismInputError, match=msg):
+        rc.fit_cox(**kw)
+
+
+def test_missing_values_raise_or_drop(bladder2):
+    df = bladder2.astype({"size": float})
+    df.loc[[3, 10], "size"] = np.nan
+    with pytest.raises(rc.RecidivismInputError, match="2 row"):
+        rc.fit_cox(df, "stop", "event", COV, entry="start")
+    res = rc.fit_cox(df, "stop", "event", COV, entry="start", missing="drop")
+    assert res.n_rows == 176
