@@ -69,7 +69,9 @@ class DataValidationError(ValueError):
                 rtxt = f" {n} row(s) [{', '.join(map(str, rows))}{more}]"
             else:
                 rtxt = ""
-            lines.append(f"  - {loc}:{rtxt} expected {p['expected']}")
+            found = p.get("found")
+            ftxt = f"; found {', '.join(repr(v) for v in found)}" if found else ""
+            lines.append(f"  - {loc}:{rtxt} expected {p['expected']}{ftxt}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -90,7 +92,7 @@ def _canonical(df: pd.DataFrame, table: str) -> pd.DataFrame:
             except (TypeError, ValueError):
                 out[c.name] = df[c.name]
         else:
-            out[c.name] = pd.Series(pd.NA, index=df.index, dtype=c.dtype)
+            out[c.name] = pd.Series(index=df.index, dtype=c.dtype)
     return pd.DataFrame(out, index=df.index).reset_index(drop=True)
 
 
@@ -261,7 +263,7 @@ class CaseData:
             d = df.reset_index(drop=True).copy()
             for c in spec.columns:
                 if c.name not in d.columns:
-                    d[c.name] = pd.Series(pd.NA, index=d.index, dtype=c.dtype)
+                    d[c.name] = pd.Series(index=d.index, dtype=c.dtype)
             out[name] = schema.coerce_dtypes(d, name)
         return cls(out, meta=meta, truth=truth)
 
@@ -457,22 +459,24 @@ class _Ctx:
         self.spec = TABLES[name]
         self.n = len(df)
         self.flagged: dict[str, np.ndarray] = {}
-        self.labels = self._labels(df)
-
-    def _labels(self, df: pd.DataFrame) -> np.ndarray:
         key = [k for k in self.spec.key if k in df.columns]
-        rows = pd.Series([f"row {i + 1}" for i in range(self.n)], dtype=object) if self.n else \
-            pd.Series([], dtype=object)
-        if len(key) != len(self.spec.key) or self.n == 0:
-            return rows.to_numpy()
-        parts = [df[k].astype("string").reset_index(drop=True) for k in key]
-        lab = parts[0]
-        for p in parts[1:]:
-            lab = lab + "/" + p
-        ok = lab.notna()
-        return np.where(ok.to_numpy(), lab.fillna("").to_numpy(dtype=object), rows.to_numpy())
+        self.key = ([df[k].reset_index(drop=True) for k in key]
+                    if len(key) == len(self.spec.key) else None)
 
-    def report(self, problems: list, column: str | None, mask, expected: str) -> None:
+    def labels(self, idx: np.ndarray) -> list[str]:
+        """Key value (``a/b`` for a composite key) or ``row N`` (1-based) for rows ``idx``."""
+        out = []
+        for i in idx:
+            lab = None
+            if self.key is not None:
+                parts = [k.iloc[i] for k in self.key]
+                if not any(_isna(v) for v in parts):
+                    lab = "/".join(str(v) for v in parts)
+            out.append(lab if lab is not None else f"row {i + 1}")
+        return out
+
+    def report(self, problems: list, column: str | None, mask, expected: str,
+               values: pd.Series | None = None) -> None:
         m = np.asarray(mask, dtype=bool)
         n = int(m.sum())
         if n == 0:
@@ -480,88 +484,110 @@ class _Ctx:
         if column is not None:
             prev = self.flagged.get(column)
             self.flagged[column] = m if prev is None else (prev | m)
-        problems.append(_problem(self.name, column, self.labels[m][:MAX_ROWS_LISTED], n, expected))
+        idx = np.flatnonzero(m)[:MAX_ROWS_LISTED]
+        p = _problem(self.name, column, self.labels(idx), n, expected)
+        if values is not None:
+            found = pd.unique(values.reset_index(drop=True)[m].astype(str))[:5]
+            p["found"] = [str(v)[:40] for v in found]
+        problems.append(p)
+
+
+def _isna(v) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _text(s: pd.Series) -> pd.Series:
+    """Values as stripped nullable strings (vectorised)."""
+    try:
+        t = s.astype("string")
+    except (TypeError, ValueError):
+        t = s.astype(object).map(lambda v: None if _isna(v) else str(v)).astype("string")
+    return t.str.strip()
 
 
 def _coerce_column(s: pd.Series, col: schema.Column) -> tuple[pd.Series, np.ndarray, str | None]:
     """Cast ``s`` to the column's dtype. Returns (values, bad mask, expectation for bad)."""
     s = s.reset_index(drop=True)
-    present = s.notna().to_numpy()
+    present = s.notna().to_numpy(dtype=bool)
+    none = np.zeros(len(s), dtype=bool)
     kind = col.kind
     exp = schema.expectation(col)
     if kind in ("id", "str", "town"):
-        try:
-            out = s.astype("string")
-        except (TypeError, ValueError):
-            out = s.astype(object).map(lambda v: None if pd.isna(v) else str(v)).astype("string")
-        if kind == "id":
-            out = out.str.strip()
+        out = _text(s) if kind != "str" else _text_raw(s)
         if kind == "town":
             from dmst_eval import geography
 
             norm = geography.normalise_towns(out)
-            bad = present & norm.isna().to_numpy()
+            bad = present & norm.isna().to_numpy(dtype=bool)
             return norm, bad, exp
-        return out, np.zeros(len(s), dtype=bool), None
+        return out, none, None
     if kind == "category":
-        txt = s.astype(object).map(lambda v: None if pd.isna(v) else str(v).strip())
+        txt = _text(s)
         levels = list(col.levels or ())
-        ok = txt.isin(levels).to_numpy()
+        ok = txt.isin(levels).fillna(False).to_numpy(dtype=bool)
         bad = present & ~ok
-        out = pd.Series(pd.Categorical(txt.where(ok, None), categories=levels), index=s.index)
+        out = pd.Series(pd.Categorical(txt.astype(object).where(ok, None), categories=levels))
         return out, bad, exp
     if kind == "datetime":
         if isinstance(s.dtype, pd.DatetimeTZDtype):
             return (pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]"), present,
                     exp + " (this column carries a time zone)")
         if pd.api.types.is_datetime64_dtype(s.dtype):
-            out = s.astype("datetime64[ns]")
-            return out, np.zeros(len(s), dtype=bool), None
-        txt = s.astype(object).map(lambda v: None if pd.isna(v) else str(v).strip())
-        out = pd.to_datetime(txt, format="ISO8601", errors="coerce")
-        if isinstance(out.dtype, pd.DatetimeTZDtype):  # offsets present: reject those values
-            has_tz = txt.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False)
+            return s.astype("datetime64[ns]"), none, None
+        txt = _text(s).astype(object).where(present, None)
+        has_tz = _text(s).str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True).fillna(False)
+        txt = txt.where(~has_tz.to_numpy(dtype=bool), None)
+        try:
+            out = pd.to_datetime(txt, format="ISO8601", errors="coerce")
+        except (ValueError, TypeError, OverflowError):
             out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
-            out[~has_tz] = pd.to_datetime(txt[~has_tz], format="ISO8601", errors="coerce")
+        if isinstance(out.dtype, pd.DatetimeTZDtype):  # pragma: no cover - offsets removed above
+            out = out.dt.tz_localize(None)
         out = out.astype("datetime64[ns]")
-        bad = present & out.isna().to_numpy()
+        bad = present & out.isna().to_numpy(dtype=bool)
         return out, bad, exp
     if kind == "bool":
         if pd.api.types.is_bool_dtype(s.dtype):
-            return s.astype("boolean"), np.zeros(len(s), dtype=bool), None
-        txt = s.astype(object).map(lambda v: None if pd.isna(v) else str(v).strip().lower())
+            return s.astype("boolean"), none, None
+        txt = _text(s).str.lower()
         val = pd.Series(pd.NA, index=s.index, dtype="boolean")
-        val[txt.isin(_TRUE).to_numpy()] = True
-        val[txt.isin(_FALSE).to_numpy()] = False
-        bad = present & val.isna().to_numpy()
+        val[txt.isin(_TRUE).fillna(False).to_numpy(dtype=bool)] = True
+        val[txt.isin(_FALSE).fillna(False).to_numpy(dtype=bool)] = False
+        bad = present & val.isna().to_numpy(dtype=bool)
         return val, bad, exp
     if kind in ("int", "float"):
         if pd.api.types.is_bool_dtype(s.dtype):
-            num = pd.Series(np.nan, index=s.index, dtype="float64")
-            bad = present
+            v = np.full(len(s), np.nan)
+            bad = present.copy()
         elif pd.api.types.is_numeric_dtype(s.dtype):
-            num = s.astype("float64")
-            bad = np.zeros(len(s), dtype=bool)
+            v = s.to_numpy(dtype="float64", na_value=np.nan)
+            bad = none.copy()
         else:
-            txt = s.astype(object).map(lambda v: None if pd.isna(v) else str(v).strip())
-            num = pd.to_numeric(txt, errors="coerce").astype("float64")
-            bad = present & num.isna().to_numpy()
-        fin = np.isfinite(num.to_numpy(dtype="float64", na_value=np.nan))
+            txt = _text(s).astype(object).where(present, None)
+            num = pd.to_numeric(txt, errors="coerce")
+            v = pd.Series(num).to_numpy(dtype="float64", na_value=np.nan)
+            bad = present & np.isnan(v)
+        fin = np.isfinite(v)
         bad = bad | (present & ~fin)
         if kind == "int":
-            v = num.to_numpy(dtype="float64", na_value=np.nan)
             with np.errstate(invalid="ignore"):
-                frac = fin & (np.abs(v) < 2**53) & (np.floor(v) != v)
-                huge = fin & (np.abs(v) >= 2**53)
-            bad = bad | frac | huge
-            v = np.where(bad | ~fin, np.nan, v)
-            out = pd.Series(pd.array(np.where(np.isnan(v), 0, v).astype("int64"), dtype="Int64"),
-                            index=s.index)
-            out[np.isnan(v)] = pd.NA
+                bad = bad | (fin & ((np.abs(v) >= 2**53) | (np.floor(v) != v)))
+            ok = fin & ~bad
+            out = pd.Series(pd.array(np.where(ok, v, 0).astype("int64"), dtype="Int64"))
+            out[~ok] = pd.NA
             return out, bad, exp
-        out = num.where(~bad, np.nan)
-        return out, bad, exp
+        return pd.Series(np.where(bad, np.nan, v), dtype="float64"), bad, exp
     raise AssertionError(kind)  # pragma: no cover
+
+
+def _text_raw(s: pd.Series) -> pd.Series:
+    try:
+        return s.astype("string")
+    except (TypeError, ValueError):
+        return s.astype(object).map(lambda v: None if _isna(v) else str(v)).astype("string")
 
 
 _PANDERA_CHECK_TEXT = {
@@ -608,7 +634,8 @@ def _pandera_problems(ctx: _Ctx, df: pd.DataFrame, present: list[str], problems:
         if check == "multiple_fields_uniqueness" and any(
                 p["table"] == ctx.name and p["expected"] == expected for p in problems):
             continue
-        ctx.report(problems, column, mask, expected)
+        vals = df[column] if (column in df.columns and check != "not_nullable") else None
+        ctx.report(problems, column, mask, expected, values=vals)
 
 
 def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | None,
@@ -654,15 +681,15 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
         out = {}
         for c in spec.columns:
             if c.name in miss:
-                out[c.name] = pd.Series(pd.NA, index=df.index, dtype=c.dtype)
+                out[c.name] = pd.Series(index=df.index, dtype=c.dtype)
                 continue
             try:
                 vals, bad, exp = _coerce_column(df[c.name], c)
             except Exception as e:  # defensive: never leak a pandas error
-                vals = pd.Series(pd.NA, index=df.index, dtype=c.dtype)
+                vals = pd.Series(index=df.index, dtype=c.dtype)
                 bad, exp = df[c.name].notna().to_numpy(), (
                     f"{schema.expectation(c)} (could not read: {type(e).__name__})")
-            ctx.report(problems, c.name, bad, exp)
+            ctx.report(problems, c.name, bad, exp, values=df[c.name])
             out[c.name] = vals
         cdf = pd.DataFrame(out, index=df.index)
         tables[t] = cdf

@@ -1,0 +1,382 @@
+"""CaseData: construction, save/load round trips (Parquet and CSV), determinism, atomicity and
+the validation rules, each checked on a small hand-built bundle.
+
+``valid_frames()`` (the hand-built base bundle) is also used by test_validation_properties.py and
+test_cli_validate.py.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import dmst_eval
+from dmst_eval import schema
+from dmst_eval.casedata import CaseData, DataValidationError, load
+
+T = pd.Timestamp
+META = {"source": "extract", "study_start": "2008-01-01", "study_end": "2025-12-31"}
+
+
+def valid_frames() -> dict[str, pd.DataFrame]:
+    """A small valid bundle: every table has at least two rows; every rule is satisfied."""
+    children = pd.DataFrame({
+        "child_id": ["C1", "C2", "C3"], "sex": ["female", "male", "female"],
+        "birth_date": [T("2000-01-01"), T("2001-06-01"), T("1998-03-15")],
+        "race_ethnicity": ["White", "Black", "Hispanic"],
+        "home_town": ["Hartford", "New Haven", "Windham"],
+        "region": ["Region 4", "Region 2", "Region 3"],
+        "child_welfare_involved": [True, False, True],
+        "prior_sexual_abuse": [True, None, False], "prior_runaway": [False, True, True],
+        "substance_use": [None, None, True], "juvenile_justice": [False, False, True],
+        "lgbtq": [None, True, False]})
+    facilities = pd.DataFrame({
+        "facility_id": ["F1", "F2"], "name": ["Facility 001", "Facility 002"],
+        "setting": ["group_home", "shelter"], "town": ["Hartford", "Norwich"],
+        "capacity": [10, 4]})
+    placements = pd.DataFrame({
+        "placement_id": ["P1", "P2", "P3"], "child_id": ["C1", "C2", "C3"],
+        "setting": ["group_home", "foster_family", "shelter"],
+        "facility_id": ["F1", None, "F2"], "town": ["Hartford", "Milford", "Norwich"],
+        "start": [T("2012-01-01"), T("2013-01-01"), T("2009-02-01")],
+        "end": [T("2013-01-01"), None, T("2009-08-01")]})
+    awol = pd.DataFrame({
+        "awol_id": ["A1", "A2"], "child_id": ["C1", "C3"], "placement_id": ["P1", "P3"],
+        "start": [T("2012-05-01 10:00"), T("2009-03-01")],
+        "end": [T("2012-05-03"), None]})
+    reports = pd.DataFrame({
+        "report_id": ["R1", "R2"], "child_id": ["C1", "C3"],
+        "received_at": [T("2012-05-04"), T("2009-03-05")],
+        "reporter_type": ["police", "dcf_staff"], "guardian_perpetrator": [False, True],
+        "accepted": [True, True], "region": ["Region 4", "Region 3"],
+        "first_response_at": [T("2012-05-05"), None], "mdt_referral_at": [None, T("2009-03-10")],
+        "disposition": ["confirmed", "pending"]})
+    episodes = pd.DataFrame({
+        "episode_id": ["E1", "E2"], "child_id": ["C1", "C3"], "report_id": ["R1", None],
+        "began_at": [T("2012-05-02"), T("2009-03-02")],
+        "identified_at": [T("2012-05-04"), T("2009-03-06")], "confirmed": [True, False],
+        "status_at_time": ["awol", "awol"], "placement_id": ["P1", "P3"],
+        "facility_id": ["F1", "F2"], "awol_id": ["A1", "A2"], "town": ["Hartford", "New London"]})
+    services = pd.DataFrame({
+        "service_id": ["S1", "S2"], "child_id": ["C1", "C3"], "episode_id": ["E1", None],
+        "service": ["mentor", "mlmc_group"], "referred_at": [T("2012-05-10"), T("2009-04-01")],
+        "started_at": [T("2012-05-20"), T("2009-04-15")], "ended_at": [None, T("2009-06-24")],
+        "completed": [None, True]})
+    trainings = pd.DataFrame({
+        "session_id": ["T1", "T2"], "date": [T("2012-03-01"), T("2015-09-10")],
+        "curriculum": ["dmst_1hr", "police_roll_call"], "audience": ["police", "police"],
+        "region": ["Region 4", "Region 1"], "attendees": [2, 25], "hours": [1.0, 0.5]})
+    attendance = pd.DataFrame({
+        "session_id": ["T1", "T1", "T2"], "attendee_id": ["X1", "X2", "X1"],
+        "role": ["police", "police", "police"], "pre_score": [50.0, None, 61.5],
+        "post_score": [70.0, 80.0, 90.0]})
+    return {"children": children, "facilities": facilities, "placements": placements,
+            "awol_episodes": awol, "reports": reports, "episodes": episodes,
+            "services": services, "trainings": trainings, "training_attendance": attendance}
+
+
+def valid_bundle(**meta) -> CaseData:
+    return CaseData.from_frames(meta={**META, **meta}, **valid_frames())
+
+
+def write_csv_bundle(frames: dict[str, pd.DataFrame], path: Path, meta: dict | None = META):
+    path.mkdir(parents=True, exist_ok=True)
+    for t, df in frames.items():
+        df.to_csv(path / f"{t}.csv", index=False)
+    if meta is not None:
+        (path / "meta.json").write_text(json.dumps(meta))
+    return path
+
+
+def problems_of(frames, meta=META, tmp=None) -> list[dict]:
+    with pytest.raises(DataValidationError) as ei:
+        CaseData(frames, meta=meta).validate()
+    return ei.value.problems
+
+
+def has(problems, table, column) -> bool:
+    return any(p["table"] == table and p["column"] == column for p in problems)
+
+
+# ------------------------------------------------------------------------------------------------
+def test_valid_bundle_validates_and_has_attributes():
+    cd = valid_bundle().validate()
+    for t in schema.TABLE_NAMES:
+        assert getattr(cd, t) is cd.tables[t]
+        assert list(cd.tables[t].columns) == schema.TABLES[t].column_names
+        assert dict(cd.tables[t].dtypes) == schema.TABLES[t].dtypes
+    assert len(cd.children) == 3 and len(cd.training_attendance) == 3
+    assert cd.meta["row_counts"]["placements"] == 3
+    assert cd.meta["schema_version"] == schema.SCHEMA_VERSION
+    assert not cd.is_synthetic
+    assert CaseData({}, meta={"source": "synthetic"}).is_synthetic
+    assert cd.truth is None
+    text = cd.describe()
+    assert "placements" in text and "2008-01-01 to 2025-12-31" in text
+
+
+def test_constructor_rejects_unknown_table_and_from_frames_unknown_column():
+    with pytest.raises(ValueError, match="unknown table"):
+        CaseData({"kids": pd.DataFrame()})
+    with pytest.raises(ValueError, match="unknown column"):
+        CaseData.from_frames(children=pd.DataFrame({"child_id": ["C1"], "shoe_size": [3]}))
+
+
+def test_from_frames_fills_missing_tables_and_columns():
+    cd = CaseData.from_frames(trainings=pd.DataFrame({"session_id": ["T1"], "attendees": [3]}))
+    assert len(cd.children) == 0 and list(cd.children.columns) == schema.TABLES["children"].column_names
+    assert str(cd.trainings["attendees"].dtype) == "Int64"
+    assert cd.trainings["curriculum"].isna().all()
+    assert str(cd.trainings["date"].dtype) == "datetime64[ns]"
+
+
+def test_parquet_round_trip_and_byte_identical(tmp_path):
+    cd = valid_bundle(seed=7)
+    cd.truth = {"null_world": False, "seed": 7, "risk": {"log_odds": {"male": -0.5}}}
+    a = cd.save(tmp_path / "a")
+    b = valid_bundle(seed=7)
+    b.truth = {"null_world": False, "seed": 7, "risk": {"log_odds": {"male": -0.5}}}
+    b.save(tmp_path / "b")
+    files = sorted(p.name for p in a.iterdir())
+    assert files == sorted([f"{t}.parquet" for t in schema.TABLE_NAMES] + ["meta.json", "truth.json"])
+    for f in files:
+        assert (a / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
+    back = load(a)
+    assert back.truth == cd.truth
+    assert back.meta["seed"] == 7 and back.meta["data_hash"] == cd.data_hash
+    assert back.data_hash == cd.data_hash
+    for t in schema.TABLE_NAMES:
+        pd.testing.assert_frame_equal(back.tables[t], cd.validate().tables[t])
+    # a change in one value changes the hash and that table's file only
+    c = valid_bundle(seed=7)
+    c.tables["trainings"].loc[0, "hours"] = 2.0
+    c.save(tmp_path / "c")
+    assert c.data_hash != cd.data_hash
+    assert (tmp_path / "c" / "children.parquet").read_bytes() == (a / "children.parquet").read_bytes()
+    assert (tmp_path / "c" / "trainings.parquet").read_bytes() != (a / "trainings.parquet").read_bytes()
+
+
+def test_meta_json_contents(tmp_path):
+    cd = valid_bundle(seed=3, config={"scale": 1.0})
+    cd.save(tmp_path / "x")
+    meta = json.loads((tmp_path / "x" / "meta.json").read_text())
+    assert meta["row_counts"] == {t: len(cd.tables[t]) for t in schema.TABLE_NAMES}
+    assert set(meta["content_hashes"]) == set(schema.TABLE_NAMES)
+    assert meta["data_hash"] == cd.data_hash
+    assert meta["study_start"] == "2008-01-01" and meta["study_end"] == "2025-12-31"
+    assert meta["config"] == {"scale": 1.0} and meta["seed"] == 3
+
+
+def test_save_is_atomic_and_replaces(tmp_path, monkeypatch):
+    target = tmp_path / "bundle"
+    valid_bundle().save(target)
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    # a crash while writing leaves the old bundle untouched and no temporary folder behind
+    import pyarrow.parquet as pq
+
+    calls = {"n": 0}
+    real = pq.write_table
+
+    def flaky(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise OSError("disk full")
+        return real(*a, **k)
+
+    monkeypatch.setattr(pq, "write_table", flaky)
+    cd = valid_bundle()
+    cd.tables["trainings"].loc[0, "hours"] = 3.0
+    with pytest.raises(OSError, match="disk full"):
+        cd.save(target)
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+    monkeypatch.setattr(pq, "write_table", real)
+    cd.save(target)
+    assert load(target).trainings["hours"].iloc[0] == 3.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+
+
+def test_csv_bundle_parsed_by_schema(tmp_path):
+    frames = valid_frames()
+    # ids that look like numbers stay text; towns written as variants are normalised
+    frames["children"]["child_id"] = ["007", "C2", "C3"]
+    for t in ("placements",):
+        frames[t]["child_id"] = ["007", "C2", "C3"]
+    frames["awol_episodes"]["child_id"] = ["007", "C3"]
+    for t in ("reports", "episodes", "services"):
+        frames[t]["child_id"] = ["007", "C3"]
+    frames["children"]["home_town"] = ["  HARTFORD ", "New Haven city", "Willimantic"]
+    frames["children"]["child_welfare_involved"] = ["yes", "N", "1"]
+    write_csv_bundle(frames, tmp_path / "csv")
+    cd = load(tmp_path / "csv")
+    assert cd.children["child_id"].tolist() == ["007", "C2", "C3"]
+    assert cd.children["home_town"].tolist() == ["Hartford", "New Haven", "Windham"]
+    assert cd.children["child_welfare_involved"].tolist() == [True, False, True]
+    assert cd.awol_episodes["start"].iloc[0] == T("2012-05-01 10:00")
+    assert dict(cd.placements.dtypes) == schema.TABLES["placements"].dtypes
+    assert pd.isna(cd.placements["end"].iloc[1])
+
+
+def test_csv_without_meta_uses_default_window(tmp_path):
+    write_csv_bundle(valid_frames(), tmp_path / "csv", meta=None)
+    cd = load(tmp_path / "csv")
+    assert cd.meta["study_start"] == "2008-01-01" and cd.meta["study_end"] == "2025-12-31"
+    assert cd.meta["source"] == "extract"
+
+
+def test_load_missing_folder_and_missing_tables(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataValidationError) as ei:
+        load(tmp_path / "empty")
+    assert {p["table"] for p in ei.value.problems} == set(schema.TABLE_NAMES)
+    assert dmst_eval.load is load and dmst_eval.DataValidationError is DataValidationError
+
+
+def test_unreadable_files_are_problems_not_crashes(tmp_path):
+    d = write_csv_bundle(valid_frames(), tmp_path / "csv")
+    (d / "trainings.csv").unlink()
+    (d / "trainings.parquet").write_bytes(b"this is not parquet")
+    (d / "meta.json").write_text("{not json")
+    with pytest.raises(DataValidationError) as ei:
+        load(d)
+    assert has(ei.value.problems, "trainings", None)
+    assert has(ei.value.problems, "meta.json", None)
+
+
+# ---- each rule, with the exact problem expected ---------------------------------------------
+def test_all_problems_listed_at_once_with_keys_and_expectations():
+    f = valid_frames()
+    f["children"] = f["children"].drop(columns=["lgbtq"])
+    f["children"]["shoe"] = 1
+    f["facilities"].loc[1, "capacity"] = -2                      # negative count
+    f["placements"].loc[0, "end"] = T("2011-01-01")              # end before start
+    f["placements"].loc[1, "child_id"] = "C99"                   # dangling FK
+    f["reports"].loc[1, "report_id"] = "R1"                      # duplicate key
+    f["trainings"]["hours"] = f["trainings"]["hours"].astype(object)
+    f["trainings"].loc[1, "hours"] = "half an hour"              # text in a number column
+    f["episodes"]["status_at_time"] = ["awol", "on the moon"]    # unknown level
+    f["episodes"].loc[0, "town"] = "Springfield"                 # unknown town
+    f["services"].loc[0, "referred_at"] = T("1999-01-01")        # before birth + before window
+    f["trainings"].loc[0, "date"] = T("2030-01-01")              # after study end
+    probs = problems_of(f)
+    by = {(p["table"], p["column"]): p for p in probs}
+    assert by[("children", "lgbtq")]["expected"] == "this column to be present"
+    assert "no such column" in by[("children", "shoe")]["expected"]
+    assert by[("facilities", "capacity")]["rows"] == ["F2"]
+    assert by[("facilities", "capacity")]["expected"] == "a whole number >= 1"
+    assert by[("placements", "end")]["rows"] == ["P1"] and "on or after start" in by[("placements", "end")]["expected"]
+    assert by[("placements", "child_id")]["rows"] == ["P2"]
+    assert by[("placements", "child_id")]["expected"] == "a child_id that exists in children"
+    assert by[("reports", "report_id")]["rows"] == ["R1", "R1"]
+    assert by[("trainings", "hours")]["rows"] == ["T2"] and by[("trainings", "hours")]["found"] == ["half an hour"]
+    assert by[("episodes", "status_at_time")]["found"] == ["on the moon"]
+    assert by[("episodes", "town")]["rows"] == ["E1"]
+    services = [p for p in probs if p["table"] == "services" and p["column"] == "referred_at"]
+    assert {p["expected"] for p in services} == {
+        "referred_at on or after the child's birth_date",
+        "referred_at not before the study start (2008-01-01)"}
+    assert by[("trainings", "date")]["expected"] == "date not after the study end (2025-12-31)"
+    text = str(DataValidationError(probs))
+    assert text.splitlines()[0] == f"{len(probs)} problem(s) found:"
+    assert "  - facilities.capacity: 1 row(s) [F2] expected a whole number >= 1; found '-2'" in text
+
+
+def test_event_after_age_21():
+    f = valid_frames()
+    f["children"].loc[0, "birth_date"] = T("1985-01-01")  # C1's 2012 events are after age 21
+    probs = problems_of(f)
+    cols = {(p["table"], p["column"]) for p in probs if "21st birthday" in p["expected"]}
+    assert cols == {("placements", "start"), ("placements", "end"), ("awol_episodes", "start"),
+                    ("awol_episodes", "end"), ("reports", "received_at"),
+                    ("episodes", "began_at"), ("episodes", "identified_at"),
+                    ("services", "referred_at"), ("services", "started_at")}
+
+
+def test_rows_listed_are_capped_at_ten():
+    f = valid_frames()
+    n = 25
+    f["training_attendance"] = pd.DataFrame({
+        "session_id": ["T1"] * n, "attendee_id": [f"X{i}" for i in range(n)],
+        "role": ["police"] * n, "pre_score": [150.0] * n, "post_score": [50.0] * n})
+    probs = problems_of(f)
+    (p,) = [p for p in probs if p["column"] == "pre_score"]
+    assert p["n_rows"] == n and len(p["rows"]) == 10 and p["rows"][0] == "T1/X0"
+    assert p["expected"] == "a finite number between 0 and 100"
+    assert "(+15 more)" in str(DataValidationError(probs))
+
+
+def test_duplicate_composite_key_and_null_key():
+    f = valid_frames()
+    f["training_attendance"].loc[2, ["session_id", "attendee_id"]] = ["T1", "X2"]
+    f["children"].loc[2, "child_id"] = None
+    probs = problems_of(f)
+    assert any(p["table"] == "training_attendance" and p["column"] is None
+               and "unique combinations" in p["expected"] and p["n_rows"] == 2 for p in probs)
+    (p,) = [p for p in probs if p["table"] == "children" and p["column"] == "child_id"]
+    assert p["rows"] == ["row 3"] and "may not be empty" in p["expected"]
+
+
+def test_facility_id_consistent_with_setting():
+    f = valid_frames()
+    f["placements"].loc[0, "facility_id"] = None       # group home without facility
+    f["placements"].loc[1, "facility_id"] = "F1"       # foster family with facility
+    probs = problems_of(f)
+    fp = [p for p in probs if p["table"] == "placements" and p["column"] == "facility_id"]
+    assert sorted(p["rows"][0] for p in fp) == ["P1", "P2"]
+
+
+def test_timezone_and_bad_dates_in_csv(tmp_path):
+    f = valid_frames()
+    f["reports"]["received_at"] = ["2012-05-04T10:00:00+05:00", "2009-02-30"]
+    f["awol_episodes"]["start"] = ["05/01/2012", "2009-03-01"]
+    d = write_csv_bundle(f, tmp_path / "csv")
+    with pytest.raises(DataValidationError) as ei:
+        load(d)
+    by = {(p["table"], p["column"]): p for p in ei.value.problems}
+    assert by[("reports", "received_at")]["rows"] == ["R1", "R2"]
+    assert by[("awol_episodes", "start")]["rows"] == ["A1"]
+    # the unparseable dates are not reported a second time as empty
+    assert sum(p["column"] == "received_at" for p in ei.value.problems) == 1
+
+
+def test_meta_window_errors():
+    probs = problems_of(valid_frames(), meta={"study_start": "2020-01-01", "study_end": "2010-01-01"})
+    assert has(probs, "meta.json", "study_start")
+    probs = problems_of(valid_frames(), meta={"study_start": "soon", "schema_version": "9"})
+    assert has(probs, "meta.json", "study_start") and has(probs, "meta.json", "schema_version")
+
+
+def test_study_window_respected():
+    f = valid_frames()
+    f["reports"].loc[1, "received_at"] = T("2007-12-31")
+    f["episodes"].loc[1, "began_at"] = T("2007-06-01")  # history before the window is allowed
+    probs = problems_of(f)
+    assert [(p["table"], p["column"], p["rows"]) for p in probs] == [
+        ("reports", "received_at", ["R2"])]
+    # the end of the window is inclusive of the whole last day
+    f = valid_frames()
+    f["trainings"].loc[1, "date"] = T("2025-12-31 16:00")
+    CaseData(f, meta=META).validate()
+
+
+def test_validation_fast_on_large_tables():
+    import time
+
+    rng = np.random.default_rng(1)
+    n = 200_000
+    kids = pd.DataFrame({
+        "child_id": [f"C{i}" for i in range(n)], "sex": rng.choice(["female", "male"], n),
+        "birth_date": pd.Timestamp("1995-01-01") + pd.to_timedelta(rng.integers(0, 5000, n), "D"),
+        "race_ethnicity": "White", "home_town": rng.choice(["Hartford", "new haven", "Bristol"], n),
+        "region": "Region 4", "child_welfare_involved": True, "prior_sexual_abuse": None,
+        "prior_runaway": True, "substance_use": False, "juvenile_justice": None, "lgbtq": None})
+    t0 = time.perf_counter()
+    cd = CaseData({"children": kids}, meta=META).validate()
+    assert time.perf_counter() - t0 < 15
+    assert set(cd.children["home_town"]) == {"Hartford", "New Haven", "Bristol"}
