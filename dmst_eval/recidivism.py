@@ -717,3 +717,233 @@ def simulate_recurrent(n: int, log_hr: dict[str, float], baseline_rate: float = 
     prior = out.groupby("id")["event"].cumsum() - out["event"]
     out.insert(4, "event_number", (prior + 1).astype(int))
     return out[["id", "start", "stop", "event", "event_number", *names]]
+
+
+# ============================================================================================
+# Counting-process rows from a CaseData bundle
+# ============================================================================================
+def _birthday(birth: pd.Series, years: float) -> pd.Series:
+    """Date of the ``years``-th birthday (29 Feb -> 1 Mar in common years), vectorised."""
+    whole = int(np.floor(years))
+    out = pd.to_datetime(pd.DataFrame({"year": birth.dt.year + whole, "month": birth.dt.month,
+                                       "day": birth.dt.day}), errors="coerce")
+    leap = out.isna() & birth.notna()
+    if leap.any():
+        out[leap] = pd.to_datetime(pd.DataFrame({"year": birth[leap].dt.year + whole,
+                                                 "month": 3, "day": 1}))
+    frac = years - whole
+    if frac:
+        out = out + pd.to_timedelta(frac * DAYS_PER_YEAR, unit="D")
+    return out
+
+
+def _flag(s: pd.Series) -> pd.Series:
+    return s.astype("Float64").astype(float)
+
+
+def recurrent_frame(cd, start: Any = None, end: Any = None, censor_age: float = 18,
+                    confirmed_only: bool = False, event_time: str = "began_at") -> pd.DataFrame:
+    """Counting-process rows for repeat victimization, one row per at-risk interval.
+
+    Follow-up of a child starts at the child's first identification (earliest
+    ``episodes.identified_at``); time is measured in days from then. Each later episode that
+    *began* (``began_at``) after that moment is a repeat event. Follow-up ends at the child's
+    ``censor_age`` birthday (aging out of care) or at the end of the window, whichever is first.
+    Rows are split at every repeat episode and wherever a time-varying covariate changes:
+
+    * ``awol`` -- absent without leave (an ``awol_episodes`` spell, ``[start, end)``);
+    * ``in_placement`` -- in an out-of-home placement and not AWOL (``placements``);
+      at home when both are 0;
+    * ``service`` -- any Restore & Recovery service has started (``services.started_at``).
+
+    Parameters
+    ----------
+    cd : CaseData
+        The bundle.
+    start, end : date-like, optional
+        Window: children first identified in ``[start, end)`` are followed until ``end``.
+        Default: the bundle's study window (``cd.meta``).
+    censor_age : float
+        Age (years) at which follow-up ends (leaving care).
+    confirmed_only : bool
+        Use only episodes confirmed as trafficking.
+    event_time : {"began_at", "identified_at"}
+        Which timestamp of later episodes is the event time.
+
+    Returns
+    -------
+    DataFrame
+        Columns child_id, start, stop (days since first identification, interval
+        ``(start, stop]``), event (1 = a repeat episode began at ``stop``), event_number (which
+        repeat the row is at risk for: 1 = first repeat), gap_start, gap_stop (days since the
+        previous episode: gap time for PWP models), awol, in_placement, service, aged_out (1 on
+        the last row of a child whose follow-up ended at ``censor_age``), and the baseline
+        covariates male, substance_use, prior_runaway, prior_sexual_abuse, juvenile_justice,
+        lgbtq (NaN where unknown) and age_at_entry (years at first identification).
+
+    Raises
+    ------
+    RecidivismInputError
+        If a needed table or column is missing or ``event_time`` is unknown.
+
+    Examples
+    --------
+    >>> from dmst_eval.casedata import CaseData
+    >>> cd = CaseData.from_frames(
+    ...     children=pd.DataFrame({"child_id": ["c1"], "sex": ["female"],
+    ...                            "birth_date": [pd.Timestamp("2000-01-01")]}),
+    ...     episodes=pd.DataFrame({"episode_id": ["e1", "e2"], "child_id": ["c1", "c1"],
+    ...         "began_at": pd.to_datetime(["2014-01-01", "2014-03-02"]),
+    ...         "identified_at": pd.to_datetime(["2014-01-01", "2014-03-10"])}),
+    ...     meta={"study_start": "2008-01-01", "study_end": "2020-12-31"})
+    >>> recurrent_frame(cd)[["start", "stop", "event", "event_number"]]
+       start    stop  event  event_number
+    0    0.0    60.0      1             1
+    1   60.0  1461.0      0             2
+    """
+    if event_time not in ("began_at", "identified_at"):
+        raise RecidivismInputError(
+            f"event_time={event_time!r}; expected 'began_at' or 'identified_at'")
+    tabs = {"children": ["child_id", "sex", "birth_date"],
+            "episodes": ["child_id", "began_at", "identified_at", "confirmed"],
+            "placements": ["child_id", "start", "end"],
+            "awol_episodes": ["child_id", "start", "end"],
+            "services": ["child_id", "started_at"]}
+    for t, cols in tabs.items():
+        if not hasattr(cd, t):
+            raise RecidivismInputError(f"cd has no table {t!r}; expected a CaseData bundle")
+        _require_columns(getattr(cd, t), cols, what=f"table {t!r}")
+    meta = getattr(cd, "meta", {}) or {}
+    w_start = pd.Timestamp(start if start is not None else meta.get("study_start", "1900-01-01"))
+    w_end = pd.Timestamp(end if end is not None else meta.get("study_end", "2262-01-01"))
+    if w_end <= w_start:
+        raise RecidivismInputError(f"window: end {w_end.date()} must be after start "
+                                   f"{w_start.date()}")
+    eps = cd.episodes
+    if confirmed_only:
+        eps = eps[eps["confirmed"].fillna(False).astype(bool)]
+    eps = eps[["child_id", "began_at", "identified_at"]].dropna(subset=["identified_at"])
+    first = eps.groupby("child_id", observed=True)["identified_at"].min().rename("t0")
+    kids = cd.children.set_index("child_id")
+    unknown = first.index.difference(kids.index)
+    if len(unknown):
+        raise RecidivismInputError(
+            f"table 'episodes': child_id(s) {list(unknown[:10])} are not in 'children'; "
+            "expected every episode's child to be listed")
+    base = kids.loc[first.index].copy()
+    base["t0"] = first
+    base["aging_date"] = _birthday(base["birth_date"], censor_age)
+    base = base[(base["t0"] >= w_start) & (base["t0"] < w_end) & (base["t0"] < base["aging_date"])]
+    base["t_end"] = base["aging_date"].where(base["aging_date"] <= w_end, w_end)
+    base["aged_out_child"] = base["aging_date"] <= w_end
+    base["fu"] = (base["t_end"] - base["t0"]) / pd.Timedelta(days=1)
+    base = base[base["fu"] > 0]
+    cols_out = ["child_id", "start", "stop", "event", "event_number", "gap_start", "gap_stop",
+                "awol", "in_placement", "service", "aged_out", *BASELINE_COVARIATES]
+    if base.empty:
+        return pd.DataFrame({c: pd.Series(dtype="string" if c == "child_id" else float)
+                             for c in cols_out})
+    ids = base.index
+    t0 = base["t0"]
+    fu = base["fu"]
+
+    def rel(df: pd.DataFrame, col: str) -> tuple[pd.Series, pd.Series]:
+        d = df[df["child_id"].isin(ids)]
+        t = (d[col] - d["child_id"].map(t0)) / pd.Timedelta(days=1)
+        return d["child_id"], t
+
+    parts = []
+
+    def add(child, t, **delta):
+        part = pd.DataFrame({"child_id": child.to_numpy(), "t": t.to_numpy(dtype=float)})
+        for k in ("dp", "da", "ds", "de"):
+            part[k] = delta.get(k, 0)
+        parts.append(part)
+
+    # boundaries
+    add(pd.Series(ids), pd.Series(np.zeros(len(ids))))
+    add(pd.Series(ids), fu.reset_index(drop=True))
+    # placements and AWOL spells: +1 at start, -1 at end (open spells never end)
+    for tab, key in (("placements", "dp"), ("awol_episodes", "da")):
+        sp = getattr(cd, tab)
+        c, ts = rel(sp, "start")
+        add(c, ts, **{key: 1})
+        spe = sp[sp["end"].notna()]
+        c, te = rel(spe, "end")
+        add(c, te, **{key: -1})
+    sv = cd.services.dropna(subset=["started_at"])
+    sv = sv.groupby("child_id", observed=True, as_index=False)["started_at"].min()
+    c, ts = rel(sv, "started_at")
+    add(c, ts, ds=1)
+    # repeat episodes: began after first identification, inside follow-up
+    c, te = rel(eps, event_time)
+    ok = (te > 0).to_numpy() & (te <= c.map(fu)).to_numpy()
+    add(c[ok], te[ok], de=1)
+
+    ch = pd.concat(parts, ignore_index=True)
+    ch["fu"] = ch["child_id"].map(fu).to_numpy()
+    ch["t"] = ch["t"].clip(lower=0.0)
+    ch["t"] = np.minimum(ch["t"].to_numpy(), ch["fu"].to_numpy())
+    ch = (ch.groupby(["child_id", "t"], sort=True, observed=True)[["dp", "da", "ds", "de"]]
+          .sum().reset_index())
+    g = ch.groupby("child_id", sort=False, observed=True)
+    ch["cp"] = g["dp"].cumsum()
+    ch["ca"] = g["da"].cumsum()
+    ch["cs"] = g["ds"].cumsum()
+    ch["stop"] = g["t"].shift(-1)
+    ch["event"] = g["de"].shift(-1)
+    rows = ch[ch["stop"].notna()].copy()
+    rows = rows.rename(columns={"t": "start"})
+    rows["event"] = (rows["event"] > 0).astype(int)
+    prior = rows.groupby("child_id", sort=False, observed=True)["event"].cumsum() - rows["event"]
+    rows["event_number"] = (prior + 1).astype(int)
+    # gap time: since the previous repeat episode (or first identification)
+    last_ev = rows["stop"].where(rows["event"] == 1)
+    last_ev = last_ev.groupby(rows["child_id"], sort=False, observed=True).shift(1)
+    last_ev = last_ev.groupby(rows["child_id"], sort=False, observed=True).ffill().fillna(0.0)
+    rows["gap_start"] = rows["start"] - last_ev
+    rows["gap_stop"] = rows["stop"] - last_ev
+    rows["awol"] = (rows["ca"] > 0).astype(int)
+    rows["in_placement"] = ((rows["cp"] > 0) & (rows["awol"] == 0)).astype(int)
+    rows["service"] = (rows["cs"] > 0).astype(int)
+    is_last = rows["stop"].to_numpy() >= rows["child_id"].map(fu).to_numpy()
+    rows["aged_out"] = (is_last & rows["child_id"].map(base["aged_out_child"]).to_numpy()
+                        ).astype(int)
+    b = pd.DataFrame(index=ids)
+    b["male"] = (base["sex"] == "male").astype(float)
+    for f in ("substance_use", "prior_runaway", "prior_sexual_abuse", "juvenile_justice", "lgbtq"):
+        b[f] = _flag(base[f]) if f in base else np.nan
+    b["age_at_entry"] = (base["t0"] - base["birth_date"]) / pd.Timedelta(days=DAYS_PER_YEAR)
+    rows = rows.merge(b, left_on="child_id", right_index=True, how="left")
+    rows["child_id"] = rows["child_id"].astype("string")
+    return rows[cols_out].reset_index(drop=True)
+
+
+def first_event_frame(rf: pd.DataFrame, id: str = "child_id") -> pd.DataFrame:
+    """One row per child: time to the first repeat episode, from :func:`recurrent_frame` rows.
+
+    Returns columns child_id, duration (days), event (1 = repeat), cause (1 = repeat,
+    2 = aged out of care before a repeat, 0 = censored at window end), and the baseline covariates.
+
+    Examples
+    --------
+    >>> rf = pd.DataFrame({"child_id": ["a", "a", "b"], "start": [0.0, 30, 0],
+    ...                    "stop": [30.0, 90, 50], "event": [0, 1, 0], "event_number": 1,
+    ...                    "aged_out": [0, 0, 1]})
+    >>> first_event_frame(rf)[["child_id", "duration", "event", "cause"]]
+      child_id  duration  event  cause
+    0        a      90.0      1      1
+    1        b      50.0      0      2
+    """
+    _require_columns(rf, [id, "stop", "event", "event_number", "aged_out"], what="rf")
+    r1 = rf[rf["event_number"] == 1]
+    g = r1.groupby(id, sort=True, observed=True)
+    out = pd.DataFrame({"duration": g["stop"].max(), "event": g["event"].max(),
+                        "aged_out": g["aged_out"].max()})
+    out["cause"] = np.where(out["event"] == 1, 1, np.where(out["aged_out"] == 1, 2, 0))
+    extra = [c for c in BASELINE_COVARIATES if c in rf.columns]
+    if extra:
+        out = out.join(g[extra].first())
+    out = out.drop(columns="aged_out").reset_index()
+    out["event"] = out["event"].astype(int)
+    return out
