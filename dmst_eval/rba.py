@@ -1,0 +1,586 @@
+"""Results-Based Accountability (RBA) scorecard.
+
+The agency's plan groups its work in three strategies — **Identification & Response**,
+**Awareness & Education**, **Restore & Recovery** — and RBA asks three questions of each:
+*How much did we do? How well did we do it? Is anyone better off?* :func:`scorecard` computes
+every performance measure of the registry (``rba_measures.yaml``, shipped with the package: one
+entry per measure) for a reporting period and a baseline period, compares it with a target
+(``rba_targets.yaml``) and with a **turn-the-curve** forecast: the straight-line trend of the
+baseline years, projected over the reporting years with a 95% prediction interval. A value
+outside that interval in the better direction means the curve turned.
+
+Regions: report measures use the region responsible for the report (``reports.region``); victim
+and service measures the region of the child's home town (``children.region``); training measures
+the region where the session was delivered (``trainings.region``).
+
+Re-victimization within 12 months is computed directly from the episodes (a new confirmed episode
+beginning within 365 days after identification; victims with less than 12 months of follow-up
+before the end of the data are left out), so the scorecard does not depend on the survival
+models of :mod:`dmst_eval.recidivism`.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from dmst_eval import schema
+from dmst_eval.tracking import _check_region, _require, confirmed_episodes
+
+__all__ = ["STRATEGIES", "QUESTIONS", "FRAMES", "Measure", "ScorecardResult", "RBAInputError",
+           "load_measures", "load_targets", "measures", "prepare_frames", "scorecard"]
+
+STRATEGIES = ("Identification & Response", "Awareness & Education", "Restore & Recovery")
+QUESTIONS = ("How much did we do?", "How well did we do it?", "Is anyone better off?")
+KINDS = ("count", "sum", "nunique", "share", "mean")
+#: Prepared frames measures can use, with their date column.
+FRAMES = {"reports": "date", "victims": "date", "services": "date", "trainings": "date",
+          "attendance": "date"}
+DEFAULT_PASS_MARK = 70.0
+
+
+class RBAInputError(ValueError):
+    """Bad measure definition, targets or arguments."""
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One RBA performance measure (an entry of ``rba_measures.yaml``)."""
+
+    key: str
+    label: str
+    strategy: str
+    question: str
+    frame: str
+    kind: str
+    polarity: str
+    unit: str = ""
+    column: str | None = None
+    where: str | None = None
+    description: str = ""
+
+    @property
+    def is_rate(self) -> bool:
+        """Counts are per year; shares and means are pooled."""
+        return self.kind in ("share", "mean")
+
+
+def _parse_measures(entries: list[dict], source: str) -> list[Measure]:
+    if not isinstance(entries, list):
+        raise RBAInputError(f"{source}: expected a list of measure entries")
+    out, seen = [], set()
+    allowed = set(Measure.__dataclass_fields__)
+    for i, e in enumerate(entries):
+        where = f"{source}, entry {i + 1} ({e.get('key', '?') if isinstance(e, dict) else e!r})"
+        if not isinstance(e, dict):
+            raise RBAInputError(f"{where}: expected a mapping")
+        unknown = set(e) - allowed
+        if unknown:
+            raise RBAInputError(f"{where}: unknown field(s) {sorted(unknown)}")
+        for req in ("key", "label", "strategy", "question", "frame", "kind", "polarity"):
+            if req not in e:
+                raise RBAInputError(f"{where}: missing field {req!r}")
+        checks = (("strategy", STRATEGIES), ("question", QUESTIONS), ("frame", tuple(FRAMES)),
+                  ("kind", KINDS), ("polarity", ("higher", "lower")))
+        for fld, ok in checks:
+            if e[fld] not in ok:
+                raise RBAInputError(f"{where}: {fld} {e[fld]!r} is not one of {list(ok)}")
+        if e["kind"] != "count" and not e.get("column"):
+            raise RBAInputError(f"{where}: kind {e['kind']!r} needs a 'column'")
+        if e["key"] in seen:
+            raise RBAInputError(f"{where}: duplicate key {e['key']!r}")
+        seen.add(e["key"])
+        out.append(Measure(**e))
+    return out
+
+
+def load_measures(path: str | Path | None = None) -> list[Measure]:
+    """The measure registry (default: the shipped ``rba_measures.yaml``)."""
+    import yaml
+
+    if path is None:
+        text = resources.files("dmst_eval").joinpath("rba_measures.yaml").read_text("utf-8")
+        src = "rba_measures.yaml"
+    else:
+        text, src = Path(path).read_text("utf-8"), str(path)
+    return _parse_measures(yaml.safe_load(text), src)
+
+
+def load_targets(targets: str | Path | dict | None = None) -> dict[str, float]:
+    """Targets by measure key (default: the shipped ``rba_targets.yaml``; a dict is used as is)."""
+    import yaml
+
+    if isinstance(targets, dict):
+        raw = targets
+    elif targets is None:
+        raw = yaml.safe_load(
+            resources.files("dmst_eval").joinpath("rba_targets.yaml").read_text("utf-8")) or {}
+    else:
+        raw = yaml.safe_load(Path(targets).read_text("utf-8")) or {}
+    out = {}
+    for k, v in raw.items():
+        try:
+            out[str(k)] = float(v)
+        except (TypeError, ValueError):
+            raise RBAInputError(f"target for {k!r} must be a number, got {v!r}") from None
+    return out
+
+
+def measures(path: str | Path | None = None) -> pd.DataFrame:
+    """The registry as a table (for documentation and notebooks)."""
+    return pd.DataFrame([m.__dict__ for m in load_measures(path)])
+
+
+# --------------------------------------------------------------------------------------------
+# prepared frames
+# --------------------------------------------------------------------------------------------
+def prepare_frames(cd, region: str | None = None, pass_mark: float = DEFAULT_PASS_MARK,
+                   referral_days: int = 30) -> dict[str, pd.DataFrame]:
+    """The tables the measures are computed on (each has a ``date`` column).
+
+    ``reports``: received_at as date; accepted, guardian_perpetrator, accepted_without_guardian,
+    mdt_referred, responded_24h (first in-person response ≤ 24 h after receipt), confirmed,
+    reporter_type. ``victims``: per child and calendar year, the first confirmed episode identified
+    that year; identified_30d (identified ≤ 30 days after the episode began), referred_30d (a
+    service referral 0–``referral_days`` days after identification), revictimized_12m /
+    no_revictimization_12m (a new confirmed episode beginning within 365 days after
+    identification; missing without 365 days of follow-up before the end of the data).
+    ``services``: referred_at as date; started, completed_bool (missing while ongoing).
+    ``trainings``: the sessions. ``attendance``: attendees with the session's date, audience,
+    curriculum; tested, passed (post ≥ ``pass_mark``), gain, gained_10.
+    """
+    _check_region(region)
+    study_end = pd.Timestamp(cd.meta["study_end"]) + pd.Timedelta(days=1)
+    frames: dict[str, pd.DataFrame] = {}
+
+    # reports
+    rep = cd.reports
+    _require(rep, "reports", ["report_id", "child_id", "received_at", "accepted",
+                              "guardian_perpetrator", "region", "first_response_at",
+                              "mdt_referral_at", "disposition", "reporter_type"])
+    if region is not None:
+        rep = rep[rep["region"] == region]
+    acc = rep["accepted"].fillna(False).astype(bool).to_numpy()
+    gp = rep["guardian_perpetrator"].fillna(False).astype(bool).to_numpy()
+    resp = (rep["first_response_at"] - rep["received_at"]) <= pd.Timedelta(hours=24)
+    frames["reports"] = pd.DataFrame({
+        "date": rep["received_at"].to_numpy(),
+        "report_id": rep["report_id"].astype(str).to_numpy(),
+        "reporter_type": rep["reporter_type"].astype("object").to_numpy(),
+        "accepted": acc,
+        "guardian_perpetrator": gp,
+        "accepted_without_guardian": acc & ~gp,
+        "mdt_referred": rep["mdt_referral_at"].notna().to_numpy(),
+        "responded_24h": resp.fillna(False).astype(bool).to_numpy(),
+        "confirmed": (rep["disposition"].astype("object") == "confirmed").to_numpy(),
+    })
+
+    # victims (child x year) with outcomes
+    ep = confirmed_episodes(cd, region)
+    ep = ep.assign(child_id=ep["child_id"].astype(str))
+    v = ep.assign(year=ep["identified_at"].dt.year).drop_duplicates(["child_id", "year"])
+    v = v[["child_id", "episode_id", "began_at", "identified_at", "status_at_time"]].copy()
+    # next confirmed episode beginning after this identification: merge_asof on began_at
+    later = ep[["child_id", "began_at"]].rename(columns={"began_at": "next_began"})
+    later = later.assign(key=later["next_began"]).sort_values("key")
+    vv = v.assign(key=v["identified_at"]).sort_values("key")
+    nxt = pd.merge_asof(vv, later, on="key", by="child_id", direction="forward",
+                        allow_exact_matches=False)
+    nxt = nxt.set_index("episode_id")["next_began"]
+    v["next_began"] = v["episode_id"].map(nxt)
+    horizon = v["identified_at"] + pd.Timedelta(days=365)
+    revict = v["next_began"].notna() & (v["next_began"] <= horizon)
+    followed = horizon <= study_end
+    v["revictimized_12m"] = revict.astype("boolean").where(followed | revict, pd.NA)
+    v["no_revictimization_12m"] = (~v["revictimized_12m"].astype("boolean"))
+    v["identified_30d"] = (v["identified_at"] - v["began_at"]) <= pd.Timedelta(days=30)
+    sv = cd.services
+    _require(sv, "services", ["service_id", "child_id", "referred_at", "started_at", "completed"])
+    sref = sv[["child_id", "referred_at"]].assign(child_id=sv["child_id"].astype(str))
+    sref = sref.rename(columns={"referred_at": "ref"}).assign(key=lambda d: d["ref"])
+    sref = sref.sort_values("key")
+    first_ref = pd.merge_asof(vv[["key", "child_id", "episode_id"]], sref, on="key",
+                              by="child_id", direction="forward")
+    first_ref = first_ref.set_index("episode_id")["ref"]
+    ref = v["episode_id"].map(first_ref)
+    v["referred_30d"] = ref.notna() & (ref <= v["identified_at"] + pd.Timedelta(days=referral_days))
+    v["date"] = v["identified_at"]
+    frames["victims"] = v.reset_index(drop=True)
+
+    # services
+    if region is not None:
+        ids = cd.children.loc[cd.children["region"] == region, "child_id"].astype(str)
+        sv = sv[sv["child_id"].astype(str).isin(ids)]
+    frames["services"] = pd.DataFrame({
+        "date": sv["referred_at"].to_numpy(),
+        "child_id": sv["child_id"].astype(str).to_numpy(),
+        "service": sv["service"].astype("object").to_numpy() if "service" in sv else None,
+        "started": sv["started_at"].notna().to_numpy(),
+        "completed_bool": sv["completed"].astype("boolean").to_numpy(),
+    })
+
+    # trainings and attendance
+    tr = cd.trainings
+    _require(tr, "trainings", ["session_id", "date", "curriculum", "audience", "region",
+                               "attendees"])
+    if region is not None:
+        tr = tr[tr["region"] == region]
+    trf = pd.DataFrame({
+        "date": tr["date"].to_numpy(),
+        "session_id": tr["session_id"].astype(str).to_numpy(),
+        "curriculum": tr["curriculum"].astype("object").to_numpy(),
+        "audience": tr["audience"].astype("object").to_numpy(),
+        "attendees": pd.to_numeric(tr["attendees"], errors="coerce").astype(float).to_numpy(),
+        "hours": pd.to_numeric(tr.get("hours"), errors="coerce").astype(float).to_numpy()
+        if "hours" in tr else np.nan,
+    })
+    frames["trainings"] = trf
+    at = cd.training_attendance
+    _require(at, "training_attendance", ["session_id", "attendee_id", "pre_score", "post_score"])
+    at = at.assign(session_id=at["session_id"].astype(str)).merge(
+        trf[["session_id", "date", "curriculum", "audience"]], on="session_id", how="inner")
+    pre = pd.to_numeric(at["pre_score"], errors="coerce").astype(float)
+    post = pd.to_numeric(at["post_score"], errors="coerce").astype(float)
+    gain = post - pre
+    frames["attendance"] = pd.DataFrame({
+        "date": at["date"].to_numpy(),
+        "session_id": at["session_id"].to_numpy(),
+        "curriculum": at["curriculum"].to_numpy(),
+        "audience": at["audience"].to_numpy(),
+        "role": at["role"].astype("object").to_numpy() if "role" in at else None,
+        "tested": (pre.notna() & post.notna()).to_numpy(),
+        "passed": (post >= pass_mark).astype("boolean").where(post.notna(), pd.NA).to_numpy(),
+        "gain": gain.to_numpy(),
+        "gained_10": (gain >= 10).astype("boolean").where(gain.notna(), pd.NA).to_numpy(),
+    })
+    return frames
+
+
+# --------------------------------------------------------------------------------------------
+# computing one measure
+# --------------------------------------------------------------------------------------------
+def _select(m: Measure, frame: pd.DataFrame) -> pd.DataFrame:
+    if m.column and m.column not in frame.columns:
+        raise RBAInputError(f"measure {m.key!r}: column {m.column!r} not in frame {m.frame!r} "
+                            f"(columns: {list(frame.columns)})")
+    if m.where:
+        try:
+            frame = frame.query(m.where, engine="python")
+        except Exception as exc:
+            raise RBAInputError(f"measure {m.key!r}: filter {m.where!r} failed on frame "
+                                f"{m.frame!r}: {exc}") from exc
+    return frame
+
+
+def _num_den(m: Measure, f: pd.DataFrame, by=None):
+    """Numerator and denominator (per group ``by`` if given)."""
+    if m.kind == "count":
+        num = f.groupby(by).size() if by is not None else len(f)
+        return num, None
+    col = f[m.column]
+    if m.kind == "sum":
+        x = pd.to_numeric(col, errors="coerce").astype(float).fillna(0.0)
+        return (x.groupby(by).sum() if by is not None else x.sum()), None
+    if m.kind == "nunique":
+        return (col.groupby(by).nunique() if by is not None else col.nunique()), None
+    x = pd.to_numeric(col.astype("object").where(col.notna(), np.nan), errors="coerce")
+    x = x.astype(float)
+    ok = x.notna()
+    if by is not None:
+        return x.fillna(0).groupby(by).sum(), ok.groupby(by).sum()
+    return float(x[ok].sum()), int(ok.sum())
+
+
+def _window_value(m: Measure, f: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp):
+    w = f[(f["date"] >= lo) & (f["date"] <= hi)]
+    num, den = _num_den(m, w)
+    if m.is_rate:
+        return (num / den if den else np.nan), float(num), float(den)
+    years = ((hi - lo) + pd.Timedelta(1, "ns")) / pd.Timedelta(days=365.25)
+    # whole calendar years count as exactly one year each
+    if lo.month == 1 and lo.day == 1 and hi.month == 12 and hi.day == 31:
+        years = hi.year - lo.year + 1
+    return float(num) / years, float(num), float(years)
+
+
+def _annual(m: Measure, f: pd.DataFrame, years: list[int]) -> pd.DataFrame:
+    yr = f["date"].dt.year
+    num, den = _num_den(m, f, by=yr)
+    num = pd.Series(num, dtype=float).reindex(years, fill_value=0.0)
+    if m.is_rate:
+        den = pd.Series(den, dtype=float).reindex(years, fill_value=0.0)
+        val = num / den.where(den > 0)
+    else:
+        den = pd.Series(1.0, index=years)
+        val = num
+    return pd.DataFrame({"measure": m.key, "year": years, "numerator": num.to_numpy(),
+                         "denominator": den.to_numpy(), "value": val.to_numpy()})
+
+
+def _forecast(annual: pd.DataFrame, base_years, report_years, level: float = 0.95):
+    """Linear trend on baseline years → mean forecast over reporting years with a PI."""
+    b = annual[annual["year"].isin(base_years) & annual["value"].notna()]
+    k = len(report_years)
+    if len(b) < 3 or k == 0:
+        return np.nan, np.nan, np.nan, None
+    x = b["year"].to_numpy(float)
+    y = b["value"].to_numpy(float)
+    X = np.column_stack([np.ones_like(x), x - x.mean()])
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    resid = y - X @ beta
+    dfree = len(y) - 2
+    s2 = resid @ resid / dfree if dfree > 0 else 0.0
+    XtXi = np.linalg.inv(X.T @ X)
+    a = np.array([1.0, np.mean(np.asarray(report_years, float)) - x.mean()])
+    mean = float(a @ beta)
+    se = float(np.sqrt(a @ XtXi @ a * s2 + s2 / k))
+    q = stats.t.ppf(0.5 + level / 2, dfree) if dfree > 0 else np.inf
+    line = (float(beta[0] - beta[1] * x.mean()), float(beta[1]), float(x.mean()), s2, XtXi,
+            dfree)
+    return mean, mean - q * se, mean + q * se, line
+
+
+def _verdict(value, lo, hi, polarity) -> str:
+    if np.isnan(value):
+        return "no data"
+    if np.isnan(lo):
+        return "baseline too short to forecast"
+    better_hi = polarity == "higher"
+    if value > hi:
+        return "curve turned: better than forecast" if better_hi else "worse than forecast"
+    if value < lo:
+        return "worse than forecast" if better_hi else "curve turned: better than forecast"
+    return "on the baseline trend"
+
+
+# --------------------------------------------------------------------------------------------
+@dataclass
+class ScorecardResult:
+    """An RBA scorecard (see :func:`scorecard`).
+
+    Attributes
+    ----------
+    summary : DataFrame
+        One row per measure, ordered by strategy and RBA question: strategy, question, measure,
+        label, unit, polarity, value, baseline_value, change, pct_change, target, target_met,
+        forecast, forecast_lower, forecast_upper, verdict, numerator, denominator.
+    annual : DataFrame
+        The yearly series of every measure: measure, year, numerator, denominator, value.
+    """
+
+    summary: pd.DataFrame
+    annual: pd.DataFrame
+    measures: list[Measure]
+    start: pd.Timestamp
+    end: pd.Timestamp
+    baseline: tuple[int, int]
+    region: str | None
+    trend_lines: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def row(self, key: str) -> pd.Series:
+        s = self.summary.set_index("measure")
+        if key not in s.index:
+            raise KeyError(f"no measure {key!r}; measures: {list(s.index)}")
+        return s.loc[key]
+
+    def style(self):
+        """A pandas Styler of the scorecard (shares as %, verdicts coloured)."""
+        cols = ["strategy", "question", "label", "value", "baseline_value", "change", "target",
+                "forecast", "forecast_lower", "forecast_upper", "verdict"]
+        d = self.summary[cols + ["unit"]].copy()
+        share = d["unit"].str.startswith("share")
+        disp = d[cols].astype(object)
+        for c in ("value", "baseline_value", "target", "forecast", "forecast_lower",
+                  "forecast_upper", "change"):
+            vals = d[c].astype(float)
+            disp[c] = [("—" if np.isnan(v) else
+                        (f"{v:+.0%}" if c == "change" else f"{v:.0%}") if sh else
+                        (f"{v:+.1f}" if c == "change" else f"{v:,.1f}"))
+                       for v, sh in zip(vals, share)]
+        disp = disp.rename(columns={"label": "measure", "baseline_value": "baseline",
+                                    "forecast_lower": "forecast low",
+                                    "forecast_upper": "forecast high"})
+        colours = {"curve turned: better than forecast": "background-color: #cfe8d5",
+                   "worse than forecast": "background-color: #f6d5c3",
+                   "on the baseline trend": "background-color: #eeeeee"}
+        title = (f"RBA scorecard {self.start.date()} to {self.end.date()} vs baseline "
+                 f"{self.baseline[0]}–{self.baseline[1]}" + (f" — {self.region}" if self.region
+                                                            else " — statewide"))
+        sty = disp.style.hide(axis="index").set_caption(title)
+        sty = sty.map(lambda v: colours.get(v, ""), subset=["verdict"])
+        return sty
+
+    def plot(self, measure: str | None = None, ax=None):
+        """Trend chart of one measure: yearly values, baseline trend with its 95% prediction band
+        projected over the reporting years, the reporting-period value and the target."""
+        import matplotlib.pyplot as plt
+
+        _style()
+        key = measure or self.summary["measure"].iloc[0]
+        r = self.row(key)
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 3.2))
+        a = self.annual[self.annual.measure == key]
+        share = str(r["unit"]).startswith("share")
+        ax.plot(a["year"], a["value"], "o-", color="#0072B2", label="yearly value")
+        ry = list(range(self.start.year, self.end.year + 1))
+        ax.axvspan(ry[0] - 0.5, ry[-1] + 0.5, color="#56B4E9", alpha=0.12,
+                   label="reporting period")
+        line = self.trend_lines.get(key)
+        if line is not None:
+            b0, b1, xm, s2, XtXi, dfree = line
+            xs = np.arange(self.baseline[0], ry[-1] + 1, dtype=float)
+            X = np.column_stack([np.ones_like(xs), xs - xm])
+            fit = b0 + b1 * xs
+            se = np.sqrt(np.einsum("ij,jk,ik->i", X, XtXi, X) * s2 + s2)
+            q = stats.t.ppf(0.975, dfree)
+            ax.plot(xs, fit, "--", color="#D55E00", label="baseline trend")
+            ax.fill_between(xs, fit - q * se, fit + q * se, color="#D55E00", alpha=0.12,
+                            label="95% prediction band")
+        ax.hlines(r["value"], ry[0] - 0.4, ry[-1] + 0.4, color="black", lw=2,
+                  label="reporting-period value")
+        if not np.isnan(r["target"]):
+            ax.axhline(r["target"], color="#009E73", ls=":", lw=1.5, label="target")
+        if share:
+            ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
+        ax.set_title(r["label"], fontsize=10)
+        ax.set_xlabel("year")
+        ax.set_ylabel(r["unit"])
+        return ax
+
+    def plot_all(self, ncols: int = 3):
+        """A grid of trend charts, one per measure (returns the Figure)."""
+        import matplotlib.pyplot as plt
+
+        _style()
+        keys = list(self.summary["measure"])
+        nrows = int(np.ceil(len(keys) / ncols))
+        fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.2 * nrows), squeeze=False)
+        for ax, k in zip(axes.ravel(), keys):
+            self.plot(k, ax=ax)
+        for ax in axes.ravel()[len(keys):]:
+            ax.set_visible(False)
+        h, lab = axes[0, 0].get_legend_handles_labels()
+        fig.legend(h, lab, loc="lower center", ncol=len(lab), frameon=False)
+        fig.tight_layout(rect=(0, 0.04, 1, 1))
+        return fig
+
+
+def _style():
+    try:
+        from dmst_eval import plots
+
+        plots.apply_style()
+    except Exception:  # pragma: no cover
+        pass
+
+
+def _year_bounds(y0: int, y1: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+    return pd.Timestamp(f"{y0}-01-01"), pd.Timestamp(f"{y1}-12-31 23:59:59.999999999")
+
+
+def scorecard(cd, region: str | None = None, start=None, end=None, baseline=None,
+              targets: str | Path | dict | None = None, measures: str | Path | list | None = None,
+              pass_mark: float = DEFAULT_PASS_MARK) -> ScorecardResult:
+    """Compute the RBA scorecard.
+
+    Parameters
+    ----------
+    cd : CaseData
+    region : str, optional
+        One DCF region (see the module notes for which region each measure uses).
+    start, end : date-like, optional
+        Reporting period (inclusive). Default: the last three calendar years of the data
+        (``end`` = ``cd.meta["study_end"]``).
+    baseline : (int, int), optional
+        First and last baseline year (inclusive). Default: the five years before ``start``
+        (not before the study start).
+    targets : path, dict or None
+        Targets by measure key (default: the shipped ``rba_targets.yaml``).
+    measures : path or list of Measure, optional
+        Measure registry (default: the shipped ``rba_measures.yaml``).
+    pass_mark : float
+        Post-test pass mark (points).
+
+    Returns
+    -------
+    ScorecardResult
+        ``.summary`` (tidy, one row per measure), ``.annual``, ``.style()``, ``.plot(measure)``.
+
+    Notes
+    -----
+    *value* is computed over the reporting period: counts as an annual average, shares and means
+    pooled. *baseline_value* is the same over the baseline years. The turn-the-curve forecast is
+    an ordinary-least-squares line through the yearly baseline values (at least three), projected
+    to the reporting years; its 95% prediction interval is for the mean of the reporting years
+    (parameter uncertainty plus year-to-year scatter). A reporting value outside the interval in
+    the better direction is reported as "curve turned". Shares whose yearly denominators are small
+    scatter a lot and so have wide intervals — that is honest, not a defect.
+
+    Examples
+    --------
+    >>> from dmst_eval import rba
+    >>> sorted(set(rba.measures()["strategy"])) == sorted(rba.STRATEGIES)
+    True
+    """
+    registry = (load_measures(measures) if not isinstance(measures, list) else
+                _parse_measures([m.__dict__ if isinstance(m, Measure) else m for m in measures],
+                                "measures"))
+    tg = load_targets(targets)
+    study_start = pd.Timestamp(cd.meta["study_start"])
+    e = pd.Timestamp(end) if end is not None else pd.Timestamp(cd.meta["study_end"])
+    s = pd.Timestamp(start) if start is not None else pd.Timestamp(f"{e.year - 2}-01-01")
+    if e < s:
+        raise RBAInputError(f"end ({e.date()}) is before start ({s.date()})")
+    if e == e.normalize():
+        e = e + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
+    if baseline is None:
+        b1 = s.year - 1
+        b0 = max(study_start.year, b1 - 4)
+        baseline = (b0, b1)
+    try:
+        b0, b1 = (int(pd.Timestamp(str(x)).year) if not isinstance(x, (int, np.integer))
+                  else int(x) for x in baseline)
+    except Exception:
+        raise RBAInputError(f"baseline must be (first_year, last_year), got {baseline!r}") \
+            from None
+    if b1 < b0:
+        raise RBAInputError(f"baseline last year {b1} is before first year {b0}")
+    frames = prepare_frames(cd, region, pass_mark=pass_mark)
+    years = list(range(min(b0, s.year), e.year + 1))
+    base_years = list(range(b0, b1 + 1))
+    report_years = list(range(s.year, e.year + 1))
+    blo, bhi = _year_bounds(b0, b1)
+    rows, annual, lines = [], [], {}
+    for m in registry:
+        f = _select(m, frames[m.frame])
+        val, num, den = _window_value(m, f, s, e)
+        bval, _, _ = _window_value(m, f, blo, bhi)
+        a = _annual(m, f, years)
+        annual.append(a)
+        fc, flo, fhi, line = _forecast(a, base_years, report_years)
+        if line is not None:
+            lines[m.key] = line
+        tgt = tg.get(m.key, np.nan)
+        met = (np.nan if np.isnan(tgt) or np.isnan(val) else
+               bool(val >= tgt) if m.polarity == "higher" else bool(val <= tgt))
+        rows.append(dict(strategy=m.strategy, question=m.question, measure=m.key,
+                         label=m.label, unit=m.unit, polarity=m.polarity, value=val,
+                         baseline_value=bval, change=val - bval,
+                         pct_change=(val - bval) / bval if bval else np.nan,
+                         target=tgt, target_met=met, forecast=fc, forecast_lower=flo,
+                         forecast_upper=fhi, verdict=_verdict(val, flo, fhi, m.polarity),
+                         numerator=num, denominator=den))
+    summ = pd.DataFrame(rows)
+    summ["_s"] = summ["strategy"].map({k: i for i, k in enumerate(STRATEGIES)})
+    summ["_q"] = summ["question"].map({k: i for i, k in enumerate(QUESTIONS)})
+    summ = summ.sort_values(["_s", "_q"], kind="stable").drop(columns=["_s", "_q"])
+    return ScorecardResult(summary=summ.reset_index(drop=True),
+                           annual=pd.concat(annual, ignore_index=True), measures=registry,
+                           start=s, end=e, baseline=(b0, b1), region=region, trend_lines=lines)

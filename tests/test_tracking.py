@@ -1,0 +1,230 @@
+"""tracking.summary on a hand-built bundle with hand-counted answers."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dmst_eval import geography, tracking
+from dmst_eval.casedata import CaseData
+
+T = pd.Timestamp
+
+
+def hand_bundle() -> CaseData:
+    """Five children, seven episodes, six reports, four services, four sessions (2010-2012).
+
+    Confirmed episodes (identified): e1 c1 2010-03-05 placement F1 Hartford;
+    e2 c1 2011-02-10 home Hartford; e3 c2 2011-06-01 awol (from F1) Hartford;
+    e4 c3 2011-08-01 home Bridgeport; e5 c4 2012-05-01 placement F2 New Haven;
+    e7 c4 2012-11-01 awol (from F2) New Haven. e6 (c5, 2012) is NOT confirmed.
+    """
+    children = pd.DataFrame({
+        "child_id": ["c1", "c2", "c3", "c4", "c5"],
+        "sex": ["female", "female", "male", "female", "female"],
+        "birth_date": pd.to_datetime(["1996-06-01", "1998-01-01", "1994-03-01", "1995-01-01",
+                                      "1997-01-01"]),
+        "race_ethnicity": ["Black", "White", "Hispanic", "White", "Black"],
+        "home_town": ["Hartford", "Hartford", "Bridgeport", "Bridgeport", "Hartford"],
+        "region": ["Region 4", "Region 4", "Region 1", "Region 1", "Region 4"],
+        "child_welfare_involved": [True, True, False, True, True],
+    })
+    facilities = pd.DataFrame({
+        "facility_id": ["F1", "F2", "F3"], "name": ["Facility 001", "Facility 002", "Facility 003"],
+        "setting": ["group_home", "residential_treatment", "shelter"],
+        "town": ["Hartford", "New Haven", "Bridgeport"], "capacity": [10, 20, 5]})
+    placements = pd.DataFrame({
+        "placement_id": ["p1", "p2", "p4"], "child_id": ["c1", "c2", "c4"],
+        "setting": ["group_home", "group_home", "residential_treatment"],
+        "facility_id": ["F1", "F1", "F2"], "town": ["Hartford", "Hartford", "New Haven"],
+        "start": pd.to_datetime(["2009-06-01", "2010-06-01", "2011-06-01"]),
+        "end": pd.to_datetime([None, None, None])})
+    awol = pd.DataFrame({
+        "awol_id": ["a1", "a2"], "child_id": ["c2", "c4"], "placement_id": ["p2", "p4"],
+        "start": pd.to_datetime(["2011-05-20", "2012-10-25"]),
+        "end": pd.to_datetime(["2011-06-02", "2012-11-02"])})
+    reports = pd.DataFrame({
+        "report_id": ["r1", "r2", "r3", "r4", "r6", "r7"],
+        "child_id": ["c1", "c2", "c3", "c4", "c5", "c1"],
+        "received_at": pd.to_datetime(["2010-03-02 08:00", "2011-05-30 08:00", "2011-07-30 08:00",
+                                       "2012-04-29 08:00", "2012-06-28 08:00",
+                                       "2011-02-09 08:00"]),
+        "reporter_type": ["police", "dcf_staff", "police", "congregate_provider", "school",
+                          "medical"],
+        "guardian_perpetrator": [False, True, False, False, False, True],
+        "accepted": [True, True, True, True, False, True],
+        "region": ["Region 4", "Region 4", "Region 1", "Region 1", "Region 4", "Region 4"],
+        "first_response_at": pd.to_datetime(["2010-03-02 10:00", "2011-06-01 09:00",
+                                             "2011-07-30 20:00", "2012-04-29 13:00", None,
+                                             "2011-02-10 07:00"]),
+        "mdt_referral_at": pd.to_datetime(["2010-03-04", None, None, "2012-05-02", None,
+                                           "2011-02-12"]),
+        "disposition": ["confirmed", "confirmed", "confirmed", "confirmed", "not_confirmed",
+                        "confirmed"]})
+    episodes = pd.DataFrame({
+        "episode_id": ["e1", "e2", "e3", "e4", "e5", "e6", "e7"],
+        "child_id": ["c1", "c1", "c2", "c3", "c4", "c5", "c4"],
+        "report_id": ["r1", "r7", "r2", "r3", "r4", "r6", None],
+        "began_at": pd.to_datetime(["2010-03-01", "2011-01-01", "2011-05-25", "2011-07-25",
+                                    "2012-04-20", "2012-06-20", "2012-10-28"]),
+        "identified_at": pd.to_datetime(["2010-03-05", "2011-02-10", "2011-06-01", "2011-08-01",
+                                         "2012-05-01", "2012-07-01", "2012-11-01"]),
+        "confirmed": [True, True, True, True, True, False, True],
+        "status_at_time": ["placement", "home", "awol", "home", "placement", "home", "awol"],
+        "placement_id": ["p1", None, "p2", None, "p4", None, "p4"],
+        "facility_id": ["F1", None, "F1", None, "F2", None, "F2"],
+        "awol_id": [None, None, "a1", None, None, None, "a2"],
+        "town": ["Hartford", "Hartford", "Hartford", "Bridgeport", "New Haven", "Hartford",
+                 "New Haven"]})
+    services = pd.DataFrame({
+        "service_id": ["s1", "s2", "s3", "s4"], "child_id": ["c1", "c2", "c3", "c4"],
+        "episode_id": ["e1", "e3", "e4", "e5"],
+        "service": ["mlmc_group", "mentor", "medical_assessment", "emergency_bed"],
+        "referred_at": pd.to_datetime(["2010-03-20", "2011-08-15", "2011-08-02", "2012-05-03"]),
+        "started_at": pd.to_datetime(["2010-04-01", "2011-08-20", "2011-08-02", "2012-05-03"]),
+        "ended_at": pd.to_datetime(["2010-06-10", "2012-02-01", "2011-08-02", None]),
+        "completed": [True, False, True, None]})
+    trainings = pd.DataFrame({
+        "session_id": ["t1", "t2", "t3", "t4"],
+        "date": pd.to_datetime(["2010-05-01", "2011-03-01", "2011-09-01", "2012-02-01"]),
+        "curriculum": ["dmst_full_day", "police_roll_call", "dmst_1hr", "dmst_full_day"],
+        "audience": ["dcf_staff", "police", "ems", "dcf_staff"],
+        "region": ["Region 4", "Region 1", "Region 4", "Region 1"],
+        "attendees": [20, 15, 10, 25], "hours": [6.0, 1.0, 1.0, 6.0]})
+    attendance = pd.DataFrame({
+        "session_id": ["t1", "t1", "t1", "t2", "t2", "t4", "t4"],
+        "attendee_id": ["x1", "x2", "x3", "x4", "x5", "x6", "x7"],
+        "role": ["dcf_staff", "dcf_staff", "community_provider", "police", "police", "dcf_staff",
+                 "dcf_staff"],
+        "pre_score": [50, 60, 40, 55, 65, 50, 70],
+        "post_score": [80, 65, 75, 70, 60, 90, None]})
+    return CaseData.from_frames(
+        children=children, facilities=facilities, placements=placements, awol_episodes=awol,
+        reports=reports, episodes=episodes, services=services, trainings=trainings,
+        training_attendance=attendance,
+        meta={"study_start": "2010-01-01", "study_end": "2012-12-31"})
+
+
+@pytest.fixture(scope="module")
+def cd():
+    return hand_bundle()
+
+
+@pytest.fixture(scope="module")
+def s(cd):
+    return tracking.summary(cd, "2010-01-01", "2012-12-31")
+
+
+def _v(tab, period, dim, level):
+    r = tab[(tab.period == period) & (tab.dimension == dim) & (tab.level == level)]
+    return int(r["n"].iloc[0]) if len(r) else 0
+
+
+def test_confirmed_victims_by_year_and_period(s):
+    # 2010: c1; 2011: c1, c2, c3; 2012: c4 (c5's episode is not confirmed); period: 4 children
+    assert [s.value("confirmed_victims", p) for p in ("2010", "2011", "2012", "all")] == \
+        [1, 3, 1, 4]
+    v = s.victims
+    assert _v(v, "all", "sex", "female") == 3 and _v(v, "all", "sex", "male") == 1
+    assert _v(v, "2011", "sex", "male") == 1
+    # age at first confirmed identification in the window: c1 13.8, c2 13.4, c3 17.4, c4 17.3
+    assert _v(v, "all", "age_group", "12-13") == 2 and _v(v, "all", "age_group", "16-17") == 2
+    # in 2011 c1 is 14.7 at her second identification
+    assert _v(v, "2011", "age_group", "14-15") == 1
+    assert _v(v, "all", "child_welfare", "child-welfare involved") == 3
+    assert _v(v, "all", "child_welfare", "not child-welfare involved") == 1
+    assert s.value("male_victims") == 1
+    assert v[(v.period == "all") & (v.dimension == "sex")]["share"].sum() == pytest.approx(1)
+
+
+def test_repeat_victims(s):
+    r = s.repeat_victims.set_index("period")
+    # 2010: c1 has one episode so far; 2011: c1 (2nd episode); 2012: c4 (2 episodes)
+    assert r["repeat_victims"].tolist() == [0, 1, 1, 2]
+    assert r.loc["all", "share"] == pytest.approx(0.5)
+    lo, hi = tracking.wilson_ci(2, 4)
+    assert r.loc["all", "ci_lower"] == pytest.approx(float(lo))
+    # Wilson interval by hand for 2/4
+    z = 1.959963984540054
+    centre = (0.5 + z**2 / 8) / (1 + z**2 / 4)
+    half = z * np.sqrt(0.25 / 4 + z**2 / 64) / (1 + z**2 / 4)
+    assert r.loc["all", "ci_upper"] == pytest.approx(centre + half)
+
+
+def test_awol_share(s):
+    a = s.awol.set_index("period")
+    # confirmed episodes: 2010 e1; 2011 e2 e3 e4; 2012 e5 e7; AWOL: e3, e7
+    assert a["episodes"].tolist() == [1, 3, 2, 6]
+    assert a["awol_episodes"].tolist() == [0, 1, 1, 2]
+    assert a.loc["all", "share"] == pytest.approx(2 / 6)
+    # in out-of-home care (placement or AWOL): e1, e3, e5, e7
+    assert a.loc["all", "episodes_in_care"] == 4
+    assert a.loc["all", "share_in_care"] == pytest.approx(0.5)
+    assert s.value("awol_share", "2011") == pytest.approx(1 / 3)
+
+
+def test_facilities_with_several_victims(s):
+    f = s.facilities
+    # F1: c1 (e1) and c2 (e3) -> 2 victims; F2: c4 twice -> 1 victim (not "several")
+    assert f["facility_id"].tolist() == ["F1"]
+    assert int(f.loc[0, "victims"]) == 2 and int(f.loc[0, "episodes"]) == 2
+    assert f.loc[0, "victims_per_10_beds"] == pytest.approx(2.0)
+    assert s.facilities_by_year["facilities_with_several_victims"].tolist() == [0, 0, 0, 1]
+
+
+def test_town_rates(s):
+    t = s.towns.set_index("town")
+    assert int(t.loc["Hartford", "episodes"]) == 3
+    pop = pd.read_csv(geography.reference_dir() / "ct_towns.csv").set_index("town")
+    u18 = pop.loc["Hartford", "population_under18_2010"]
+    years = (pd.Timestamp("2013-01-01") - pd.Timedelta(1, "ns") - pd.Timestamp("2010-01-01")) \
+        / pd.Timedelta(days=365.25)
+    assert t.loc["Hartford", "crude_rate"] == pytest.approx(1e4 * 3 / (u18 * years), rel=1e-9)
+    # six episodes in 169 towns show no variation beyond chance (Marshall's between-town
+    # variance is 0), so every town's smoothed rate is the statewide rate
+    overall = 1e4 * 6 / (pop["population_under18_2010"].sum() * years)
+    np.testing.assert_allclose(s.towns["smoothed_rate"], overall, rtol=1e-9)
+    assert list(s.towns["rank"]) == list(range(1, len(s.towns) + 1))
+    assert s.towns["smoothed_rate"].is_monotonic_decreasing
+
+
+def test_reports_by_reporter_type(s):
+    r = s.reports.set_index(["period", "reporter_type"])
+    assert r.loc[("all", "all"), "reports"] == 6
+    assert r.loc[("all", "all"), "accepted"] == 5
+    # accepted and no guardian perpetrator: r1, r3, r4
+    assert r.loc[("all", "all"), "accepted_without_guardian"] == 3
+    assert r.loc[("all", "police"), "reports"] == 2
+    assert r.loc[("2011", "police"), "accepted_without_guardian"] == 1
+    assert r.loc[("2012", "school"), "accepted"] == 0
+    assert r.loc[("2010", "family"), "reports"] == 0  # every reporter type is listed
+    assert s.value("accepted_without_guardian", "2012") == 1
+
+
+def test_region_filter(cd):
+    s4 = tracking.summary(cd, "2010-01-01", "2012-12-31", region="Region 4")
+    # victims: children.region == Region 4 -> c1, c2 (c5 not confirmed)
+    assert s4.value("confirmed_victims") == 2
+    # reports: reports.region == Region 4 -> r1, r2, r6, r7
+    assert s4.value("reports") == 4
+    assert s4.value("accepted_without_guardian") == 1
+    assert set(s4.towns["region"]) == {"Region 4"}
+    s1 = tracking.summary(cd, "2010-01-01", "2012-12-31", region="Region 1")
+    assert s1.value("awol_share") == pytest.approx(1 / 3)  # e4 home, e5 placement, e7 awol
+    assert s1.facilities.empty
+
+
+def test_window_and_errors(cd):
+    s = tracking.summary(cd, "2011-01-01", "2011-12-31")
+    assert list(s.repeat_victims["period"]) == ["2011", "all"]
+    assert s.value("confirmed_victims") == 3
+    with pytest.raises(tracking.TrackingInputError, match="Region 9"):
+        tracking.summary(cd, region="Region 9")
+    with pytest.raises(tracking.TrackingInputError, match="before start"):
+        tracking.summary(cd, "2012-01-01", "2011-01-01")
+
+
+def test_plots(s):
+    assert s.plot().get_ylabel() == "children"
+    assert s.plot_reports() is not None
+    assert s.plot_towns() is not None
