@@ -140,7 +140,7 @@ def _window(start: Any, end: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 def analysis_frame(cd: Any, start: Any = None, end: Any = None,
                    population: str = "child_welfare", exclude_prior_victims: bool = True,
-                   max_age: float = 18.0) -> pd.DataFrame:
+                   min_age: float | None = None, max_age: float = 18.0) -> pd.DataFrame:
     """One row per child: was the child identified as a victim in the window, and what came before.
 
     Parameters
@@ -154,10 +154,14 @@ def analysis_frame(cd: Any, start: Any = None, end: Any = None,
         a child-welfare screening tool would see); ``"all"`` keeps every child in ``children``.
     exclude_prior_victims : bool
         Drop children whose first confirmed episode was identified before ``start`` (they are
-        prevalent, not new, victims). Default True.
+        known, not new, victims). Default True.
+    min_age : float, optional
+        Keep only children who reach this age (years) before ``end`` -- children too young to be
+        at risk in the window add only noise. ``None`` (default) keeps all; a warning names how
+        many victims a ``min_age`` drops.
     max_age : float
-        Drop children already this old at ``start`` or born after ``end`` (not at risk as minors
-        in the window).
+        Drop children already this old at ``start`` (not minors in the window) or born after
+        ``end``.
 
     Returns
     -------
@@ -165,11 +169,13 @@ def analysis_frame(cd: Any, start: Any = None, end: Any = None,
         Columns ``child_id``, ``victim`` (1 = first confirmed episode identified in the window),
         ``outcome_date`` (its ``identified_at``; NaT otherwise), ``covariates_until`` (the date
         before which covariates are measured: the outcome date for victims, the window end for
-        the others), ``male``, ``age_at_start`` (years, at ``start``), the five child flags
-        ``prior_sexual_abuse``, ``prior_runaway``, ``substance_use``, ``juvenile_justice``,
-        ``lgbtq`` (0/1, NaN = unknown), ``congregate_before`` (a congregate placement began
-        strictly before ``covariates_until``), ``awol_before`` (an AWOL episode began strictly
-        before it), ``home_town``, ``region``.
+        the others), ``male``, ``age_at_start`` (age in years at the *later* of the window start
+        and the child's first out-of-home placement -- the age at which the agency's window on
+        the child opens; children never placed: at the window start, 0 if born later), the five
+        child flags ``prior_sexual_abuse``, ``prior_runaway``, ``substance_use``,
+        ``juvenile_justice``, ``lgbtq`` (0/1, NaN = unknown), ``congregate_before`` (a congregate
+        placement began strictly before ``covariates_until``), ``awol_before`` (an AWOL episode
+        began strictly before it), ``home_town``, ``region``.
 
     Notes
     -----
@@ -177,6 +183,7 @@ def analysis_frame(cd: Any, start: Any = None, end: Any = None,
     as baseline characteristics. Placement and AWOL history is time-dependent: only events that
     started strictly before the outcome date count, so a placement in congregate care *after*
     identification (a common response to it) does not inflate the congregate-care odds ratio.
+    Placements and AWOL episodes before the window start count (they are history).
     Non-victims are followed to the window end, so their exposure window is longer; this is the
     usual cumulative-incidence design and matches how the generator plants the effects.
 
@@ -184,6 +191,7 @@ def analysis_frame(cd: Any, start: Any = None, end: Any = None,
     --------
     >>> from dmst_eval import risk                                         # doctest: +SKIP
     >>> df = risk.analysis_frame(cd, "2008-01-01", "2011-12-31")           # doctest: +SKIP
+    >>> df.victim.sum()                                                    # doctest: +SKIP
     """
     meta = getattr(cd, "meta", None) or {}
     start = meta.get("study_start", schema.DEFAULT_STUDY_START) if start is None else start
@@ -204,6 +212,12 @@ def analysis_frame(cd: Any, start: Any = None, end: Any = None,
     _require(pl, "placements", ["child_id", "setting", "start"])
     aw = _cd_table(cd, "awol_episodes")
     _require(aw, "awol_episodes", ["child_id", "start"])
+    if ch["child_id"].isna().any() or ch["child_id"].duplicated().any():
+        rows = list(ch.index[ch["child_id"].isna() | ch["child_id"].duplicated()][:10])
+        raise RiskDataError(f"children.child_id must be unique and present; rows {rows} are not")
+    if ch["birth_date"].isna().any():
+        rows = list(ch.index[ch["birth_date"].isna()][:10])
+        raise RiskDataError(f"children.birth_date is missing in rows {rows}")
 
     kids = ch
     if population == "child_welfare":
@@ -213,25 +227,37 @@ def analysis_frame(cd: Any, start: Any = None, end: Any = None,
             raise RiskDataError(f"children.child_welfare_involved is missing in rows {rows}; "
                                 "expected true/false for population='child_welfare'")
         kids = ch[cw.to_numpy(dtype=bool)]
-    birth = pd.to_datetime(kids["birth_date"])
-    age_start = (s - birth).dt.days / 365.25
-    keep = (age_start < max_age) & (birth <= e)
-    kids = kids[keep.to_numpy()]
-    age_start = age_start[keep.to_numpy()]
-
-    # first confirmed identification per child (any time), then restrict to the window
-    conf = ep[ep["confirmed"].astype("boolean").fillna(False).to_numpy(dtype=bool)]
-    first_id = (conf.assign(_t=pd.to_datetime(conf["identified_at"]))
-                .groupby("child_id", observed=True)["_t"].min())
-    first_id.index = first_id.index.astype(str)
     cid = kids["child_id"].astype(str).to_numpy()
+    birth = pd.to_datetime(kids["birth_date"]).to_numpy()
+    keep = ((s - pd.DatetimeIndex(birth)).days / 365.25 < max_age) & (birth <= e)
+
+    # first confirmed identification per child (any time)
+    conf = ep[ep["confirmed"].astype("boolean").fillna(False).to_numpy(dtype=bool)]
+    first_id = pd.Series(pd.to_datetime(conf["identified_at"]).to_numpy(),
+                         index=conf["child_id"].astype(str).to_numpy()).groupby(level=0).min()
     fid = first_id.reindex(cid)
     if exclude_prior_victims:
-        prior = (fid < s).to_numpy()
-        kids, age_start, cid, fid = kids[~prior], age_start[~prior], cid[~prior], fid[~prior]
+        keep &= ~(fid < s).to_numpy()
     in_window = ((fid >= s) & (fid <= e)).to_numpy()
+    if min_age is not None:
+        reach = birth + np.timedelta64(int(round(min_age * 365.25)), "D") <= e.to_datetime64()
+        lost = int((keep & in_window & ~reach).sum())
+        if lost:
+            warnings.warn(f"min_age={min_age} drops {lost} victim(s) identified in the window "
+                          "who had not reached that age by its end", UserWarning, stacklevel=2)
+        keep &= reach
+    kids, cid, birth, fid, in_window = (kids[keep], cid[keep], birth[keep], fid[keep],
+                                        in_window[keep])
     outcome_date = fid.where(in_window)
     until = outcome_date.fillna(e)
+
+    # age when the window on the child opens: later of window start and first placement
+    first_pl = (pd.Series(pd.to_datetime(pl["start"]).to_numpy(),
+                          index=pl["child_id"].astype(str).to_numpy())
+                .groupby(level=0).min().reindex(cid).to_numpy())
+    opens = np.where(pd.notna(first_pl) & (first_pl > s.to_datetime64()), first_pl,
+                     s.to_datetime64())
+    age_at_start = np.maximum((opens - birth) / np.timedelta64(1, "D") / 365.25, 0.0)
 
     out = pd.DataFrame({
         "child_id": cid,
@@ -239,27 +265,26 @@ def analysis_frame(cd: Any, start: Any = None, end: Any = None,
         "outcome_date": outcome_date.to_numpy(),
         "covariates_until": until.to_numpy(),
         "male": (kids["sex"].astype(str) == "male").astype(int).to_numpy(),
-        "age_at_start": age_start.to_numpy(dtype=float),
+        "age_at_start": age_at_start.astype(float),
     })
     for f in schema.RISK_FLAGS:
         out[f] = _flag(kids[f]).to_numpy()
-    cutoff = pd.Series(out["covariates_until"].to_numpy(), index=out["child_id"])
+    cutoff = out["covariates_until"].to_numpy()
 
     def _any_before(events: pd.DataFrame) -> np.ndarray:
         if len(events) == 0:
             return np.zeros(len(out), dtype=int)
-        ev = pd.DataFrame({"child_id": events["child_id"].astype(str).to_numpy(),
-                           "t": pd.to_datetime(events["start"]).to_numpy()})
-        first = ev.groupby("child_id")["t"].min()
-        f = first.reindex(out["child_id"]).to_numpy()
-        return (pd.notna(f) & (f < cutoff.to_numpy())).astype(int)
+        first = (pd.Series(pd.to_datetime(events["start"]).to_numpy(),
+                           index=events["child_id"].astype(str).to_numpy())
+                 .groupby(level=0).min().reindex(cid).to_numpy())
+        return (pd.notna(first) & (first < cutoff)).astype(int)
 
     cong = pl[pl["setting"].astype(str).isin(schema.CONGREGATE_SETTINGS).to_numpy()]
     out["congregate_before"] = _any_before(cong)
     out["awol_before"] = _any_before(aw)
     out["home_town"] = kids["home_town"].astype("string").to_numpy()
     out["region"] = pd.Categorical(kids["region"].astype(str), categories=schema.REGIONS)
-    return out.reset_index(drop=True)
+    return out
 
 
 def screening_features(cd: Any, frame: pd.DataFrame) -> pd.DataFrame:
@@ -592,8 +617,8 @@ _LABELS: dict[str, tuple[str, str]] = {
     "residential_facility": ("Children who had been in a residential facility",
                              "children who had not"),
 }
-_CONTINUOUS: dict[str, str] = {"age_at_start": "each additional year of age at the start of "
-                                               "the period"}
+_CONTINUOUS: dict[str, str] = {"age_at_start": "each additional year of age when the child "
+                                               "came into view (window start or entry to care)"}
 
 
 def _fmt(x: float) -> str:
