@@ -590,7 +590,7 @@ class _Auditor:
 
 
 def _load_brief_meta(text: str) -> dict:
-    m = re.search(r'<script type="application/json" id="dmst-brief-meta">(.*?)</script>', text, re.S)
+    m = re.search(r'<script[^>]*\bid="dmst-brief-meta"[^>]*>(.*?)</script>', text, re.S)
     if not m:
         return {}
     try:

@@ -1,0 +1,1121 @@
+"""Evaluation briefs: the sections of ``notebooks/evaluation_brief.ipynb`` and the papermill runner.
+
+The brief notebook is thin: each cell calls one method of :class:`Brief`, which computes a
+section from a :class:`~dmst_eval.casedata.CaseData` and returns HTML in which **every table has
+passed through** :func:`dmst_eval.disclosure.suppress` and every figure is a PNG embedded as
+base64 together with the (suppressed) numbers it shows, so that
+:func:`dmst_eval.disclosure.audit` can check it. No child id and no exact date of an individual
+event is ever shown: dates are shown to the month, and the only day-precision dates in a brief are
+its parameters, the study window, policy dates and the run date, which the brief declares in an
+embedded ``dmst-brief-meta`` block.
+
+:func:`render` runs the notebook with papermill (kernel ``dmst-eval``), exports a self-contained
+HTML with the code hidden (nbconvert ``exclude_input``), audits both, and only then moves them
+into place (optionally also printing a PDF with headless Chromium). :func:`render_batch` does
+statewide + the six regions in parallel processes.
+
+Examples
+--------
+>>> from dmst_eval import briefs
+>>> briefs.normalise_region(4), briefs.normalise_region("statewide")
+('Region 4', 'statewide')
+>>> p = briefs.BriefParams(region="Region 2", audience="public")
+>>> p.threshold
+10
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import functools
+import html as _h
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import traceback
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from dmst_eval import disclosure, plots, schema
+
+__all__ = ["Brief", "BriefParams", "BriefError", "BriefResult", "render", "render_batch",
+           "normalise_region", "chromium_path", "BRIEF_NOTEBOOK", "POLICY_DATES"]
+
+#: The brief template (a parameterised notebook).
+BRIEF_NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "evaluation_brief.ipynb"
+#: Kernel the briefs run on.
+KERNEL = "dmst-eval"
+#: Dates of policy changes the brief may name exactly (not individual events).
+POLICY_DATES = {
+    "2011-10-01": "Public Act 11-180 in force: police must report suspected child trafficking "
+                  "to the Careline",
+}
+#: Years in the default reporting period (the comparison period is as long, just before it).
+DEFAULT_PERIOD_YEARS = 3
+
+_REGION_RE = re.compile(r"^\s*(?:region\s*)?([1-6])\s*$", re.IGNORECASE)
+
+
+class BriefError(RuntimeError):
+    """A brief could not be rendered (execution failed, audit failed, bad parameters)."""
+
+
+def normalise_region(region) -> str:
+    """``"statewide"`` or ``"Region N"`` from the spellings users type (4, "4", "region 4").
+
+    Examples
+    --------
+    >>> normalise_region(" region 3 "), normalise_region(None)
+    ('Region 3', 'statewide')
+    """
+    if region is None or str(region).strip().lower() in ("statewide", "state", "all", "ct", ""):
+        return "statewide"
+    m = _REGION_RE.match(str(region))
+    if not m:
+        raise BriefError(f'region must be "statewide" or one of {list(schema.REGIONS)}, '
+                         f"got {region!r}")
+    return f"Region {m[1]}"
+
+
+def _date(x, what: str) -> pd.Timestamp | None:
+    if x is None or (isinstance(x, str) and not x.strip()):
+        return None
+    try:
+        return pd.Timestamp(x).normalize()
+    except (ValueError, TypeError):
+        raise BriefError(f"{what} must be a date (YYYY-MM-DD), got {x!r}") from None
+
+
+@dataclass
+class BriefParams:
+    """The parameters of the brief notebook (its ``parameters`` cell), validated.
+
+    ``suppression_threshold=None`` means 5 for ``audience="internal"`` and 10 for ``"public"``.
+    Periods default to the last :data:`DEFAULT_PERIOD_YEARS` full years of the study window and
+    the same number of years just before (resolved against the data in :class:`Brief`).
+    """
+
+    data_path: str = "../data/synthetic"
+    region: str = "statewide"
+    period_start: str | None = None
+    period_end: str | None = None
+    comparison_start: str | None = None
+    comparison_end: str | None = None
+    audience: str = "internal"
+    suppression_threshold: int | None = None
+    figures_dir: str | None = "../figures"
+
+    def __post_init__(self):
+        self.region = normalise_region(self.region)
+        if self.audience not in disclosure.DEFAULT_THRESHOLDS:
+            raise BriefError(f'audience must be "internal" or "public", got {self.audience!r}')
+        if self.suppression_threshold is not None:
+            t = self.suppression_threshold
+            if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 1:
+                raise BriefError(f"suppression_threshold must be a whole number >= 1, got {t!r}")
+            if self.audience == "public" and t < disclosure.DEFAULT_THRESHOLDS["public"]:
+                raise BriefError("a public brief needs suppression_threshold >= "
+                                 f"{disclosure.DEFAULT_THRESHOLDS['public']}, got {t}")
+        for k in ("period_start", "period_end", "comparison_start", "comparison_end"):
+            v = _date(getattr(self, k), k)
+            setattr(self, k, None if v is None else v.strftime("%Y-%m-%d"))
+
+    @property
+    def threshold(self) -> int:
+        return int(self.suppression_threshold
+                   or disclosure.default_threshold(self.audience))
+
+    @property
+    def slug(self) -> str:
+        r = "statewide" if self.region == "statewide" else self.region.lower().replace(" ", "")
+        return f"brief_{r}_{self.audience}"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections
+# ---------------------------------------------------------------------------------------------
+class Section:
+    """HTML of one brief section (displayed by Jupyter via ``_repr_html_``).
+
+    Attributes ``tables`` (suppressed DataFrames shown) and ``figures`` (names) let tests check
+    what a section shows; ``error`` is set when the section could not be computed.
+    """
+
+    def __init__(self, title: str | None, html: str, tables: dict | None = None,
+                 figures: list[str] | None = None, error: str | None = None):
+        self.title, self.html = title, html
+        self.tables = tables or {}
+        self.figures = figures or []
+        self.error = error
+
+    def _repr_html_(self) -> str:
+        head = f'<h2 class="dmst-h2">{_h.escape(self.title)}</h2>' if self.title else ""
+        return f'<section class="dmst-section">{head}{self.html}</section>'
+
+    def __repr__(self) -> str:
+        return f"<brief section: {self.title or 'untitled'}>"
+
+
+def _section(title: str | None):
+    """Decorator: run a section method; on failure show a short note instead (no data in it)."""
+    def deco(fn: Callable[..., Section]):
+        @functools.wraps(fn)
+        def wrapper(self: "Brief", *a, **kw) -> Section:
+            try:
+                out = fn(self, *a, **kw)
+            except Exception as exc:  # the note shows the exception type only (no data values)
+                if self.strict:
+                    raise
+                self.errors.append((title or fn.__name__, type(exc).__name__))
+                warnings.warn(f"brief section {title or fn.__name__!r} failed: "
+                              f"{type(exc).__name__}", stacklevel=2)
+                return Section(title, _p(f"This section could not be computed from these data "
+                                         f"({type(exc).__name__}). See the methods section.",
+                                         cls="dmst-note"),
+                               error=type(exc).__name__)
+            out.title = title
+            return out
+        return wrapper
+    return deco
+
+
+def _p(text: str, cls: str | None = None) -> str:
+    c = f' class="{cls}"' if cls else ""
+    return f"<p{c}>{_h.escape(text)}</p>"
+
+
+def _month(ts) -> str:
+    return pd.Timestamp(ts).strftime("%B %Y")
+
+
+def _pct(x: float, digits: int = 0) -> str:
+    return "not available" if x is None or not np.isfinite(x) else f"{100 * x:.{digits}f}%"
+
+
+def _json_safe(v):
+    if v is None or v is pd.NA:
+        return None
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating, float)):
+        return None if not np.isfinite(v) else round(float(v), 6)
+    if isinstance(v, (np.bool_, bool)):
+        return bool(v)
+    if isinstance(v, pd.Timestamp):
+        return v.strftime("%Y-%m")
+    return v if isinstance(v, (int, str)) else str(v)
+
+
+_STYLE_CSS = """
+<style>
+.dmst-banner{background:#FFF3CD;border:2px solid #E69F00;color:#3d2c00;padding:10px 14px;
+ font-weight:bold;font-size:1.05em;margin:8px 0 14px 0;border-radius:4px}
+.dmst-title{font-size:1.7em;font-weight:bold;margin:0 0 4px 0}
+.dmst-subtitle{color:#444;margin:0 0 10px 0}
+table.dmst-table{border-collapse:collapse;margin:6px 0 4px 0;font-size:0.92em}
+table.dmst-table caption{caption-side:top;text-align:left;font-weight:bold;padding:4px 0}
+table.dmst-table th{background:#EEF3F8;border-bottom:1px solid #888;padding:3px 8px;text-align:left}
+table.dmst-table td{border-bottom:1px solid #ddd;padding:3px 8px}
+table.dmst-table td.dmst-count{text-align:right}
+.dmst-note{color:#555;font-size:0.9em}
+figure.dmst-figure{margin:8px 0 12px 0}
+figure.dmst-figure img{max-width:100%;height:auto}
+figure.dmst-figure figcaption{color:#444;font-size:0.9em}
+ul.dmst-findings li{margin-bottom:4px}
+@media print{.dmst-section{page-break-inside:avoid}}
+</style>
+"""
+
+
+class Brief:
+    """Sections of the evaluation brief for one region, period and audience.
+
+    Parameters
+    ----------
+    cd : CaseData
+        The (validated) bundle.
+    params : BriefParams or dict
+        Brief parameters.
+    strict : bool, optional
+        Raise if a section fails instead of showing a note. Default: environment variable
+        ``DMST_EVAL_BRIEF_STRICT`` (tests set it).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from dmst_eval.casedata import CaseData
+    >>> cd = CaseData.from_frames(meta={"source": "synthetic", "study_start": "2008-01-01",
+    ...                                 "study_end": "2025-12-31"})
+    >>> b = Brief(cd, {"region": "statewide", "figures_dir": None})
+    >>> b.period, b.comparison
+    (('2023-01-01', '2025-12-31'), ('2020-01-01', '2022-12-31'))
+    >>> "synthetic" in b.banner().html.lower()
+    True
+    """
+
+    def __init__(self, cd, params: BriefParams | dict | None = None, strict: bool | None = None):
+        if params is None:
+            params = BriefParams()
+        elif isinstance(params, dict):
+            params = BriefParams(**params)
+        self.cd = cd
+        self.params = params
+        self.region = params.region
+        self.threshold = params.threshold
+        self.audience = params.audience
+        self.strict = (os.environ.get("DMST_EVAL_BRIEF_STRICT", "") not in ("", "0")
+                       if strict is None else strict)
+        self.errors: list[tuple[str, str]] = []
+        self.started = _dt.datetime.now(_dt.timezone.utc)
+        self._cache: dict[str, Any] = {}
+        self.figures_dir = params.figures_dir
+        s0, s1 = pd.Timestamp(cd.meta["study_start"]), pd.Timestamp(cd.meta["study_end"])
+        self.study = (s0, s1)
+        pe = _date(params.period_end, "period_end") or s1
+        ps = _date(params.period_start, "period_start") or max(
+            s0, pd.Timestamp(year=pe.year - DEFAULT_PERIOD_YEARS + 1, month=1, day=1))
+        if ps > pe:
+            raise BriefError(f"period_start {ps.date()} is after period_end {pe.date()}")
+        length = pe - ps
+        ce = _date(params.comparison_end, "comparison_end") or (ps - pd.Timedelta(days=1))
+        cs = _date(params.comparison_start, "comparison_start") or max(
+            s0, pd.Timestamp(year=ce.year - (pe.year - ps.year), month=ps.month, day=ps.day)
+            if ps.month == 1 and ps.day == 1 else ce - length)
+        if cs > ce:
+            raise BriefError(f"comparison_start {cs.date()} is after comparison_end {ce.date()}")
+        self._ps, self._pe, self._cs, self._ce = ps, pe, cs, ce
+        self.period = (ps.strftime("%Y-%m-%d"), pe.strftime("%Y-%m-%d"))
+        self.comparison = (cs.strftime("%Y-%m-%d"), ce.strftime("%Y-%m-%d"))
+        self.scope = "Connecticut (statewide)" if self.region == "statewide" else \
+            f"DCF {self.region}"
+        self._region_arg = None if self.region == "statewide" else self.region
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def from_params(cls, **params) -> "Brief":
+        """Load the data named by ``data_path`` and build the brief (the notebook's entry)."""
+        from dmst_eval.casedata import load
+
+        p = BriefParams(**params)
+        t0 = time.perf_counter()
+        cd = load(p.data_path)
+        b = cls(cd, p)
+        b.load_seconds = time.perf_counter() - t0
+        return b
+
+    # -- helpers -----------------------------------------------------------------------------
+    def suppress(self, table: pd.DataFrame, **kw) -> pd.DataFrame:
+        """:func:`dmst_eval.disclosure.suppress` at this brief's threshold."""
+        return disclosure.suppress(table, threshold=self.threshold, **kw)
+
+    def count(self, n) -> str:
+        """A count for prose ("fewer than 5" when small)."""
+        return disclosure.count_phrase(n, self.threshold)
+
+    def table(self, table: pd.DataFrame, caption: str | None = None, note: str | None = None,
+              **suppress_kw) -> tuple[str, pd.DataFrame]:
+        """Suppress (unless already suppressed) and render a table; return (html, table)."""
+        if "disclosure" not in table.attrs:
+            table = self.suppress(table, **suppress_kw)
+        return disclosure.table_html(table, caption=caption, note=note), table
+
+    def figure(self, fig, name: str, caption: str, data: pd.DataFrame | None = None,
+               alt: str | None = None) -> str:
+        """Embed ``fig`` as a base64 PNG with its (suppressed) data; save it to figures_dir."""
+        import matplotlib.pyplot as plt
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=plots.DPI, bbox_inches="tight", facecolor="white")
+        if self.figures_dir:
+            plots.save_figure(fig, f"{self.params.slug}_{name}", self.figures_dir)
+        plt.close(fig)
+        b64 = base64.b64encode(buf.getvalue()).decode()
+        meta = ""
+        if data is not None:
+            info = data.attrs.get("disclosure")
+            if info is None:
+                raise disclosure.DisclosureError(f"figure {name!r}: its data did not pass "
+                                                 "through suppress()")
+            payload = {"name": name, "columns": [str(c) for c in data.columns],
+                       "count_cols": info.get("count_cols", []), "threshold": info["threshold"],
+                       "rows": [[_json_safe(v) for v in row]
+                                for row in data.itertuples(index=False, name=None)]}
+            meta = ('<script type="application/json" class="dmst-figure-data">'
+                    + json.dumps(payload).replace("</", "<\\/") + "</script>")
+        return (f'<figure class="dmst-figure" data-name="{_h.escape(name)}">'
+                f'<img src="data:image/png;base64,{b64}" alt="{_h.escape(alt or caption)}"/>'
+                f"<figcaption>{_h.escape(caption)}</figcaption>{meta}</figure>")
+
+    def allowed_dates(self) -> list[str]:
+        d = {*self.period, *self.comparison, self.study[0].strftime("%Y-%m-%d"),
+             self.study[1].strftime("%Y-%m-%d"), self.started.strftime("%Y-%m-%d"),
+             *POLICY_DATES}
+        return sorted(d)
+
+    # -- data views --------------------------------------------------------------------------
+    def _children(self) -> pd.DataFrame:
+        ch = self.cd.children
+        if self._region_arg:
+            ch = ch[ch["region"].astype(str) == self._region_arg]
+        return ch
+
+    def _episodes(self) -> pd.DataFrame:
+        """Confirmed episodes of the children in scope."""
+        if "episodes" not in self._cache:
+            ep = self.cd.episodes
+            ep = ep[ep["confirmed"].fillna(False).astype(bool)]
+            if self._region_arg:
+                ep = ep[ep["child_id"].isin(self._children()["child_id"])]
+            self._cache["episodes"] = ep
+        return self._cache["episodes"]
+
+    def _tracking(self, which: str):
+        key = f"tracking_{which}"
+        if key not in self._cache:
+            from dmst_eval import tracking
+
+            s, e = (self._ps, self._pe) if which == "period" else (self._cs, self._ce)
+            self._cache[key] = tracking.summary(self.cd, s, e, region=self._region_arg)
+        return self._cache[key]
+
+    def _headline(self) -> dict:
+        """Headline numbers for the period and comparison period (raw; suppressed when shown)."""
+        if "headline" in self._cache:
+            return self._cache["headline"]
+        out = {}
+        for which in ("period", "comparison"):
+            ts = self._tracking(which)
+            rv = ts.repeat_victims.set_index("period").loc["all"]
+            aw = ts.awol.set_index("period").loc["all"]
+            rep = ts.reports
+            rep = rep[(rep.period == "all") & (rep.reporter_type.astype(str) == "all")]
+            rep_pol = ts.reports[(ts.reports.period == "all")
+                                 & (ts.reports.reporter_type.astype(str) == "police")]
+            out[which] = {
+                "victims": int(rv["victims"]), "repeat_victims": int(rv["repeat_victims"]),
+                "episodes": int(aw["episodes"]), "awol_episodes": int(aw["awol_episodes"]),
+                "reports": int(rep["reports"].sum()) if len(rep) else 0,
+                "police_reports": int(rep_pol["reports"].sum()) if len(rep_pol) else 0,
+                "accepted": int(rep["accepted"].sum()) if len(rep) else 0,
+                "facilities": int(len(ts.facilities)),
+            }
+        self._cache["headline"] = out
+        return out
+
+    # -- sections ----------------------------------------------------------------------------
+    def header(self) -> Section:
+        """Title, scope line, synthetic-data banner and the embedded audit metadata."""
+        meta = {"threshold": self.threshold, "audience": self.audience, "region": self.region,
+                "allowed_dates": self.allowed_dates(), "slug": self.params.slug}
+        title = f"DMST evaluation brief — {self.scope}"
+        sub = (f"Reporting period {_month(self._ps)} to {_month(self._pe)}; compared with "
+               f"{_month(self._cs)} to {_month(self._ce)}. Audience: {self.audience} "
+               f"(counts from 1 to {self.threshold - 1} are shown as \"<{self.threshold}\").")
+        html = (_STYLE_CSS
+                + '<script type="application/json" id="dmst-brief-meta">'
+                + json.dumps(meta) + "</script>"
+                + f'<div class="dmst-title">{_h.escape(title)}</div>'
+                + _p(sub, "dmst-subtitle") + self.banner().html)
+        return Section(None, html)
+
+    def banner(self) -> Section:
+        """The "synthetic data" banner (empty for a real extract)."""
+        if not self.cd.is_synthetic:
+            return Section(None, "")
+        return Section(None, '<div class="dmst-banner" id="dmst-synthetic-banner">'
+                             "SYNTHETIC DATA — every child, event and number in this brief was "
+                             "simulated by dmst-eval's generator. Nothing here describes real "
+                             "children or real agency performance.</div>")
+
+    @_section("Key findings")
+    def key_findings(self) -> Section:
+        """Short sentences whose numbers are computed (small counts phrased as "fewer than k")."""
+        h = self._headline()
+        p, c = h["period"], h["comparison"]
+        t = self.threshold
+        items = []
+        chg = ""
+        if p["victims"] >= t and c["victims"] >= t:
+            ratio = p["victims"] / c["victims"]
+            chg = (f" ({'up' if ratio >= 1 else 'down'} {abs(ratio - 1) * 100:.0f}% from "
+                   f"{c['victims']:,} in {_month(self._cs)}–{_month(self._ce)})")
+        elif c["victims"] >= 0:
+            chg = (f" (compared with {self.count(c['victims'])} in {_month(self._cs)}–"
+                   f"{_month(self._ce)})")
+        items.append(f"{self.count(p['victims']).capitalize()} children were identified as "
+                     f"confirmed victims of trafficking in {self.scope} from "
+                     f"{_month(self._ps)} to {_month(self._pe)}{chg}.")
+        if p["victims"] >= t:
+            if p["repeat_victims"] >= t:
+                items.append(f"{p['repeat_victims']:,} of them "
+                             f"({_pct(p['repeat_victims'] / p['victims'])}) were repeat victims "
+                             "(a second or later confirmed episode).")
+            else:
+                items.append(f"{self.count(p['repeat_victims']).capitalize()} of them were "
+                             "repeat victims.")
+        if p["episodes"] >= t:
+            if p["awol_episodes"] >= t:
+                items.append(f"{_pct(p['awol_episodes'] / p['episodes'])} of confirmed episodes "
+                             f"({p['awol_episodes']:,} of {p['episodes']:,}) began while the "
+                             "child was absent without leave (AWOL) from a placement.")
+            else:
+                items.append(f"{self.count(p['awol_episodes']).capitalize()} confirmed episodes "
+                             "began while the child was AWOL from a placement.")
+        if p["reports"] >= t:
+            s = (f"The Careline received {p['reports']:,} reports alleging trafficking")
+            if p["police_reports"] >= t:
+                s += f"; {_pct(p['police_reports'] / p['reports'])} came from police"
+            items.append(s + ".")
+        for extra in self._analysis_findings():
+            items.append(extra)
+        html = '<ul class="dmst-findings">' + "".join(
+            f"<li>{_h.escape(s)}</li>" for s in items) + "</ul>"
+        return Section(None, html)
+
+    def _analysis_findings(self) -> list[str]:
+        """Findings from the analysis sections already computed (in brief order)."""
+        out = []
+        for key in ("finding_risk", "finding_hotspot", "finding_repeat", "finding_program"):
+            try:
+                s = self._compute_finding(key)
+            except Exception:  # a finding that cannot be computed is left out, not guessed
+                s = None
+            if s:
+                out.append(s)
+        return out
+
+    def _compute_finding(self, key: str) -> str | None:
+        if key == "finding_risk":
+            m = self._risk_model()
+            if m is None:
+                return None
+            orr = m.odds_ratios[m.odds_ratios.term != "intercept"]
+            sig = orr[(orr.ci_lower > 1) | (orr.ci_upper < 1)]
+            if sig.empty:
+                return ("No single risk factor was clearly associated with identification as a "
+                        "victim in these data (all 95% intervals include 1).")
+            top = sig.loc[sig.odds_ratio.idxmax()]
+            return (f"Among child-welfare-involved children, {_label(top.term)} was the strongest "
+                    f"risk factor: odds of identification {top.odds_ratio:.1f} times higher "
+                    f"(95% CI {top.ci_lower:.1f}–{top.ci_upper:.1f}).")
+        if key == "finding_program":
+            eff = self._cache.get("service_effect")
+            if eff is None:
+                return None
+            rd, lo, hi = eff
+            return (f"Children referred to Restore & Recovery services had a 12-month "
+                    f"re-victimization risk {abs(rd) * 100:.0f} percentage points "
+                    f"{'lower' if rd < 0 else 'higher'} than similar children not referred "
+                    f"(95% CI {lo * 100:.0f} to {hi * 100:.0f}; weighted comparison).")
+        return None
+
+    # ---- RBA scorecard ---------------------------------------------------------------------
+    @_section("Results-Based Accountability scorecard")
+    def scorecard(self) -> Section:
+        """RBA scorecard: How much did we do? How well did we do it? Is anyone better off?"""
+        try:
+            from dmst_eval import rba
+        except ImportError:
+            rba = None
+        if rba is not None and hasattr(rba, "scorecard"):
+            return self._rba_scorecard(rba)
+        h = self._headline()
+        rows = []
+        for which, lab in (("comparison", "comparison"), ("period", "period")):
+            d = h[which]
+            rows.append(d)
+        p, c = h["period"], h["comparison"]
+        measures = [
+            ("How much did we do?", "Hotline reports alleging trafficking", "reports"),
+            ("How much did we do?", "Reports accepted for a child-protection response",
+             "accepted"),
+            ("How well did we do it?", "Reports made by police", "police_reports"),
+            ("Is anyone better off?", "Confirmed victims identified", "victims"),
+            ("Is anyone better off?", "Repeat victims", "repeat_victims"),
+            ("Is anyone better off?", "Episodes that began during AWOL", "awol_episodes"),
+        ]
+        df = pd.DataFrame({"question": [m[0] for m in measures],
+                           "measure": [m[1] for m in measures],
+                           "comparison": [c[m[2]] for m in measures],
+                           "period": [p[m[2]] for m in measures]})
+        html, t = self.table(df, caption="Scorecard (counts)", complementary="rows")
+        return Section(None, html, tables={"scorecard": t})
+
+    def _rba_scorecard(self, rba) -> Section:
+        sc = rba.scorecard(self.cd, region=self._region_arg, start=self._ps, end=self._pe)
+        s = getattr(sc, "summary", sc)
+        return self._generic_table_section(s, "RBA scorecard")
+
+    def _generic_table_section(self, df: pd.DataFrame, caption: str) -> Section:
+        df = df.copy()
+        drop = [c for c in df.columns if str(c).endswith("_id")]
+        df = df.drop(columns=drop)
+        html, t = self.table(df, caption=caption, complementary="rows")
+        return Section(None, html, tables={caption: t})
+
+    # ---- tracking questions ----------------------------------------------------------------
+    @_section("The agency's tracking questions")
+    def tracking(self) -> Section:
+        """Victims, repeat victims, AWOL share, towns and facilities, by year."""
+        from dmst_eval import tracking as _tr  # noqa: F401  (fails clearly if missing)
+
+        parts, tables = [], {}
+        ts_p, ts_c = self._tracking("period"), self._tracking("comparison")
+        years = []
+        rows = {"Confirmed victims": [], "Repeat victims": [], "Confirmed episodes": [],
+                "Episodes that began during AWOL": [],
+                "Congregate settings with 2+ victims": []}
+        blocks = []
+        for ts, lab in ((ts_c, "comparison"), (ts_p, "period")):
+            rv = ts.repeat_victims.set_index("period")
+            aw = ts.awol.set_index("period")
+            fy = ts.facilities_by_year.set_index("period")
+            cols = [p for p in rv.index if p != "all"]
+            block = pd.DataFrame(index=list(rows))
+            for col in [*cols, "all"]:
+                name = f"{lab} total" if col == "all" else col
+                block[name] = [int(rv.loc[col, "victims"]), int(rv.loc[col, "repeat_victims"]),
+                               int(aw.loc[col, "episodes"]), int(aw.loc[col, "awol_episodes"]),
+                               int(fy.loc[col, "facilities_with_several_victims"])
+                               if col in fy.index else len(ts.facilities)]
+            blocks.append(self.suppress(block, total_cols=[f"{lab} total"],
+                                        complementary="rows"))
+        tab = pd.concat(blocks, axis=1)
+        tab.attrs["disclosure"] = {"threshold": self.threshold,
+                                   "count_cols": [str(c) for c in tab.columns]}
+        tab = tab.reset_index().rename(columns={"index": "measure"})
+        html, t = self.table(tab, caption="Tracking questions by year (confirmed episodes, by "
+                                          "date identified)")
+        parts.append(html)
+        tables["tracking"] = t
+        parts.append(_p("Each cell counts children (victims) or episodes once per year; the "
+                        "period totals count a child once even if identified in several years, "
+                        "so they can be smaller than the sum of the years. Rows are different "
+                        "measures and are not added up.", "dmst-note"))
+        return Section(None, "".join(parts), tables=tables)
+
+    # ---- hotspot map -----------------------------------------------------------------------
+    @_section("Where: confirmed episodes by town")
+    def hotspot_map(self) -> Section:
+        """Map of confirmed episodes per 10,000 children by town; suppressed towns hatched."""
+        from dmst_eval import geography
+
+        towns = geography.towns()
+        if self._region_arg:
+            towns = towns[towns["dcf_region"] == self._region_arg]
+        ep = self._episodes()
+        ep = ep[(ep["identified_at"] >= self._ps)
+                & (ep["identified_at"] < self._pe + pd.Timedelta(days=1))]
+        if self._region_arg:  # place-based: episodes located in the region's towns
+            ep_all = self.cd.episodes
+            ep_all = ep_all[ep_all["confirmed"].fillna(False).astype(bool)]
+            ep = ep_all[(ep_all["identified_at"] >= self._ps)
+                        & (ep_all["identified_at"] < self._pe + pd.Timedelta(days=1))
+                        & ep_all["town"].isin(towns["town"])]
+        counts = ep.groupby(ep["town"].astype(str)).size()
+        years = (self._pe - self._ps).days / 365.25
+        df = pd.DataFrame({"town": towns["town"].to_numpy(),
+                           "episodes": counts.reindex(towns["town"]).fillna(0).astype(int)
+                           .to_numpy(),
+                           "children_under_18": towns["population_under18"].astype(int)
+                           .to_numpy()})
+        df["rate_per_10k_per_year"] = df["episodes"] / (df["children_under_18"] * years) * 1e4
+        sup = self.suppress(df, count_cols=["episodes"],
+                            rate_cols={"rate_per_10k_per_year": "episodes"})
+        hidden = sup["episodes"].map(disclosure.is_hidden).to_numpy()
+        fig, ax = plots.new_figure("map")
+        g = towns.to_crs(geography.CT_CRS).reset_index(drop=True)
+        shown = ~hidden
+        g = g.assign(rate=np.where(shown, df["rate_per_10k_per_year"].to_numpy(), np.nan))
+        g[shown].plot(column="rate", ax=ax, cmap=plots.SEQUENTIAL, legend=True,
+                      edgecolor="white", linewidth=0.4,
+                      legend_kwds={"label": "confirmed episodes per 10,000 children per year",
+                                   "shrink": 0.6})
+        if hidden.any():
+            g[hidden].plot(ax=ax, color=plots.SUPPRESSED_COLOR, hatch=plots.SUPPRESSED_HATCH,
+                           edgecolor="#999999", linewidth=0.4)
+        ax.set_axis_off()
+        ax.set_title(f"Confirmed episodes by town, {_month(self._ps)}–{_month(self._pe)}")
+        top = sup[~hidden & (df["episodes"] > 0).to_numpy()].sort_values(
+            "rate_per_10k_per_year", ascending=False).head(10)
+        fig_html = self.figure(fig, "hotspot_map",
+                               "Crude rate of confirmed episodes by the town where the "
+                               "exploitation began or was located. Hatched grey: count hidden "
+                               f"(1 to {self.threshold - 1}, or hidden so that it cannot be "
+                               "worked out from the total).",
+                               data=sup[["town", "episodes", "rate_per_10k_per_year"]]
+                               .pipe(_keep_attrs, sup))
+        top_html, t = self.table(top.pipe(_keep_attrs, sup).rename(
+            columns={"rate_per_10k_per_year": "rate per 10,000 per year"}),
+            caption="Towns with the highest crude rates (shown counts only)")
+        return Section(None, fig_html + top_html, tables={"towns": sup, "top": t},
+                       figures=["hotspot_map"])
+
+    # ---- risk factors ----------------------------------------------------------------------
+    def _risk_model(self):
+        if "risk_model" in self._cache:
+            return self._cache["risk_model"]
+        from dmst_eval import risk
+
+        fr = risk.analysis_frame(self.cd)
+        if self._region_arg:
+            fr = fr[fr["region"].astype(str) == self._region_arg]
+        preds = ["male", "age_at_start", "prior_sexual_abuse", "prior_runaway", "substance_use",
+                 "juvenile_justice", "lgbtq", "congregate_before", "awol_before"]
+        n_events = int(fr["victim"].sum())
+        method = "firth" if n_events < 100 else "logit"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = risk.fit_risk_model(fr, "victim", preds, method=method)
+        self._cache["risk_model"] = m
+        return m
+
+    @_section("Risk factors")
+    def risk_factors(self) -> Section:
+        """Forest plot of odds ratios of identification as a victim (whole study window)."""
+        m = self._risk_model()
+        orr = m.odds_ratios[m.odds_ratios.term != "intercept"].copy()
+        orr["term"] = orr["term"].map(_label)
+        fig, ax = plots.new_figure("tall")
+        plots.forest_plot(orr, ax=ax, xlabel="odds ratio (95% CI, log scale)")
+        ax.set_title("Risk factors for identification as a confirmed victim")
+        data = self.suppress(orr[["term", "odds_ratio", "ci_lower", "ci_upper", "p_value"]],
+                             count_cols=[])
+        how = "Firth penalised" if m.method == "firth" else "maximum likelihood"
+        cap = (f"Logistic regression ({how}) among child-welfare-involved children over the whole study window; "
+               f"{self.count(m.n_events)} victims among {self.count(m.n_obs)} children with "
+               "complete data.")
+        html = self.figure(fig, "risk_factors", cap, data=data)
+        tab_html, t = self.table(data, caption="Odds ratios", count_cols=[])
+        return Section(None, html + tab_html, tables={"odds_ratios": t},
+                       figures=["risk_factors"])
+
+    # ---- repeat victimization --------------------------------------------------------------
+    @_section("Repeat victimization")
+    def repeat_victimization(self) -> Section:
+        """Time to a repeat episode (Kaplan–Meier) and AWOL timing."""
+        parts, tables, figs = [], {}, []
+        ep = self._episodes()
+        aw = self.cd.awol_episodes
+        ep_aw = ep[ep["awol_id"].notna()].merge(
+            aw[["awol_id", "start"]].rename(columns={"start": "awol_start"}), on="awol_id",
+            how="inner")
+        hours = (ep_aw["began_at"] - ep_aw["awol_start"]).dt.total_seconds() / 3600
+        bins = [0, 24, 72, 168, 672, np.inf]
+        labels = ["under 24 hours", "1–3 days", "3–7 days", "1–4 weeks", "over 4 weeks"]
+        cnt = pd.cut(hours.clip(lower=0), bins=bins, labels=labels, right=False) \
+            .value_counts().reindex(labels).fillna(0).astype(int)
+        df = pd.DataFrame({"time_from_going_awol": labels, "episodes": cnt.to_numpy()})
+        sup = self.suppress(df, count_cols=["episodes"])
+        fig, ax = plots.new_figure("default")
+        vals = pd.to_numeric(sup["episodes"], errors="coerce")
+        hid = sup["episodes"].map(disclosure.is_hidden).to_numpy()
+        ax.bar(np.arange(len(labels))[~hid], vals[~hid], color=plots.OKABE_ITO["blue"])
+        if hid.any():
+            ax.bar(np.arange(len(labels))[hid], [max(1, self.threshold - 1)] * int(hid.sum()),
+                   color=plots.SUPPRESSED_COLOR, hatch=plots.SUPPRESSED_HATCH,
+                   edgecolor="#999999", label="hidden (small count)")
+            ax.legend()
+        ax.set_xticks(np.arange(len(labels)))
+        ax.set_xticklabels(labels)
+        ax.set_ylabel("confirmed episodes")
+        ax.set_title("How soon after going AWOL did exploitation begin?")
+        parts.append(self.figure(fig, "awol_timing", "Confirmed episodes that began during an "
+                                 "AWOL spell, by time since the child went missing (all years).",
+                                 data=sup))
+        figs.append("awol_timing")
+        tables["awol_timing"] = sup
+        return Section(None, "".join(parts), tables=tables, figures=figs)
+
+    # ---- program effects -------------------------------------------------------------------
+    @_section("Program effects")
+    def program_effects(self) -> Section:
+        """Service effect on re-victimization (IPTW), police reporting (ITS), training gains."""
+        return Section(None, _p("Program-effect estimates are being added.", "dmst-note"))
+
+    # ---- methods and provenance ------------------------------------------------------------
+    @_section("Methods and caveats")
+    def methods(self) -> Section:
+        t = self.threshold
+        items = [
+            f"Small numbers: every count from 1 to {t - 1} is shown as \"<{t}\" and a second "
+            "number is hidden (\"suppressed\") wherever a total would otherwise reveal it; rates "
+            "and percentages built on hidden counts are hidden too. A count of 0 is shown as 0.",
+            "Confirmed victims are children with at least one episode the agency confirmed as "
+            "trafficking, counted by the date the agency identified the episode; a repeat "
+            "victim has two or more confirmed episodes.",
+            "Regional briefs use the DCF region of the child's home town for child counts, the "
+            "region responsible for the report for hotline counts, and the town where the "
+            "exploitation began for the map.",
+            "Risk factors are associations, not causes; they are estimated over the whole "
+            "study window to have enough victims.",
+            "Dates are shown to the month; no child identifier or date of an individual event "
+            "appears in this brief.",
+        ]
+        if self.cd.is_synthetic:
+            items.append("The data are synthetic: they were simulated with a known ground truth "
+                         "to test the methods; the numbers say nothing about real children.")
+        return Section(None, "<ul>" + "".join(f"<li>{_h.escape(s)}</li>" for s in items)
+                       + "</ul>")
+
+    @_section("Provenance")
+    def provenance(self) -> Section:
+        import platform
+
+        import dmst_eval
+
+        meta = self.cd.meta
+        rows = [
+            ("package", f"dmst-eval {dmst_eval.__version__}"),
+            ("data source", str(meta.get("source", "extract"))),
+            ("data hash (SHA-256)", str(meta.get("data_hash") or self.cd.data_hash)[:16]),
+            ("schema version", str(meta.get("schema_version"))),
+            ("generator seed", "" if meta.get("seed") is None else str(meta.get("seed"))),
+            ("study window", f"{self.study[0].date()} to {self.study[1].date()}"),
+            *[(k, "" if v is None else str(v)) for k, v in self.params.as_dict().items()
+              if k not in ("data_path", "figures_dir")],
+            ("data folder", Path(str(self.params.data_path)).name),
+            ("resolved period", f"{self.period[0]} to {self.period[1]}"),
+            ("resolved comparison", f"{self.comparison[0]} to {self.comparison[1]}"),
+            ("suppression threshold", str(self.threshold)),
+            ("run at (UTC)", self.started.strftime("%Y-%m-%d %H:%M")),
+            ("software", f"Python {platform.python_version()}, pandas {pd.__version__}"),
+        ]
+        if self.errors:
+            rows.append(("sections not computed", ", ".join(f"{a} ({b})" for a, b in self.errors)))
+        df = pd.DataFrame(rows, columns=["item", "value"])
+        html, t = self.table(df, caption="Provenance", count_cols=[])
+        return Section(None, html, tables={"provenance": t})
+
+
+def _keep_attrs(df: pd.DataFrame, src: pd.DataFrame) -> pd.DataFrame:
+    df = df.copy()
+    df.attrs = dict(src.attrs)
+    return df
+
+
+_LABELS = {
+    "male": "male", "age_at_start": "age (per year)", "prior_sexual_abuse": "prior sexual abuse",
+    "prior_runaway": "prior running away", "substance_use": "substance use",
+    "juvenile_justice": "juvenile-justice involvement", "lgbtq": "LGBTQ+",
+    "congregate_before": "congregate care before", "awol_before": "AWOL before",
+    "male:prior_sexual_abuse": "male × prior sexual abuse",
+}
+
+
+def _label(term: str) -> str:
+    return _LABELS.get(str(term), str(term).replace("_", " "))
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class BriefResult:
+    """What :func:`render` wrote."""
+
+    html: Path
+    notebook: Path
+    pdf: Path | None
+    audit: disclosure.AuditReport
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        extra = f" and {self.pdf}" if self.pdf else ""
+        return f"{self.html}{extra}"
+
+
+def chromium_path() -> str | None:
+    """Path of a headless-capable Chromium/Chrome, or None."""
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable",
+                 "chrome"):
+        p = shutil.which(name)
+        if p:
+            return p
+    return None
+
+
+def chromium_cmd(*args: str, user_data_dir: str) -> list[str]:
+    """A headless Chromium command line with networking/background features off."""
+    exe = chromium_path()
+    if exe is None:
+        raise BriefError("Chromium is not installed (apt-get install chromium)")
+    return [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--no-first-run", "--disable-component-update", "--disable-sync",
+            "--disable-dev-shm-usage", f"--user-data-dir={user_data_dir}", *args]
+
+
+def quiet() -> None:
+    """Silence warnings in a brief (they would print into the published page) and set the
+    house plotting style. Sections that fail are reported in the brief, not as warnings."""
+    warnings.filterwarnings("ignore")
+    plots.apply_style()
+
+
+def _html_export(nb_path: Path) -> str:
+    import nbformat
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
+    nb = nbformat.read(nb_path, as_version=4)
+    for cell in nb.cells:  # stderr (warnings, logging) never goes into a published brief
+        if cell.get("cell_type") == "code":
+            cell.outputs = [o for o in cell.get("outputs", [])
+                            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    exp = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
+                       exclude_output_prompt=True)
+    exp.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={"remove"}), enabled=True)
+    exp.mathjax_url = ""  # no CDN script; the brief has no maths
+    body, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": "DMST evaluation brief"}})
+    # a brief needs no JavaScript: drop every script but our JSON data blocks (MathJax and
+    # mermaid loaders would reach for a CDN), and any external stylesheet
+    body = re.sub(r"<script\b(?![^>]*dmst-)[^>]*>.*?</script>", "", body, flags=re.S)
+    body = re.sub(r'<link[^>]+href="https?://[^"]*"[^>]*>', "", body)
+    return body
+
+
+def _print_pdf(html: Path, pdf: Path, timeout: float = 120) -> None:
+    with tempfile.TemporaryDirectory(prefix="dmst-chromium-") as prof:
+        cmd = chromium_cmd("--no-pdf-header-footer", f"--print-to-pdf={pdf}",
+                           html.resolve().as_uri(), user_data_dir=prof)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0 or not pdf.exists() or pdf.stat().st_size < 1000:
+            raise BriefError(f"Chromium could not print the PDF (exit {r.returncode})")
+
+
+def _kernel_ok() -> None:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    if KERNEL not in KernelSpecManager().find_kernel_specs():
+        raise BriefError(f"Jupyter kernel {KERNEL!r} is not installed; run `make setup` (or "
+                         f"python -m ipykernel install --sys-prefix --name {KERNEL})")
+
+
+def render(params: dict | BriefParams | None = None, out_dir: str | Path = "reports",
+           progress: bool = False, pdf: bool | None = None, timeout: int = 600,
+           template: str | Path | None = None, child_ids: bool = True) -> BriefResult:
+    """Render one brief: execute, export HTML (code hidden), audit, then publish.
+
+    Parameters
+    ----------
+    params : dict or BriefParams
+        Notebook parameters (see :class:`BriefParams`); relative ``data_path`` is taken
+        relative to the current directory.
+    out_dir : path
+        Where ``<slug>.html``, ``<slug>.ipynb`` (and ``<slug>.pdf``) go.
+    progress : bool
+        Show papermill's cell progress bar.
+    pdf : bool, optional
+        Print a PDF with headless Chromium. Default: when Chromium is installed. If asked for and
+        Chromium is missing, the result's ``notes`` say so.
+    timeout : int
+        Per-cell execution timeout (seconds).
+    template : path, optional
+        Notebook to run (default :data:`BRIEF_NOTEBOOK`).
+    child_ids : bool
+        Also check the brief against the child ids of the data (exact matches).
+
+    Returns
+    -------
+    BriefResult
+
+    Raises
+    ------
+    BriefError
+        Execution or export failed, or the disclosure audit failed. Nothing that looks like a
+        complete brief is left in ``out_dir`` (earlier outputs of the same brief are removed and
+        a ``<slug>.FAILED.txt`` explains why).
+    """
+    import papermill as pm
+
+    t0 = time.perf_counter()
+    if params is None:
+        params = BriefParams(data_path="data/synthetic")
+    elif isinstance(params, dict):
+        params = BriefParams(**params)
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data_path = Path(params.data_path).resolve()
+    if not data_path.exists():
+        raise BriefError(f"data_path {params.data_path} does not exist")
+    template = Path(template or BRIEF_NOTEBOOK)
+    if not template.exists():
+        raise BriefError(f"brief template {template} not found")
+    _kernel_ok()
+    slug = params.slug
+    finals = {ext: out_dir / f"{slug}.{ext}" for ext in ("html", "ipynb", "pdf")}
+    failed_note = out_dir / f"{slug}.FAILED.txt"
+    work = Path(tempfile.mkdtemp(prefix=f".{slug}.", dir=out_dir))
+    notes: list[str] = []
+    try:
+        run_params = params.as_dict()
+        run_params["data_path"] = str(data_path)
+        if params.figures_dir:
+            run_params["figures_dir"] = str(Path(params.figures_dir).resolve())
+        nb_tmp = work / f"{slug}.ipynb"
+        try:
+            pm.execute_notebook(str(template), str(nb_tmp), parameters=run_params,
+                                kernel_name=KERNEL, cwd=str(work), execution_timeout=timeout,
+                                progress_bar=progress, log_output=False, report_mode=False)
+        except pm.PapermillExecutionError as e:
+            raise BriefError(f"brief {slug} failed in cell {e.exec_count}: {e.ename}: "
+                             f"{str(e.evalue)[:300]}") from None
+        html_tmp = work / f"{slug}.html.partial"
+        html_tmp.write_text(_html_export(nb_tmp), encoding="utf-8")
+        ids = ()
+        if child_ids:
+            ids = _child_ids(data_path)
+        rep = disclosure.audit(html_tmp, threshold=params.threshold, child_ids=ids)
+        rep_nb = disclosure.audit(nb_tmp, threshold=params.threshold, child_ids=ids)
+        if not rep_nb.passed:
+            rep.problems = pd.concat([rep.problems, rep_nb.problems], ignore_index=True)
+        if not rep.passed:
+            first = rep.problems.iloc[0]
+            raise BriefError(f"disclosure audit failed for {slug}: {len(rep.problems)} "
+                             f"problem(s); first: {first['kind']} in {first['where']}: "
+                             f"{first['detail']}")
+        if rep.n_tables == 0:
+            raise BriefError(f"brief {slug} has no tables: the notebook did not produce the brief")
+        # publish: the notebook first, the HTML last (a complete-looking HTML = audited brief)
+        for f in finals.values():
+            f.unlink(missing_ok=True)
+        failed_note.unlink(missing_ok=True)
+        os.replace(nb_tmp, finals["ipynb"])
+        html_final = work / f"{slug}.html"
+        os.replace(html_tmp, html_final)
+        os.replace(html_final, finals["html"])
+        rep.path = finals["html"]
+        pdf_path = None
+        want_pdf = (chromium_path() is not None) if pdf is None else pdf
+        if want_pdf:
+            if chromium_path() is None:
+                notes.append("PDF not written: Chromium is not installed")
+            else:
+                tmp_pdf = work / f"{slug}.pdf"
+                try:
+                    _print_pdf(finals["html"], tmp_pdf)
+                    os.replace(tmp_pdf, finals["pdf"])
+                    pdf_path = finals["pdf"]
+                except (BriefError, subprocess.TimeoutExpired) as e:
+                    notes.append(f"PDF not written: {e}")
+        return BriefResult(html=finals["html"], notebook=finals["ipynb"], pdf=pdf_path,
+                           audit=rep, seconds=time.perf_counter() - t0, notes=notes)
+    except BaseException as e:
+        for f in finals.values():
+            f.unlink(missing_ok=True)
+        msg = str(e) if isinstance(e, BriefError) else f"{type(e).__name__}: {e}"
+        try:
+            failed_note.write_text(f"brief {slug} was NOT published: {msg}\n", encoding="utf-8")
+        except OSError:
+            pass
+        if isinstance(e, BriefError):
+            raise
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise BriefError(msg) from e
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _child_ids(data_path: Path) -> set[str]:
+    p = data_path / "children.parquet"
+    try:
+        if p.exists():
+            return set(pd.read_parquet(p, columns=["child_id"])["child_id"].astype(str))
+        p = data_path / "children.csv"
+        if p.exists():
+            return set(pd.read_csv(p, usecols=["child_id"], dtype=str)["child_id"])
+    except Exception:  # the pattern checks still run
+        return set()
+    return set()
+
+
+def _render_one(params: dict, out_dir: str, pdf: bool | None, timeout: int) -> dict:
+    t0 = time.perf_counter()
+    region = params.get("region", "statewide")
+    try:
+        res = render(params, out_dir=out_dir, pdf=pdf, timeout=timeout)
+        return {"region": region, "status": "ok", "path": str(res.html),
+                "seconds": round(time.perf_counter() - t0, 1), "error": ""}
+    except Exception as e:  # one failure never stops the batch
+        return {"region": region, "status": "failed", "path": "",
+                "seconds": round(time.perf_counter() - t0, 1),
+                "error": str(e).splitlines()[0][:300] if str(e) else type(e).__name__}
+
+
+def render_batch(regions="all", data_path: str = "data/synthetic", audience: str = "internal",
+                 out_dir: str | Path = "reports", progress: bool = False, workers: int = 2,
+                 pdf: bool | None = False, timeout: int = 600, **params) -> pd.DataFrame:
+    """Render statewide + regional briefs in parallel processes.
+
+    Parameters
+    ----------
+    regions : "all", str or list
+        ``"all"`` = statewide + Region 1..6; or a comma-separated string / list of regions.
+    workers : int
+        Parallel processes (default 2).
+    **params
+        Other brief parameters (period, threshold…), shared by all briefs.
+
+    Returns
+    -------
+    DataFrame
+        region, status ("ok" / "failed"), path, seconds, error — one row per brief, in the
+        order asked. A failed brief leaves no complete-looking HTML.
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import multiprocessing as mp
+
+    if regions in (None, "all"):
+        todo = ["statewide", *schema.REGIONS]
+    else:
+        todo = [r.strip() for r in regions.split(",")] if isinstance(regions, str) \
+            else list(regions)
+    todo = [normalise_region(r) for r in todo]
+    jobs = [dict(params, region=r, data_path=str(data_path), audience=audience,
+                 figures_dir=params.get("figures_dir")) for r in todo]
+    for j in jobs:  # fail fast on bad parameters, before starting processes
+        BriefParams(**j)
+    rows: dict[int, dict] = {}
+    bar = None
+    if progress:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn("briefs"), BarColumn(), TextColumn("{task.completed}/"
+                       "{task.total}"), TimeElapsedColumn(), TextColumn("{task.description}"))
+        task = bar.add_task("", total=len(jobs))
+        bar.start()
+    try:
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=max(1, int(workers)), mp_context=ctx) as ex:
+            futs = {ex.submit(_render_one, j, str(out_dir), pdf, timeout): k
+                    for k, j in enumerate(jobs)}
+            for f in as_completed(futs):
+                k = futs[f]
+                try:
+                    rows[k] = f.result()
+                except Exception as e:  # worker crashed
+                    rows[k] = {"region": jobs[k]["region"], "status": "failed", "path": "",
+                               "seconds": float("nan"), "error": f"{type(e).__name__}: {e}"}
+                if bar is not None:
+                    bar.update(task, advance=1, description=f"{rows[k]['region']}: "
+                                                            f"{rows[k]['status']}")
+    finally:
+        if bar is not None:
+            bar.stop()
+    return pd.DataFrame([rows[k] for k in range(len(jobs))],
+                        columns=["region", "status", "path", "seconds", "error"])
