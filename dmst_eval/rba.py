@@ -500,7 +500,8 @@ def scorecard(cd, region: str | None = None, start=None, end=None, baseline=None
         (``end`` = ``cd.meta["study_end"]``).
     baseline : (int, int), optional
         First and last baseline year (inclusive). Default: the five years before ``start``
-        (not before the study start).
+        (not before the study start; if the reporting period starts with the data, its first
+        year, and there is no forecast).
     targets : path, dict or None
         Targets by measure key (default: the shipped ``rba_targets.yaml``).
     measures : path or list of Measure, optional
@@ -533,6 +534,7 @@ def scorecard(cd, region: str | None = None, start=None, end=None, baseline=None
                 _parse_measures([m.__dict__ if isinstance(m, Measure) else m for m in measures],
                                 "measures"))
     tg = load_targets(targets)
+    _check_region(region)
     study_start = pd.Timestamp(cd.meta["study_start"])
     e = pd.Timestamp(end) if end is not None else pd.Timestamp(cd.meta["study_end"])
     s = pd.Timestamp(start) if start is not None else pd.Timestamp(f"{e.year - 2}-01-01")
@@ -543,6 +545,8 @@ def scorecard(cd, region: str | None = None, start=None, end=None, baseline=None
     if baseline is None:
         b1 = s.year - 1
         b0 = max(study_start.year, b1 - 4)
+        if b1 < b0:  # the reporting period starts with the data: no earlier years
+            b0 = b1 = s.year
         baseline = (b0, b1)
     try:
         b0, b1 = (int(pd.Timestamp(str(x)).year) if not isinstance(x, (int, np.integer))

@@ -69,7 +69,7 @@ def test_scorecard_layout_and_targets(sc):
               "forecast_lower", "forecast_upper", "verdict"):
         assert c in s.columns
     r = sc.row("first_response_24h")
-    assert r["target"] == pytest.approx(0.90) and r["target_met"] is True
+    assert r["target"] == pytest.approx(0.90) and r["target_met"] == True  # noqa: E712
     # two baseline years are too few for a trend
     assert r["verdict"] == "baseline too short to forecast"
     assert sc.row("service_completion")["verdict"] == "no data"
@@ -89,7 +89,7 @@ def test_region_and_custom_registry_and_targets():
                        baseline=(2010, 2010), measures=extra, targets={"police_reports": 1})
     r = sc.row("police_reports")
     assert r["value"] == pytest.approx(1 / 3)  # r1 only (region 4) over three years
-    assert r["target_met"] is False
+    assert r["target_met"] == False  # noqa: E712
     assert len(sc.summary) == 1
     with pytest.raises(rba.RBAInputError, match="kind"):
         rba.scorecard(cd, measures=[{**extra[0], "kind": "median"}])
@@ -128,7 +128,7 @@ def test_turn_the_curve_on_a_straight_line():
     assert r["forecast"] == pytest.approx(20.0)
     assert r["forecast_upper"] - r["forecast_lower"] == pytest.approx(0.0, abs=1e-9)
     assert r["verdict"] == "on the baseline trend"
-    turned = dict(line, **{2016: 35})
+    turned = {**line, 2016: 35}
     sc2 = rba.scorecard(_sessions_bundle(turned), start="2015-01-01", end="2017-12-31",
                         baseline=(2010, 2014), measures=SESSIONS)
     assert sc2.row("sessions_delivered")["verdict"] == "curve turned: better than forecast"
