@@ -87,13 +87,13 @@ class SyntheticConfig:
                           "training gains (referral stays confounded).")
 
     # ---------------------------------------------------------------- population in care
-    initial_in_care: float = _f(5100.0, "Children in out-of-home care on study_start (calibrated so "
+    initial_in_care: float = _f(6600.0, "Children in out-of-home care on study_start (calibrated so "
                                 "that about 4,900 are in care in January 2011).", 0, 1e6)
     entries_per_year_start: float = _f(2350.0, "Entries to out-of-home care per year in the first "
                                        "study year (calibrated to the 4,900 stock in 2011).", 0, 1e6)
-    entries_per_year_end: float = _f(1350.0, "Entries per year in the last study year, log-linear in "
+    entries_per_year_end: float = _f(1300.0, "Entries per year in the last study year, log-linear in "
                                      "between (calibrated to 3,480 in care in April 2021).", 0, 1e6)
-    care_years_median: float = _f(1.1, "Median length of a care career in years, lognormal "
+    care_years_median: float = _f(1.5, "Median length of a care career in years, lognormal "
                                   "(assumption).", 0.05, 20)
     care_years_sigma: float = _f(1.0, "Log-sd of the care-career length (assumption).", 0.05, 3)
     spells_per_year: float = _f(0.7, "Placement moves per year in care (Poisson; assumption).",
@@ -115,14 +115,14 @@ class SyntheticConfig:
                             "(assumption; LGBTQ status is often not asked).", keys=FLAGS)
     flag_correlation: float = _f(0.45, "Loading of every flag on the shared adversity factor "
                                  "(probit scale; assumption).", 0, 0.95)
-    congregate_logit_2008: float = _f(-0.2, "Log-odds that a child entering care in 2008 has any "
+    congregate_logit_2008: float = _f(1.0, "Log-odds that a child entering care in 2008 has any "
                                       "congregate spell, at age 12 (calibrated to 30% congregate "
                                       "in January 2011).", -10, 10)
-    congregate_logit_2021: float = _f(-3.6, "Same log-odds for entries in 2021 and later (calibrated "
+    congregate_logit_2021: float = _f(-2.6, "Same log-odds for entries in 2021 and later (calibrated "
                                       "to < 6% congregate in April 2021).", -10, 10)
-    congregate_spell_share: float = _f(0.55, "Share of the other spells of a congregate-care child "
+    congregate_spell_share: float = _f(0.7, "Share of the other spells of a congregate-care child "
                                        "that are congregate (assumption).", 0, 1)
-    awol_logit: float = _f(-2.45, "Log-odds of running from placement at least once (awol_before), "
+    awol_logit: float = _f(-3.1, "Log-odds of running from placement at least once (awol_before), "
                            "age 12, no congregate care, no flags (calibrated: Latzman 19% of youth "
                            "placed at >= 10 ran).", -10, 10)
     awol_congregate_log_or: float = _f(1.3, "Log-OR of running for congregate-care children "
@@ -145,7 +145,7 @@ class SyntheticConfig:
     facility_sd: float = _f(0.3, "Log-sd of the other facilities' weights (assumption).", 0, 3)
 
     # ---------------------------------------------------------------- risk of identification
-    log_odds: dict = _f({"intercept": -10.3, "male": -3.0, "age_at_start": 0.22,
+    log_odds: dict = _f({"intercept": -6.62, "male": -4.2, "age_at_start": 0.06,
                          "prior_sexual_abuse": math.log(2.5),
                          "male:prior_sexual_abuse": math.log(8.2 / 2.5),
                          "prior_runaway": math.log(2.0), "substance_use": math.log(2.0),
@@ -171,18 +171,18 @@ class SyntheticConfig:
                                  "(assumption).", 1, 500)
 
     # ---------------------------------------------------------------- identification timing
-    identification_growth: float = _f(0.10, "Yearly log growth of the identification intensity "
+    identification_growth: float = _f(0.25, "Yearly log growth of the identification intensity "
                                       "as training spreads (assumption).", -1, 2)
     identification_step_2009: float = _f(1.3, "Multiplier of identification intensity from 2009 "
                                          "(response team, monthly trainings; assumption).", 0.1, 10)
-    identification_step_2011: float = _f(1.5, "Multiplier from 2011-10-01 (PA 11-180, roll-call "
+    identification_step_2011: float = _f(2.0, "Multiplier from 2011-10-01 (PA 11-180, roll-call "
                                          "trainings; assumption).", 0.1, 10)
     identification_lag_mean_days: float = _f(12.0, "Mean days from an episode's start to its "
                                              "identification (geometric, at most 89; "
                                              "assumption).", 0.1, 60)
 
     # ---------------------------------------------------------------- recurrence
-    baseline_rate_per_year: float = _f(0.28, "Rate of further episodes per year after first "
+    baseline_rate_per_year: float = _f(0.36, "Rate of further episodes per year after first "
                                        "identification, all covariates 0 (calibrated: about a "
                                        "third re-victimized within a year, Latzman 2019).", 0, 50)
     hazard_ratios: dict = _f({"substance_use": 2.8, "prior_runaway": 1.5, "male": 0.8,
@@ -220,7 +220,7 @@ class SyntheticConfig:
                                   "October 1, the usual effective date).")
     police_share_identifying: float = _f(0.3, "Share of police reports that are the identifying "
                                          "report of a victim (assumption).", 0, 1)
-    unconfirmed_reports: float = _f(1650.0, "Expected other (non-police) reports that are not "
+    unconfirmed_reports: float = _f(2000.0, "Expected other (non-police) reports that are not "
                                     "confirmed, over the whole window, following identification "
                                     "intensity (calibrated to 241 reports in 2021).", 0, 1e7)
 

@@ -364,14 +364,27 @@ def _generate(cfg: SyntheticConfig, prog) -> tuple[dict, dict]:
     # (4) other reports that are not confirmed, about eligible child-welfare children
     n_u = rng.poisson(cfg.unconfirmed_reports * cfg.scale)
     ei = np.flatnonzero(elig)
+    u_child = np.zeros(0, np.int64)
+    u_t = np.zeros(0)
     if len(ei) and n_u:
+        # time ∝ g over the window, then a child (∝ risk) whose window contains it
+        t_all = np.searchsorted(gc, rng.random(n_u) * gc[-1], side="right") - 1 + rng.random(n_u)
         w = p[ei] if not cfg.null_world else np.ones(len(ei))
         cw_ = np.cumsum(w)
-        u_child = ei[np.searchsorted(cw_, rng.random(n_u) * cw_[-1], side="right").clip(0, len(ei) - 1)]
-        u_t = ev.draw_days(gc, lo[u_child], hi[u_child], rng) + rng.random(n_u)
+        who = np.full(n_u, -1, np.int64)
+        todo = np.arange(n_u)
+        for _ in range(40):  # rejection rounds (vectorised over reports)
+            if len(todo) == 0:
+                break
+            cand = ei[np.searchsorted(cw_, rng.random(len(todo)) * cw_[-1],
+                                      side="right").clip(0, len(ei) - 1)]
+            okc = (lo[cand] <= t_all[todo]) & (t_all[todo] < hi[cand])
+            who[todo[okc]] = cand[okc]
+            todo = todo[~okc]
+        keep_u = who >= 0
+        u_child, u_t = who[keep_u], t_all[keep_u]
+        n_u = len(u_child)
     else:
-        u_child = np.zeros(0, np.int64)
-        u_t = np.zeros(0)
         n_u = 0
     prog.step("reports")
 
@@ -560,7 +573,7 @@ def _generate(cfg: SyntheticConfig, prog) -> tuple[dict, dict]:
               "awol_episodes": awol, "reports": reports, "episodes": episodes,
               "services": services, "trainings": trainings, "training_attendance": attendance}
     tables = {k: schema.coerce_dtypes(df, k) for k, df in tables.items()}
-    state = dict(cfg=cfg, D=D, towns=towns, ch=ch, C=C, A=A, p=p, beta=beta, elig=elig, lo=lo,
+    state = dict(cfg=cfg, D=D, towns=towns, ch=ch, C=C, A=A, V=V, p=p, beta=beta, elig=elig, lo=lo,
                  hi=hi, g=g, gc=gc, pmf=pmf, v=v, T=T, R=R, mu_nc=mu_nc, lam_nc=lam_nc,
                  fac=fac, sp=sp, setting=setting, is_cong=is_cong, sp_fac=sp_fac, rs=rs,
                  awol_first=awol_first, ref=ref, rec=rec, vT=vT, vcend=vcend, hr=hr,

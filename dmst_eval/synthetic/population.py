@@ -38,9 +38,9 @@ def town_frame(cfg, rng: np.random.Generator) -> pd.DataFrame:
     # null_world
     xy = t[["x_km", "y_km"]].to_numpy()
     d2 = ((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1)
-    K = np.exp(-d2 / (2 * cfg.spatial_range_km ** 2)) + 1e-6 * np.eye(len(t))
+    K = np.exp(-d2 / (2 * cfg.spatial_range_km ** 2))
     z = rng.standard_normal(len(t))
-    field = np.linalg.cholesky(K) @ z
+    field = K @ z  # kernel-smoothed white noise (a smooth Gaussian field)
     field = (field - field.mean()) / max(field.std(), 1e-12) * cfg.spatial_sd
     hot = t["town"].isin(cfg.hotspot_towns).to_numpy()
     log_need = field + np.where(hot, np.log(cfg.hotspot_multiplier), 0.0)

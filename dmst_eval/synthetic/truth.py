@@ -39,6 +39,12 @@ def _f(x) -> float:
     return float(np.round(float(x), 10))
 
 
+def _ratio(flag, V, el):
+    a = flag[el & V].mean() if (el & V).any() else np.nan
+    b = flag[el & ~V].mean() if (el & ~V).any() else np.nan
+    return _f(a / b) if b > 0 and np.isfinite(a) else None
+
+
 def build_truth(s: dict) -> dict:
     cfg = s["cfg"]
     D = s["D"]
@@ -215,6 +221,12 @@ def build_truth(s: dict) -> dict:
         "reports_2021": r2021,
         "in_care_2011_01_15": s11, "congregate_share_2011_01_15": c11,
         "in_care_2021_04_15": s21, "congregate_share_2021_04_15": c21,
+        "awol_share_placed_age10plus": _f(s["A"][ch["age_at_start"] >= 10].mean()),
+        "congregate_ratio_victims": _ratio(s["C"], s["V"], el),
+        "awol_ratio_victims": _ratio(s["A"], s["V"], el),
+        "share_revictimized_12m": _f(np.mean((rec["E1"] < np.where(ref["Z"], rec["H1_tau"],
+                                                                     rec["H0_tau"]))[full]))
+        if full.any() else None,
         "targets": {"victims_identified_2008_2011": 88, "child_welfare_involved_share": 86 / 88,
                     "male_2008_2011": 3, "reports_2021": 241, "in_care_2011_01": 4900,
                     "congregate_share_2011_01": 0.30, "in_care_2021_04": 3480,
