@@ -19,11 +19,13 @@ Examples
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import shutil
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -89,8 +91,8 @@ def _canonical(df: pd.DataFrame, table: str) -> pd.DataFrame:
         if c.name in df.columns:
             try:
                 out[c.name] = df[c.name].astype(c.dtype)
-            except (TypeError, ValueError):
-                out[c.name] = df[c.name]
+            except Exception:  # invalid content: hash its text form (validation reports it)
+                out[c.name] = df[c.name].astype(object).map(repr).astype("string")
         else:
             out[c.name] = pd.Series(index=df.index, dtype=c.dtype)
     return pd.DataFrame(out, index=df.index).reset_index(drop=True)
@@ -597,12 +599,19 @@ _PANDERA_CHECK_TEXT = {
 }
 
 
+@functools.lru_cache(maxsize=64)
+def _cached_pandera_schema(table: str, present: tuple[str, ...]):
+    return schema.pandera_schema(table, columns=present)
+
+
 def _pandera_problems(ctx: _Ctx, df: pd.DataFrame, present: list[str], problems: list) -> None:
     import pandera.errors as pae
 
-    sch = schema.pandera_schema(ctx.name, columns=present)
+    sch = _cached_pandera_schema(ctx.name, tuple(present))
     try:
-        sch.validate(df[present], lazy=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            sch.validate(df[present], lazy=True)
         return
     except pae.SchemaErrors as e:
         fc = e.failure_cases

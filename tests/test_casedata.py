@@ -369,7 +369,7 @@ def test_validation_fast_on_large_tables():
     import time
 
     rng = np.random.default_rng(1)
-    n = 200_000
+    n = 100_000
     kids = pd.DataFrame({
         "child_id": [f"C{i}" for i in range(n)], "sex": rng.choice(["female", "male"], n),
         "birth_date": pd.Timestamp("1995-01-01") + pd.to_timedelta(rng.integers(0, 5000, n), "D"),
@@ -378,5 +378,5 @@ def test_validation_fast_on_large_tables():
         "prior_runaway": True, "substance_use": False, "juvenile_justice": None, "lgbtq": None})
     t0 = time.perf_counter()
     cd = CaseData({"children": kids}, meta=META).validate()
-    assert time.perf_counter() - t0 < 15
+    assert time.perf_counter() - t0 < 10
     assert set(cd.children["home_town"]) == {"Hartford", "New Haven", "Bristol"}
