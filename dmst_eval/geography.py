@@ -201,8 +201,9 @@ def _name_index() -> dict[str, str]:
 def _key(name: str) -> str:
     s = str(name).strip().lower().replace("-", " ").replace("_", " ")
     s = re.sub(r"\s+", " ", s)
-    s = re.sub(r",?\s*(ct|conn|connecticut)\.?$", "", s).strip()
+    s = re.sub(r"(?:,\s*|\s+)(?:ct|conn|connecticut)\.?$", "", s).strip()
     s = _SUFFIX.sub("", s)
+    s = re.sub(r"^(?:town|city|borough) of\s+", "", s)
     for pat, rep in _ABBREV:
         s = pat.sub(rep, s)
     return s.replace(".", "").replace("'", "")
@@ -300,3 +301,89 @@ def _accepts_ids(cls) -> bool:
     import inspect
 
     return "ids" in inspect.signature(cls.from_dataframe).parameters
+
+
+def _match_town_values(values: pd.Series) -> pd.Series:
+    """Official town name for each value: a town name (any accepted variant) or a FIPS code.
+
+    Codes accepted: the 10-digit county-subdivision GEOID (``0900337070``), the 5-digit
+    county-subdivision FIPS (``37070``) and the 2022+ planning-region GEOIDs (``0911037070``:
+    the last five digits are the same county-subdivision code).
+    """
+    tab = _town_table()
+    by_geoid = dict(zip(tab["town_fips"], tab["town"]))
+    by_cousub = dict(zip(tab["cousub_fips"].str.zfill(5), tab["town"]))
+    txt = values.astype("string").str.strip()
+    digits = txt.str.fullmatch(r"\d+").fillna(False).to_numpy(dtype=bool)
+    out = normalise_towns(values.astype("object").where(~digits, None))
+    code = txt[digits]
+    from_geoid = code.map(by_geoid)
+    from_cousub = code.str.zfill(5).str[-5:].map(by_cousub).where(code.str.len().isin([5, 10]))
+    out[digits] = from_geoid.fillna(from_cousub).astype("string")
+    return out
+
+
+def load_boundaries(path, town_col: str = "town"):
+    """Read a user's own town boundary file and match it to the 169 Connecticut towns.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Any file geopandas can read (GeoPackage, shapefile, GeoJSON, FlatGeobuf, zipped
+        shapefile, ...).
+    town_col : str
+        Column holding the town: a name (case, spacing, "town"/"city" suffixes, abbreviations and
+        common village names are accepted, see :func:`normalise_town`) or a FIPS code (10-digit
+        county-subdivision GEOID, 5-digit county-subdivision code, or a 2022+ planning-region
+        GEOID).
+
+    Returns
+    -------
+    GeoDataFrame
+        In EPSG:4326, sorted by town, with ``town`` (official name) and ``town_fips`` first, then
+        the file's other columns (the original ``town_col`` is kept as ``<town_col>_source`` when
+        its name is ``town`` or ``town_fips``), then ``geometry``. Several features for one town are dissolved
+        into one (first value of each other column kept). The file may cover only some towns.
+
+    Raises
+    ------
+    ValueError
+        If ``town_col`` is missing, the file has no coordinate reference system, or some features
+        do not match a Connecticut town (all unmatched values are listed).
+
+    Examples
+    --------
+    >>> from dmst_eval import geography
+    >>> gdf = geography.load_boundaries("my_towns.gpkg", town_col="NAME")  # doctest: +SKIP
+    """
+    import geopandas as gpd
+
+    gdf = gpd.read_file(path)
+    if town_col not in gdf.columns:
+        raise ValueError(f"{path}: no column {town_col!r}; columns are "
+                         f"{[c for c in gdf.columns if c != gdf.geometry.name]}")
+    if gdf.crs is None:
+        raise ValueError(f"{path}: the file has no coordinate reference system (CRS); set it "
+                         "(for example with GeoDataFrame.set_crs) and save it again")
+    matched = _match_town_values(gdf[town_col])
+    unmatched = gdf.loc[matched.isna().to_numpy(), town_col]
+    if len(unmatched):
+        names = sorted({str(v) for v in unmatched})
+        raise ValueError(
+            f"{path}: {len(unmatched)} feature(s) in column {town_col!r} do not match a "
+            f"Connecticut town by name or FIPS code: {names}")
+    gdf = gdf.to_crs("EPSG:4326")
+    src = f"{town_col}_source" if town_col in ("town", "town_fips") else town_col
+    gdf = gdf.rename(columns={town_col: src})
+    gdf["town"] = matched.to_numpy(dtype=object)
+    if gdf["town"].duplicated().any():
+        other = [c for c in gdf.columns if c not in ("town", gdf.geometry.name)]
+        gdf = gdf.dissolve(by="town", aggfunc={c: "first" for c in other} or "first",
+                           as_index=False)
+    fips = dict(zip(_town_table()["town"], _town_table()["town_fips"]))
+    gdf["town_fips"] = gdf["town"].map(fips)
+    geom = gdf.geometry.name
+    cols = ["town", "town_fips"] + [c for c in gdf.columns
+                                    if c not in ("town", "town_fips", geom)] + [geom]
+    gdf = gdf[cols].sort_values("town").reset_index(drop=True)
+    return gpd.GeoDataFrame(gdf, geometry=geom, crs="EPSG:4326")
