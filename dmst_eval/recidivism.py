@@ -1069,10 +1069,13 @@ class KaplanMeierResult:
     time_unit: str
     days_per_unit: float
 
-    def plot(self, ax=None, at_risk: bool = True, cumulative: bool = False, ticks=None):
+    def plot(self, ax=None, at_risk: bool = True, cumulative: bool = False, ticks=None,
+             min_at_risk: int | None = None):
         """Step plot with CI bands and a number-at-risk table under the axis.
 
-        ``cumulative=True`` plots 1 - S (share re-victimized) instead of S.
+        ``cumulative=True`` plots 1 - S (share re-victimized) instead of S. ``min_at_risk``
+        stops each curve where fewer children than that remain under follow-up (the tail of a
+        Kaplan-Meier curve rests on very few children).
         """
         import matplotlib.pyplot as plt
 
@@ -1082,6 +1085,8 @@ class KaplanMeierResult:
         groups = list(self.table["group"].unique())
         for i, g in enumerate(groups):
             tb = self.table[self.table["group"] == g]
+            if min_at_risk is not None:
+                tb = tb[tb["n_risk"] >= min_at_risk]
             x = np.concatenate([[0], tb["time"].to_numpy()])
             y = np.concatenate([[1], tb["survival"].to_numpy()])
             lo = np.concatenate([[1], tb["ci_lower"].to_numpy()])
@@ -1106,7 +1111,7 @@ class KaplanMeierResult:
             xt = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
             ax.set_xticks(xt)
             trans = ax.get_xaxis_transform()
-            ax.text(-0.02, -0.22, "At risk", transform=ax.transAxes, ha="right", va="top",
+            ax.text(-0.06, -0.22, "At risk", transform=ax.transAxes, ha="right", va="top",
                     fontsize=8, fontweight="bold")
             for i, g in enumerate(groups):
                 tb = self.table[self.table["group"] == g]
@@ -1118,7 +1123,7 @@ class KaplanMeierResult:
                     ax.text(t, -0.22 - 0.07 * (i + 1), f"{n_at}", transform=trans,
                             ha="center", va="top", fontsize=8,
                             color=colours[i % len(colours)])
-                ax.text(-0.02, -0.22 - 0.07 * (i + 1), str(g), transform=ax.transAxes,
+                ax.text(-0.06, -0.22 - 0.07 * (i + 1), str(g), transform=ax.transAxes,
                         ha="right", va="top", fontsize=8, color=colours[i % len(colours)])
             ax.figure.subplots_adjust(bottom=0.25 + 0.05 * len(groups))
         return ax
