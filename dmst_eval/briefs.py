@@ -394,8 +394,10 @@ class Brief:
         if key not in self._cache:
             from dmst_eval import tracking
 
-            s, e = (self._ps, self._pe) if which == "period" else (self._cs, self._ce)
-            self._cache[key] = tracking.summary(self.cd, s, e, region=self._region_arg)
+            s, e = {"period": (self._ps, self._pe), "comparison": (self._cs, self._ce),
+                    "study": self.study}[which]
+            self._cache[key] = tracking.summary(self.cd, s, e, region=self._region_arg,
+                                                top_towns=169 if which == "study" else 10)
         return self._cache[key]
 
     def _headline(self) -> dict:
@@ -699,17 +701,15 @@ class Brief:
         towns = geography.towns()
         if self._region_arg:
             towns = towns[towns["dcf_region"] == self._region_arg]
-        ep = self._episodes()
-        ep = ep[(ep["identified_at"] >= self._ps)
-                & (ep["identified_at"] < self._pe + pd.Timedelta(days=1))]
-        if self._region_arg:  # place-based: episodes located in the region's towns
-            ep_all = self.cd.episodes
-            ep_all = ep_all[ep_all["confirmed"].fillna(False).astype(bool)]
-            ep = ep_all[(ep_all["identified_at"] >= self._ps)
-                        & (ep_all["identified_at"] < self._pe + pd.Timedelta(days=1))
-                        & ep_all["town"].isin(towns["town"])]
+        # place-based: confirmed episodes located in the towns shown, over the whole study
+        # window (a three-year period leaves almost every town with a hidden small count)
+        lo, hi = self.study
+        ep = self.cd.episodes
+        ep = ep[ep["confirmed"].fillna(False).astype(bool)
+                & (ep["identified_at"] >= lo) & (ep["identified_at"] < hi + pd.Timedelta(days=1))
+                & ep["town"].isin(towns["town"])]
         counts = ep.groupby(ep["town"].astype(str)).size()
-        years = (self._pe - self._ps).days / 365.25
+        years = ((hi - lo).days + 1) / 365.25
         df = pd.DataFrame({"town": towns["town"].to_numpy(),
                            "episodes": counts.reindex(towns["town"]).fillna(0).astype(int)
                            .to_numpy(),
@@ -722,24 +722,31 @@ class Brief:
         fig, ax = plots.new_figure("map")
         g = towns.to_crs(geography.CT_CRS).reset_index(drop=True)
         shown = ~hidden
-        g = g.assign(rate=np.where(shown, df["rate_per_10k_per_year"].to_numpy(), np.nan))
-        g[shown].plot(column="rate", ax=ax, cmap=plots.SEQUENTIAL, legend=True,
-                      edgecolor="white", linewidth=0.4,
-                      legend_kwds={"label": "confirmed episodes per 10,000 children per year",
-                                   "shrink": 0.6})
+        zero = (df["episodes"] == 0).to_numpy()
+        pos = shown & ~zero
+        g = g.assign(rate=np.where(pos, df["rate_per_10k_per_year"].to_numpy(), np.nan))
+        if zero.any():
+            g[zero].plot(ax=ax, color="white", edgecolor="#BBBBBB", linewidth=0.4)
+        if pos.any():
+            g[pos].plot(column="rate", ax=ax, cmap=plots.SEQUENTIAL, legend=True,
+                        edgecolor="white", linewidth=0.4,
+                        legend_kwds={"label": "confirmed episodes per 10,000 children per year",
+                                     "shrink": 0.6})
         if hidden.any():
             g[hidden].plot(ax=ax, color=plots.SUPPRESSED_COLOR, hatch=plots.SUPPRESSED_HATCH,
                            edgecolor="#999999", linewidth=0.4)
         ax.set_axis_off()
-        ax.set_title(f"Confirmed episodes by town, {_month(self._ps)}–{_month(self._pe)}")
+        ax.set_title(f"Confirmed episodes by town, {lo.year}–{hi.year}")
         fig_html = self.figure(fig, "hotspot_map",
                                "Crude rate of confirmed episodes by the town where the "
-                               "exploitation began or was located. Hatched grey: count hidden "
+                               "exploitation began or was located, all years of data. White: "
+                               "none. Hatched grey: count hidden "
                                f"(1 to {self.threshold - 1}, or hidden so that it cannot be "
                                "worked out from the total).",
                                data=sup[["town", "episodes", "rate_per_10k_per_year"]]
                                .pipe(_keep_attrs, sup))
-        tw = self._tracking("period").towns
+        tw = self._tracking("study").towns
+        tw = tw[tw["episodes"].astype(int) >= self.threshold].head(10)
         top = pd.DataFrame({"town": tw["town"], "episodes": tw["episodes"].astype(int),
                             "smoothed_rate": tw["smoothed_rate"].astype(float),
                             "rank_interval": [f"{int(a)}–{int(b)}" for a, b in
@@ -748,7 +755,8 @@ class Brief:
                              rate_cols={"smoothed_rate": "episodes",
                                         "rank_interval": "episodes"})
         top_html, t = self.table(
-            tsup, caption="Highest smoothed rates (per 10,000 children per year)",
+            tsup, caption=f"Highest smoothed rates among towns with at least {self.threshold} "
+                          f"episodes, {lo.year}–{hi.year} (per 10,000 children per year)",
             note="Empirical-Bayes smoothing pulls towns with few children towards the overall "
                  "rate; the rank interval is the 95% posterior interval of the town's rank "
                  "among all towns (1 = highest). Wide intervals mean the ranking is uncertain.",
@@ -796,7 +804,10 @@ class Brief:
                                   if self._region_arg and self._risk_scope == "statewide"
                                   else "."))
         html = self.figure(fig, "risk_factors", cap, data=data)
-        tab_html, t = self.table(data, caption="Odds ratios", count_cols=[])
+        shown = data.assign(p_value=[("<0.001" if p < 0.001 else f"{p:.3f}")
+                                     if np.isfinite(p) else "" for p in data["p_value"]])
+        shown.attrs = dict(data.attrs)
+        tab_html, t = self.table(shown, caption="Odds ratios (95% CI)", count_cols=[], digits=2)
         return Section(None, html + tab_html, tables={"odds_ratios": t},
                        figures=["risk_factors"])
 
@@ -927,15 +938,18 @@ class Brief:
                                "revictimized_12m": [
                                    int(sf.loc[sf["referred"] == 1, "revictimized_12m"].sum()),
                                    int(sf.loc[sf["referred"] == 0, "revictimized_12m"].sum())]})
-        csup = self.suppress(counts, count_cols=["victims", "revictimized_12m"])
-        enough = min(n_ref, n_not) >= 2 * t and n_out >= t and \
-            not csup[["victims", "revictimized_12m"]].map(disclosure.is_hidden).any().any()
+        # the two groups add up (column totals); victims and re-victimized are nested, not added
+        csup = self.suppress(counts, count_cols=["victims", "revictimized_12m"],
+                             complementary="columns")
+        enough = min(n_ref, n_not) >= 2 * t and n_out >= t
         if enough:
             covs = [c for c in ("male", "age_at_start", "prior_sexual_abuse", "prior_runaway",
                                 "substance_use", "congregate_before", "awol_before")
                     if c in sf.columns]
             res = ev.iptw_effect(sf, "referred", "revictimized_12m", covs)
             summ = res.summary[res.summary["measure"] == "risk_difference"]
+            if self.audience == "public":  # the unadjusted difference adds nothing for readers
+                summ = summ[summ["method"] != "naive"]
             adj = summ[summ["method"] == res.method].iloc[0]
             self._cache["service_effect"] = (float(adj["estimate"]), float(adj["ci_lower"]),
                                              float(adj["ci_upper"]))

@@ -73,30 +73,30 @@ def brief(
     region: str = typer.Option("statewide", help='"statewide" or a DCF region, e.g. "Region 4" or 4.'),
     start: Optional[str] = typer.Option(None, help="Period start (YYYY-MM-DD)."),
     end: Optional[str] = typer.Option(None, help="Period end (YYYY-MM-DD)."),
+    comparison_start: Optional[str] = typer.Option(None, help="Comparison period start."),
+    comparison_end: Optional[str] = typer.Option(None, help="Comparison period end."),
     audience: str = typer.Option("internal", help='"internal" or "public".'),
     threshold: Optional[int] = typer.Option(None, help="Suppression threshold (default 5; public 10)."),
     out_dir: Path = typer.Option(Path("reports"), help="Output folder."),
+    figures_dir: Optional[Path] = typer.Option(None, help="Also save the brief's figures here."),
+    pdf: bool = typer.Option(True, help="Also print a PDF with headless Chromium (if installed)."),
 ) -> None:
-    """Render one evaluation brief (HTML) with papermill."""
+    """Render one evaluation brief (HTML, executed notebook, PDF) after a disclosure audit."""
+    from dmst_eval import briefs as _briefs
+
+    params = {"data_path": str(data), "region": region, "audience": audience,
+              "period_start": start, "period_end": end, "comparison_start": comparison_start,
+              "comparison_end": comparison_end, "suppression_threshold": threshold,
+              "figures_dir": str(figures_dir) if figures_dir else None}
     try:
-        from dmst_eval import briefs as _briefs
-    except ImportError:  # pragma: no cover - until the briefs module lands
-        _briefs = None
-    if _briefs is None or not hasattr(_briefs, "render"):
-        validate(data)
-        return
-    params = {"data_path": str(data), "region": region, "audience": audience}
-    if start:
-        params["period_start"] = start
-    if end:
-        params["period_end"] = end
-    if threshold is not None:
-        params["suppression_threshold"] = threshold
-    try:
-        result = _briefs.render(params, out_dir=out_dir, progress=True)
+        result = _briefs.render(params, out_dir=out_dir, progress=True, pdf=pdf)
     except Exception as e:  # one clear line, not a traceback
-        _fail(f"{type(e).__name__}: {e}")
-    typer.echo(f"wrote {result}")
+        _fail(f"{type(e).__name__}: {e}".splitlines()[0])
+    typer.echo(f"wrote {result} ({result.audit.n_tables} tables, {result.audit.n_figures} "
+               f"figures; disclosure audit passed at threshold {result.audit.threshold}; "
+               f"{result.seconds:.0f} s)")
+    for note in result.notes:
+        typer.echo(f"note: {note}")
 
 
 @app.command()
@@ -104,16 +104,26 @@ def briefs(
     data: Path = typer.Option(DEFAULT_DATA, help="Case-data bundle."),
     regions: str = typer.Option("all", help='"all" (statewide + six regions) or a comma list.'),
     audience: str = typer.Option("internal", help='"internal" or "public".'),
+    threshold: Optional[int] = typer.Option(None, help="Suppression threshold (default 5; public 10)."),
     out_dir: Path = typer.Option(Path("reports"), help="Output folder."),
+    workers: int = typer.Option(2, help="Parallel processes."),
+    pdf: bool = typer.Option(False, help="Also print PDFs with headless Chromium."),
 ) -> None:
     """Render statewide + regional briefs in parallel; exit 1 if any failed."""
     from dmst_eval import briefs as _briefs
 
-    summary = _briefs.render_batch(regions=regions, data_path=str(data), audience=audience,
-                                   out_dir=out_dir, progress=True)
+    try:
+        summary = _briefs.render_batch(regions=regions, data_path=str(data), audience=audience,
+                                       out_dir=out_dir, progress=True, workers=workers, pdf=pdf,
+                                       suppression_threshold=threshold)
+    except Exception as e:
+        _fail(f"{type(e).__name__}: {e}".splitlines()[0])
     typer.echo(summary.to_string(index=False))
-    if (summary["status"] != "ok").any():
-        raise typer.Exit(1)
+    failed = summary[summary["status"] != "ok"]
+    if len(failed):
+        first = failed.iloc[0]
+        _fail(f"{len(failed)} of {len(summary)} briefs failed; first: {first['region']}: "
+              f"{first['error']}")
 
 
 def main() -> None:  # pragma: no cover
