@@ -36,6 +36,7 @@ __all__ = [
     "HotspotInputError",
     "area_rates",
     "case_events",
+    "victims",
     "smooth_rates",
     "global_moran",
     "local_moran",
@@ -269,6 +270,46 @@ def case_events(cd, start=None, end=None, confirmed_only: bool = True,
     return ep.loc[keep.to_numpy()].reset_index(drop=True)
 
 
+def victims(cd, start=None, end=None, place: str = "home_town", confirmed_only: bool = True,
+            date_col: str = "identified_at") -> pd.DataFrame:
+    """One row per victim (child with ≥ 1 confirmed episode in the window) and the area to count
+    them in.
+
+    Parameters
+    ----------
+    cd : CaseData
+    start, end : date-like, optional
+        Window (inclusive); default the study window.
+    place : {"home_town", "episode_town"}
+        ``home_town``: the child's home town (``children.home_town``: where the child lives —
+        the usual denominator is the town's child population); ``episode_town``: the town of the
+        child's first episode in the window (where exploitation began or was located).
+    confirmed_only : bool
+    date_col : str
+        Episode date that must fall in the window.
+
+    Returns
+    -------
+    DataFrame with columns child_id, town (never printed in briefs: it identifies children).
+
+    Examples
+    --------
+    >>> v = victims(cd, "2008-01-01", "2011-12-31")  # doctest: +SKIP
+    >>> area_rates(v)  # victims per 10,000 children by home town  # doctest: +SKIP
+    """
+    if place not in ("home_town", "episode_town"):
+        raise HotspotInputError(f"place must be 'home_town' or 'episode_town', got {place!r}")
+    ep = case_events(cd, start, end, confirmed_only=confirmed_only, date_col=date_col)
+    ep = ep.sort_values([date_col, "episode_id"], kind="stable").drop_duplicates("child_id")
+    if place == "home_town":
+        home = cd.children.set_index("child_id")["home_town"]
+        town = ep["child_id"].map(home)
+    else:
+        town = ep["town"]
+    return pd.DataFrame({"child_id": ep["child_id"].to_numpy(),
+                         "town": town.astype("object").to_numpy()})
+
+
 def _window(cd, start, end):
     meta = getattr(cd, "meta", None) or {}
     start = pd.Timestamp(start if start is not None else meta.get("study_start", "2008-01-01"))
@@ -490,6 +531,11 @@ class SmoothedRates:
         """One plain-language sentence on whether the 'top' area is clearly top."""
         r = self.summary.iloc[0]
         lvl = int(round(self.rank_level * 100))
+        if np.all(np.asarray(self.prior_var) == 0):
+            return (f"No area stands out: the differences between areas' rates are no larger "
+                    f"than chance alone would produce, so every smoothed rate equals the overall "
+                    f"rate ({r['smoothed_rate']:.1f} per {self.per:,.0f}) and no ranking can be "
+                    f"supported.")
         verdict = ("it is clearly the highest" if self.top_is_clear else
                    "so it is NOT clearly the highest: several areas could plausibly be top")
         return (f"{r[self.by]} has the highest smoothed rate ({r['smoothed_rate']:.1f} per "
@@ -673,7 +719,7 @@ def smooth_rates(rates, population=None, *, method: str = "empirical_bayes", by:
                          "rank_crude": rank_c, "rank": rank_s, "rank_lower": lo.astype(int),
                          "rank_upper": hi.astype(int), "prob_top": (ranks == 1).mean(axis=0),
                          "prob_top_k": (ranks <= top_k).mean(axis=0)})
-    summ = summ.sort_values(["rank", by], kind="stable").reset_index(drop=True)
+    summ = summ.sort_values(["rank", "rank_crude", by], kind="stable").reset_index(drop=True)
     if gdf is not None:
         gdf = gdf[[by, "geometry"]]
     return SmoothedRates(summ, by=by, per=per, method=method, prior_mean=prior_mean,
@@ -782,6 +828,7 @@ def global_moran(gdf, column=None, weights="queen", permutations: int = 999, see
     try:
         with _numpy_global_seed(s), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
             if events is not None and population is not None:
                 e = _as_array(g, events, "events")
                 b = _as_array(g, population, "population")
@@ -871,6 +918,7 @@ def local_moran(gdf, column=None, weights="queen", permutations: int = 999, seed
     try:
         with _numpy_global_seed(s), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
             if events is not None and population is not None:
                 e = _as_array(g, events, "events")
                 b = _as_array(g, population, "population")
@@ -879,6 +927,10 @@ def local_moran(gdf, column=None, weights="queen", permutations: int = 999, seed
                 val = e / b
             else:
                 val = _as_array(g, column, "column")
+                if np.ptp(val) == 0:
+                    raise HotspotInputError(f"local_moran: {column!r} is constant",
+                                            table="gdf", column=str(column),
+                                            expected="a variable that varies between areas")
                 lm = Moran_Local(val, w, transformation=transformation, permutations=permutations,
                                  n_jobs=1, seed=s)
     finally:
@@ -951,11 +1003,19 @@ def local_gi_star(gdf, column, weights="queen", permutations: int = 999, seed=No
         raise HotspotInputError("inference must be 'sim' or 'norm'")
     g, ids, idc, w = _local_prep(gdf, column, weights, id_col, None, None)
     val = _as_array(g, column, "column")
+    if np.ptp(val) == 0:
+        warnings.warn(f"local_gi_star: {column!r} is constant; there are no hot or cold spots",
+                      stacklevel=2)
+        nan = np.full(len(ids), np.nan)
+        summ = pd.DataFrame({idc: ids, "value": val, "z": nan, "p_sim": nan, "p_norm": nan,
+                             "p_fdr": nan, "spot": "not significant"})
+        return GiStarResult(summ, idc, alpha, gdf=g, esda=None)
     s = _seed32(seed)
     old = w.transform
     try:
         with _numpy_global_seed(s), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
             warnings.filterwarnings("ignore", message="Gi\\* requested", category=UserWarning)
             gl = G_Local(val, w, transform=transform, permutations=permutations, star=True,
                          n_jobs=1, seed=s)
@@ -1397,11 +1457,12 @@ def _funnel_limits(expected, level):
 
 def facility_excess(cd, start=None, end=None, adjust: str = "holm", *, alpha: float = 0.05,
                     confirmed_only: bool = True, settings=None, expected=None,
-                    date_col: str = "began_at") -> FacilityExcess:
+                    date_col: str = "began_at", count: str = "first") -> FacilityExcess:
     """Observed victims per congregate facility vs the number expected from its child-days.
 
-    Observed O_f: distinct children with an exploitation episode linked to facility f
-    (``episodes.facility_id``) that began in [start, end]. Expected E_f: child-days in placement
+    Observed O_f: victims (distinct children) whose first confirmed episode in [start, end]
+    is linked to facility f (``episodes.facility_id``; ``count="all"``: children with any such
+    episode at f, so one child can count at several facilities). Expected E_f: child-days in placement
     at f within the window × the congregate-care rate (all such victims / all child-days in
     congregate placements: indirect standardisation, so ΣE = ΣO), or a covariate-adjusted
     expected count passed as ``expected``. p-values are exact one-sided Poisson, P(X ≥ O_f | E_f),
@@ -1423,6 +1484,11 @@ def facility_excess(cd, start=None, end=None, adjust: str = "holm", *, alpha: fl
         Placement settings counted (default :data:`dmst_eval.schema.CONGREGATE_SETTINGS`).
     expected : mapping or Series, optional
         facility_id → expected victims (e.g. from a risk model) instead of child-days × rate.
+    date_col : str
+        Episode date that places it in the window (default ``began_at``).
+    count : {"first", "all"}
+        Count each victim once, at the facility of their first episode (default: victims are
+        then independent across facilities), or at every facility where they had an episode.
 
     Returns
     -------
@@ -1456,7 +1522,18 @@ def facility_excess(cd, start=None, end=None, adjust: str = "holm", *, alpha: fl
     keep = ep["facility_id"].notna() & (d >= start) & (d < end_x)
     if confirmed_only:
         keep &= ep["confirmed"].fillna(False).astype(bool)
-    ev = ep.loc[keep.to_numpy(), ["facility_id", "child_id"]].astype("object").drop_duplicates()
+    if count not in ("first", "all"):
+        raise HotspotInputError(f"count must be 'first' or 'all', got {count!r}")
+    if count == "first":
+        # each victim counted once: at the facility of their first episode in the window
+        first = ep.loc[(d >= start) & (d < end_x) & (
+            ep["confirmed"].fillna(False).astype(bool) if confirmed_only else True)]
+        first = first.assign(_d=pd.to_datetime(first[date_col])).sort_values(
+            ["_d", "episode_id"], kind="stable").drop_duplicates("child_id")
+        ev = first.loc[first["facility_id"].notna(), ["facility_id", "child_id"]].astype("object")
+    else:
+        ev = ep.loc[keep.to_numpy(), ["facility_id", "child_id"]].astype("object")
+        ev = ev.drop_duplicates()
     obs = ev.groupby("facility_id").size()
 
     fac = cd.facilities.copy()
