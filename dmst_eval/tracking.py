@@ -257,10 +257,16 @@ def _age_group(age: pd.Series) -> pd.Series:
     return pd.cut(age, _AGE_BREAKS, right=False, labels=list(AGE_GROUPS))
 
 
-def _victims_in(ep_all: pd.DataFrame, lo, hi) -> pd.DataFrame:
-    """First confirmed identification per child in [lo, hi]."""
-    sel = ep_all[(ep_all["identified_at"] >= lo) & (ep_all["identified_at"] <= hi)]
-    return sel.drop_duplicates("child_id", keep="first")
+def _label(df: pd.DataFrame, date_col: str) -> pd.DataFrame:
+    """Rows labelled with their calendar year (``period``), stacked with a copy labelled "all"."""
+    by_year = df.assign(period=df[date_col].dt.year.astype(str))
+    return pd.concat([by_year, df.assign(period="all")], ignore_index=True)
+
+
+def _ratio(k, n) -> np.ndarray:
+    k = np.asarray(k, float)
+    n = np.asarray(n, float)
+    return np.where(n > 0, k / np.where(n > 0, n, 1), np.nan)
 
 
 def _windows(s, e) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
@@ -323,102 +329,114 @@ def summary(cd, start=None, end=None, region: str | None = None, min_victims: in
     chi = ch.assign(child_id=ch["child_id"].astype(str)).set_index("child_id")
     ep_all = ep_all.assign(child_id=ep_all["child_id"].astype(str))
     windows = _windows(s, e)
+    labels = [w[0] for w in windows]
+    win_end = pd.Series({lab: hi for lab, _, hi in windows})
     notes: list[str] = []
+    headline: list[tuple] = []
 
-    # ---- 1. confirmed victims --------------------------------------------------------------
-    vrows, rrows, arows, headline = [], [], [], []
+    # confirmed episodes in the window, labelled by year and once more as "all"
+    inw = ep_all[(ep_all["identified_at"] >= s) & (ep_all["identified_at"] <= e)]
+    epl = _label(inw, "identified_at")
+
+    # ---- 1. confirmed victims: first identification per child and period ---------------------
+    v = epl.drop_duplicates(["period", "child_id"], keep="first")
+    info = chi.reindex(v["child_id"])
+    age = ((v["identified_at"].to_numpy() - info["birth_date"].to_numpy())
+           / np.timedelta64(1, "D") / 365.25)
     cw_map = {True: "child-welfare involved", False: "not child-welfare involved"}
-    sex_levels = list(schema.SEX)
-    for label, lo, hi in windows:
-        v = _victims_in(ep_all, lo, hi)
-        n = len(v)
-        info = chi.reindex(v["child_id"])
-        age = (v["identified_at"].to_numpy() - info["birth_date"].to_numpy()) / np.timedelta64(
-            1, "D") / 365.25
-        dims = {
-            "sex": pd.Categorical(info["sex"].astype("object"), categories=sex_levels),
-            "age_group": pd.Categorical(_age_group(pd.Series(age)).astype("object"),
-                                        categories=list(AGE_GROUPS)),
-            "child_welfare": pd.Categorical(
-                info["child_welfare_involved"].astype("object").map(cw_map),
-                categories=list(cw_map.values())),
-        }
-        vrows.append(dict(period=label, dimension="total", level="all", n=n,
-                          share=1.0 if n else np.nan))
-        for dim, vals in dims.items():
-            counts = pd.Series(vals).value_counts(sort=False)
-            for lev, k in counts.items():
-                vrows.append(dict(period=label, dimension=dim, level=str(lev), n=int(k),
-                                  share=k / n if n else np.nan))
-            unknown = n - int(counts.sum())
-            if unknown:
-                vrows.append(dict(period=label, dimension=dim, level="unknown", n=unknown,
-                                  share=unknown / n))
-        headline.append(("victims", "confirmed_victims", label, n, np.nan, np.nan))
-        headline.append(("victims", "male_victims", label,
-                         int((dims["sex"] == "male").sum()), np.nan, np.nan))
-        headline.append(("victims", "child_welfare_involved_victims", label,
-                         int((dims["child_welfare"] == cw_map[True]).sum()), np.nan, np.nan))
+    dims = {
+        "sex": (info["sex"].astype("object").to_numpy(), list(schema.SEX)),
+        "age_group": (_age_group(pd.Series(age)).astype("object").to_numpy(), list(AGE_GROUPS)),
+        "child_welfare": (info["child_welfare_involved"].astype("object").map(cw_map).to_numpy(),
+                          list(cw_map.values())),
+    }
+    n_by = v.groupby("period").size().reindex(labels, fill_value=0)
+    parts = [pd.DataFrame({"period": labels, "dimension": "total", "level": "all",
+                           "n": n_by.to_numpy()})]
+    for dim, (vals, levels) in dims.items():
+        lev = pd.Series(vals, index=v.index).where(pd.Series(vals, index=v.index).isin(levels),
+                                                    "unknown")
+        tab = pd.crosstab(v["period"], lev).reindex(index=labels, fill_value=0)
+        cols = levels + (["unknown"] if "unknown" in tab.columns else [])
+        tab = tab.reindex(columns=cols, fill_value=0)
+        long = tab.stack().rename("n").reset_index()
+        long.columns = ["period", "level", "n"]
+        long.insert(1, "dimension", dim)
+        parts.append(long)
+    victims = pd.concat(parts, ignore_index=True)
+    victims["_o"] = victims["period"].map({lab: i for i, lab in enumerate(labels)})
+    victims = victims.sort_values("_o", kind="stable").drop(columns="_o").reset_index(drop=True)
+    victims["n"] = victims["n"].astype(int)
+    tot = victims["period"].map(n_by)
+    victims["share"] = np.where(tot > 0, victims["n"] / tot.where(tot > 0, 1), np.nan)
+    victims = victims[["period", "dimension", "level", "n", "share"]]
+    male = victims[(victims.dimension == "sex") & (victims.level == "male")].set_index("period")["n"]
+    cwv = victims[(victims.dimension == "child_welfare") & (victims.level == cw_map[True])
+                  ].set_index("period")["n"]
 
-        # ---- 2. repeat victims ---------------------------------------------------------------
-        upto = ep_all[ep_all["identified_at"] <= hi].groupby("child_id").size()
-        rep = int((upto.reindex(v["child_id"]).fillna(0) >= 2).sum())
-        lo_ci, hi_ci = wilson_ci(rep, n)
-        rrows.append(dict(period=label, victims=n, repeat_victims=rep,
-                          share=rep / n if n else np.nan, ci_lower=float(lo_ci),
-                          ci_upper=float(hi_ci)))
-        headline.append(("repeat victims", "repeat_victims", label, rep, np.nan, np.nan))
-        headline.append(("repeat victims", "repeat_share", label, rep / n if n else np.nan,
-                         float(lo_ci), float(hi_ci)))
+    # ---- 2. repeat victims: >= 2 confirmed episodes identified by the end of the period -------
+    pairs = v[["period", "child_id"]].merge(ep_all[["child_id", "identified_at"]], on="child_id")
+    pairs = pairs[pairs["identified_at"] <= pairs["period"].map(win_end)]
+    upto = pairs.groupby(["period", "child_id"]).size()
+    rep_by = (upto >= 2).groupby(level="period").sum().reindex(labels, fill_value=0).astype(int)
+    lo_r, hi_r = wilson_ci(rep_by.to_numpy(), n_by.to_numpy())
+    repeat = pd.DataFrame({"period": labels, "victims": n_by.to_numpy(),
+                           "repeat_victims": rep_by.to_numpy(),
+                           "share": _ratio(rep_by.to_numpy(), n_by.to_numpy()),
+                           "ci_lower": lo_r, "ci_upper": hi_r})
 
-        # ---- 4. AWOL ---------------------------------------------------------------------------
-        epw = ep_all[(ep_all["identified_at"] >= lo) & (ep_all["identified_at"] <= hi)]
-        status = epw["status_at_time"].astype("object")
-        k = int((status == "awol").sum())
-        m = len(epw)
-        in_care = int(status.isin(["awol", "placement"]).sum())
-        lo_a, hi_a = wilson_ci(k, m)
-        lo_c, hi_c = wilson_ci(k, in_care)
-        arows.append(dict(period=label, episodes=m, awol_episodes=k,
-                          share=k / m if m else np.nan, ci_lower=float(lo_a), ci_upper=float(hi_a),
-                          episodes_in_care=in_care,
-                          share_in_care=k / in_care if in_care else np.nan,
-                          ci_lower_in_care=float(lo_c), ci_upper_in_care=float(hi_c)))
-        headline.append(("AWOL", "confirmed_episodes", label, m, np.nan, np.nan))
-        headline.append(("AWOL", "awol_share", label, k / m if m else np.nan, float(lo_a),
-                         float(hi_a)))
-
-    victims = pd.DataFrame(vrows)
-    repeat = pd.DataFrame(rrows)
-    awol = pd.DataFrame(arows)
+    # ---- 4. AWOL ------------------------------------------------------------------------------
+    st = epl["status_at_time"].astype("object")
+    m_by = epl.groupby("period").size().reindex(labels, fill_value=0).to_numpy()
+    k_by = (st == "awol").groupby(epl["period"]).sum().reindex(labels, fill_value=0).to_numpy()
+    c_by = st.isin(["awol", "placement"]).groupby(epl["period"]).sum().reindex(
+        labels, fill_value=0).to_numpy()
+    lo_a, hi_a = wilson_ci(k_by, m_by)
+    lo_c, hi_c = wilson_ci(k_by, c_by)
+    awol = pd.DataFrame({"period": labels, "episodes": m_by.astype(int),
+                         "awol_episodes": k_by.astype(int), "share": _ratio(k_by, m_by),
+                         "ci_lower": lo_a, "ci_upper": hi_a, "episodes_in_care": c_by.astype(int),
+                         "share_in_care": _ratio(k_by, c_by), "ci_lower_in_care": lo_c,
+                         "ci_upper_in_care": hi_c})
 
     # ---- 5. congregate facilities with several victims ----------------------------------------
     fac = cd.facilities
-    cong = set(fac.loc[fac["setting"].isin(schema.CONGREGATE_SETTINGS), "facility_id"].astype(str))
-    frows = []
-    fac_table = None
-    for label, lo, hi in windows:
-        epw = ep_all[(ep_all["identified_at"] >= lo) & (ep_all["identified_at"] <= hi)
-                     & ep_all["facility_id"].notna()]
-        epw = epw[epw["facility_id"].astype(str).isin(cong)]
-        g = epw.groupby(epw["facility_id"].astype(str)).agg(
-            victims=("child_id", "nunique"), episodes=("episode_id", "size"))
-        several = g[g["victims"] >= min_victims]
-        frows.append(dict(period=label, facilities_with_several_victims=len(several)))
-        headline.append(("congregate settings", "facilities_with_several_victims", label,
-                         len(several), np.nan, np.nan))
-        if label == "all":
-            f = fac.assign(facility_id=fac["facility_id"].astype(str)).set_index("facility_id")
-            fac_table = several.join(f[["name", "setting", "town", "capacity"]], how="left")
-            fac_table = fac_table.reset_index().rename(columns={"index": "facility_id"})
-            cap = pd.to_numeric(fac_table["capacity"], errors="coerce").astype(float)
-            fac_table["victims_per_10_beds"] = 10 * fac_table["victims"] / cap
-            fac_table = fac_table.sort_values(["victims", "episodes", "facility_id"],
-                                              ascending=[False, False, True])
-            fac_table = fac_table[["facility_id", "name", "setting", "town", "capacity",
-                                   "victims", "episodes", "victims_per_10_beds"]]
-            fac_table = fac_table.reset_index(drop=True)
-    facilities_by_year = pd.DataFrame(frows)
+    cong = fac.loc[fac["setting"].isin(schema.CONGREGATE_SETTINGS), "facility_id"].astype(str)
+    fe = epl[epl["facility_id"].notna()]
+    fe = fe.assign(facility_id=fe["facility_id"].astype(str))
+    fe = fe[fe["facility_id"].isin(set(cong))]
+    g = fe.groupby(["period", "facility_id"]).agg(victims=("child_id", "nunique"),
+                                                  episodes=("episode_id", "size"))
+    several = g[g["victims"] >= min_victims]
+    fby = several.groupby(level="period").size().reindex(labels, fill_value=0).astype(int)
+    facilities_by_year = pd.DataFrame({"period": labels,
+                                       "facilities_with_several_victims": fby.to_numpy()})
+    sev_all = several.xs("all", level="period") if "all" in several.index.get_level_values(0) \
+        else several.iloc[0:0].droplevel("period")
+    f = fac.assign(facility_id=fac["facility_id"].astype(str)).set_index("facility_id")
+    fac_table = sev_all.join(f[["name", "setting", "town", "capacity"]], how="left")
+    fac_table = fac_table.reset_index()
+    cap = pd.to_numeric(fac_table["capacity"], errors="coerce").astype(float)
+    fac_table["victims_per_10_beds"] = 10 * fac_table["victims"] / cap
+    fac_table = fac_table.sort_values(["victims", "episodes", "facility_id"],
+                                      ascending=[False, False, True])
+    fac_table = fac_table[["facility_id", "name", "setting", "town", "capacity", "victims",
+                           "episodes", "victims_per_10_beds"]].reset_index(drop=True)
+
+    for i, lab in enumerate(labels):
+        n = int(n_by.iloc[i])
+        headline += [
+            ("victims", "confirmed_victims", lab, n, np.nan, np.nan),
+            ("victims", "male_victims", lab, int(male.get(lab, 0)), np.nan, np.nan),
+            ("victims", "child_welfare_involved_victims", lab, int(cwv.get(lab, 0)), np.nan,
+             np.nan),
+            ("repeat victims", "repeat_victims", lab, int(rep_by.iloc[i]), np.nan, np.nan),
+            ("repeat victims", "repeat_share", lab, repeat["share"].iloc[i], lo_r[i], hi_r[i]),
+            ("AWOL", "confirmed_episodes", lab, int(m_by[i]), np.nan, np.nan),
+            ("AWOL", "awol_share", lab, awol["share"].iloc[i], lo_a[i], hi_a[i]),
+            ("congregate settings", "facilities_with_several_victims", lab, int(fby.iloc[i]),
+             np.nan, np.nan),
+        ]
 
     # ---- 3. towns ------------------------------------------------------------------------------
     # all confirmed episodes (wherever the child lives), then the towns of the region
@@ -428,11 +446,12 @@ def summary(cd, start=None, end=None, region: str | None = None, min_victims: in
 
     # ---- hotline reports ------------------------------------------------------------------------
     reports = _report_counts(cd, windows, region)
-    for label, _, _ in windows:
-        r = reports[(reports.period == label) & (reports.reporter_type == "all")].iloc[0]
-        headline.append(("hotline reports", "reports", label, r["reports"], np.nan, np.nan))
-        headline.append(("hotline reports", "accepted_without_guardian", label,
-                         r["accepted_without_guardian"], np.nan, np.nan))
+    ra = reports[reports.reporter_type == "all"].set_index("period")
+    for lab in labels:
+        headline.append(("hotline reports", "reports", lab, ra.loc[lab, "reports"], np.nan,
+                         np.nan))
+        headline.append(("hotline reports", "accepted_without_guardian", lab,
+                         ra.loc[lab, "accepted_without_guardian"], np.nan, np.nan))
 
     summ = pd.DataFrame(headline, columns=["question", "measure", "period", "value", "ci_lower",
                                            "ci_upper"])
@@ -460,18 +479,21 @@ def _report_counts(cd, windows, region) -> pd.DataFrame:
         "accepted_without_guardian": (acc & ~gp).astype(int),
         "confirmed": (rep["disposition"].astype("object") == "confirmed").astype(int),
     })
-    out = []
-    for label, lo, hi in windows:
-        b = base[(base["received_at"] >= lo) & (base["received_at"] <= hi)]
-        g = b.groupby("reporter_type", observed=False)[
-            ["reports", "accepted", "accepted_without_guardian", "confirmed"]].sum()
-        g = g.reset_index()
-        g["reporter_type"] = g["reporter_type"].astype(str)
-        tot = g.drop(columns="reporter_type").sum()
-        g.loc[len(g)] = ["all", *tot.tolist()]
-        g.insert(0, "period", label)
-        out.append(g)
-    res = pd.concat(out, ignore_index=True)
+    s, e = windows[-1][1], windows[-1][2]
+    b = _label(base[(base["received_at"] >= s) & (base["received_at"] <= e)], "received_at")
+    labels = [w[0] for w in windows]
+    g = b.groupby(["period", "reporter_type"], observed=False)[
+        ["reports", "accepted", "accepted_without_guardian", "confirmed"]].sum()
+    full = pd.MultiIndex.from_product([labels, list(schema.REPORTER_TYPES)],
+                                      names=["period", "reporter_type"])
+    g = g.reindex(full, fill_value=0)
+    tot = g.groupby(level="period").sum()
+    tot.index = pd.MultiIndex.from_arrays([tot.index, ["all"] * len(tot)],
+                                          names=["period", "reporter_type"])
+    res = pd.concat([g, tot]).reset_index()
+    res["_o"] = res["period"].map({lab: i for i, lab in enumerate(labels)})
+    res = res.sort_values("_o", kind="stable").drop(columns="_o").reset_index(drop=True)
+    res["reporter_type"] = res["reporter_type"].astype(str)
     for c in ("reports", "accepted", "accepted_without_guardian", "confirmed"):
         res[c] = res[c].astype(int)
     return res

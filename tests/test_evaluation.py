@@ -232,3 +232,51 @@ def test_pre_post_merges_sessions_and_counts_incomplete():
     with pytest.raises(ev.EvaluationInputError, match="not in the sessions"):
         ev.pre_post(a, sessions=sessions.iloc[:2])
     assert r.plot() is not None
+
+
+def _dense_reml_loglik(d, s2, t2):
+    """Restricted log-likelihood (up to a constant) computed with dense matrices."""
+    y = d["gain"].to_numpy(float)
+    X = pd.get_dummies(d["group"]).to_numpy(float)
+    Z = pd.get_dummies(d["session"]).to_numpy(float)
+    V = s2 * np.eye(len(y)) + t2 * Z @ Z.T
+    Vi = np.linalg.inv(V)
+    XtViX = X.T @ Vi @ X
+    b = np.linalg.solve(XtViX, X.T @ Vi @ y)
+    r = y - X @ b
+    return -0.5 * (np.linalg.slogdet(V)[1] + np.linalg.slogdet(XtViX)[1] + r @ Vi @ r), b
+
+
+def test_pre_post_exact_reml_matches_statsmodels_mixedlm():
+    rng = np.random.default_rng(3)
+    rows = []
+    for s in range(30):
+        cur = ["a", "b", "c"][s % 3]
+        m = int(rng.integers(2, 12))
+        u = rng.normal(0, 4)
+        pre = rng.normal(50, 10, m)
+        post = pre + {"a": 10, "b": 15, "c": 5}[cur] + u + rng.normal(0, 5, m)
+        for i in range(m):
+            rows.append({"session_id": f"s{s}", "curriculum": cur, "pre_score": pre[i],
+                         "post_score": post[i]})
+    a = pd.DataFrame(rows)
+    fast = ev.pre_post(a)
+    ref = ev.pre_post(a, engine="statsmodels")
+    assert ref.mixed_result_.converged
+    f = fast.summary[fast.summary.method == "mixed"].set_index("group")
+    r = ref.summary[ref.summary.method == "mixed"].set_index("group")
+    np.testing.assert_allclose(f["estimate"], r["estimate"], atol=1e-3)
+    np.testing.assert_allclose(f["se"], r["se"], rtol=2e-3)
+    vf, vr = fast.variance_components, ref.variance_components
+    assert vf["session_sd"] == pytest.approx(vr["session_sd"], rel=2e-3)
+    assert vf["residual_sd"] == pytest.approx(vr["residual_sd"], rel=1e-3)
+    # the exact fit maximises the restricted likelihood (dense-matrix check)
+    ll_f, b_f = _dense_reml_loglik(fast.data_, vf["residual_sd"] ** 2, vf["session_sd"] ** 2)
+    ll_r, _ = _dense_reml_loglik(fast.data_, vr["residual_sd"] ** 2, vr["session_sd"] ** 2)
+    assert ll_f >= ll_r - 1e-8
+    np.testing.assert_allclose(b_f, f["estimate"].to_numpy(), atol=1e-8)
+    # grouping that cuts across sessions falls back to MixedLM
+    a["grp2"] = np.where(np.arange(len(a)) % 2 == 0, "x", "y")
+    with pytest.raises(ev.EvaluationInputError, match="one group"):
+        ev.pre_post(a, group="grp2", engine="reml")
+    assert set(ev.pre_post(a, group="grp2").summary.group) == {"x", "y"}
