@@ -1618,8 +1618,12 @@ def awol_timing(cd, start: Any = None, end: Any = None, censor_age: float = 18,
 
     Examples
     --------
-    >>> res = awol_timing(cd)                                     # doctest: +SKIP
-    >>> res.summary.loc["share_within_48h", ["estimate", "ci_lower", "ci_upper"]]  # doctest: +SKIP
+    >>> from dmst_eval.synthetic import generate
+    >>> res = awol_timing(generate(seed=1))
+    >>> list(res.summary.index[:2])
+    ['share_episodes_during_awol', 'share_first_episodes_during_awol']
+    >>> bool(0 <= res.summary.loc["share_within_48h", "estimate"] <= 1)
+    True
     """
     for t, cols in {"episodes": ["episode_id", "child_id", "began_at", "identified_at",
                                  "status_at_time", "awol_id"],

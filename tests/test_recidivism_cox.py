@@ -172,3 +172,38 @@ def test_missing_values_raise_or_drop(bladder2):
         rc.fit_cox(df, "stop", "event", COV, entry="start")
     res = rc.fit_cox(df, "stop", "event", COV, entry="start", missing="drop")
     assert res.n_rows == 176
+
+
+def test_wlw_stratified_robust_reproduces_r(bladder2):
+    """coxph(Surv(stop, event) ~ (rx + size + number) * strata(enum) + cluster(id), bladder,
+    method = "breslow") -- robust se and the rx variance matrix of Wei et al. (eqn 3.2), from
+    survival's tests/bladder.Rout.save."""
+    w = rc.marginal_frame(bladder2, id="id", max_events=4, keep=COV)
+    cols = list(COV)
+    for v in COV:
+        for k in (2, 3, 4):
+            w[f"{v}:{k}"] = w[v] * (w["event_number"] == k)
+            cols.append(f"{v}:{k}")
+    res = rc.fit_cox(w, "time", "event", cols, ties="breslow", strata="event_number",
+                     cluster="id")
+    s = res.summary
+    r_robust = {"rx": 0.3075, "size": 0.0853, "number": 0.0721, "rx:2": 0.3265,
+                "rx:3": 0.3916, "rx:4": 0.4968, "size:4": 0.1856, "number:4": 0.1175}
+    for term, want in r_robust.items():
+        assert s.loc[term, "robust_se"] == pytest.approx(want, abs=5e-5)
+    assert s.loc["rx:2", "naive_se"] == pytest.approx(0.504, abs=5e-4)
+    C = np.eye(4)
+    C[0, :] = 1
+    idx = [cols.index(c) for c in ["rx", "rx:2", "rx:3", "rx:4"]]
+    V = C.T @ res.var_[np.ix_(idx, idx)] @ C
+    np.testing.assert_allclose(np.diag(V), [0.09455501, 0.13242834, 0.1723588, 0.2398112],
+                               atol=5e-8)
+    assert V[0, 3] == pytest.approx(0.0437777, abs=5e-8)
+
+
+def test_prentice_total_time_second_interval(bladder2):
+    """fit2pa: coxph(Surv(stop, event) ~ rx + size + number, subset = enum == 2, breslow)."""
+    res = rc.fit_cox(bladder2[bladder2["enum"] == 2], "stop", "event", COV, ties="breslow")
+    assert res.summary.loc["rx", "coef"] == pytest.approx(-0.42421, abs=5e-6)
+    assert res.summary.loc["rx", "se"] == pytest.approx(0.4022, abs=5e-5)
+    assert res.summary.loc["number", "coef"] == pytest.approx(0.00199, abs=5e-6)
