@@ -781,6 +781,61 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
             problems, "facility_id", known & ~cong & has_fac,
             "no facility_id for family settings (foster_family, kinship, specialized_foster)")
 
+    # linked rows belong to the same child (e.g. an AWOL episode and the placement it left)
+    for t in TABLE_NAMES:
+        if not usable(t, "child_id"):
+            continue
+        for c in TABLES[t].columns:
+            if not c.references or c.name == "child_id" or not usable(t, c.name):
+                continue
+            pt, pc = c.references
+            if "child_id" not in TABLES[pt].column_names or not usable(pt, pc, "child_id"):
+                continue
+            owner = tables[pt].dropna(subset=[pc]).drop_duplicates(pc).set_index(pc)["child_id"]
+            other = tables[t][c.name].map(owner)
+            bad = (other.notna() & tables[t]["child_id"].notna()
+                   & (other != tables[t]["child_id"])).fillna(False).to_numpy(dtype=bool)
+            ctxs[t].report(problems, c.name, bad,
+                           f"a {pc} in {pt} that belongs to the same child_id")
+
+    # placements: the setting of a facility placement is the facility's setting
+    if usable("placements", "setting", "facility_id") and usable("facilities", "facility_id",
+                                                                  "setting"):
+        fset = tables["facilities"].dropna(subset=["facility_id"]).drop_duplicates("facility_id")
+        fset = fset.set_index("facility_id")["setting"].astype(object)
+        pf = tables["placements"]["facility_id"].map(fset)
+        ps = tables["placements"]["setting"].astype(object)
+        bad = (pf.notna() & ps.notna() & (pf != ps)).fillna(False).to_numpy(dtype=bool)
+        ctxs["placements"].report(problems, "setting", bad,
+                                  "the setting of the placement's facility (facilities.setting)")
+
+    # AWOL episodes start during the placement they left
+    if usable("awol_episodes", "placement_id", "start") and usable("placements", "placement_id",
+                                                                    "start", "end"):
+        pl = tables["placements"].dropna(subset=["placement_id"]).drop_duplicates("placement_id")
+        pl = pl.set_index("placement_id")
+        aw = tables["awol_episodes"]
+        ps, pe = aw["placement_id"].map(pl["start"]), aw["placement_id"].map(pl["end"])
+        bad = ((aw["start"] < ps) | (aw["start"] > pe)).fillna(False).to_numpy(dtype=bool)
+        ctxs["awol_episodes"].report(problems, "start", bad,
+                                     "start between the placement's start and end")
+
+    # episodes: where the child was agrees with the linked placement / AWOL episode
+    if usable("episodes", "status_at_time", "placement_id", "awol_id"):
+        e = tables["episodes"]
+        st_ = e["status_at_time"].astype(object)
+        has_p, has_a = e["placement_id"].notna(), e["awol_id"].notna()
+        ctx = ctxs["episodes"]
+        ctx.report(problems, "awol_id", ((st_ == "awol") & ~has_a).fillna(False).to_numpy(bool),
+                   "an awol_id when status_at_time is awol")
+        ctx.report(problems, "awol_id", ((st_ != "awol") & st_.notna() & has_a)
+                   .fillna(False).to_numpy(bool), "no awol_id unless status_at_time is awol")
+        ctx.report(problems, "placement_id", (st_.isin(["placement", "awol"]) & ~has_p)
+                   .fillna(False).to_numpy(bool),
+                   "a placement_id when status_at_time is placement or awol")
+        ctx.report(problems, "placement_id", ((st_ == "home") & has_p).fillna(False).to_numpy(bool),
+                   "no placement_id when status_at_time is home")
+
     # life events: not before birth, not after age MAX_EVENT_AGE
     if usable("children", "child_id", "birth_date"):
         births = tables["children"].dropna(subset=["child_id", "birth_date"])

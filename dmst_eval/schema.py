@@ -516,7 +516,14 @@ def data_dictionary() -> str:
         "- Towns must be Connecticut towns; case, spacing, \"town\"/\"city\" suffixes, \", CT\", "
         "abbreviations (N./S./E./W.) and common village names (Willimantic, Winsted, Rockville, "
         "...) are accepted and replaced by the official name when loading.",
-        "- Columns that reference another table (foreign keys) must hold a value that exists there.",
+        "- Columns that reference another table (foreign keys) must hold a value that exists there, "
+        "and a linked row must belong to the same child (an AWOL episode's placement, an "
+        "episode's report, placement and AWOL episode, a service's episode).",
+        "- Consistency: a placement with a `facility_id` has that facility's setting; congregate "
+        "placements (" + ", ".join(CONGREGATE_SETTINGS) + ") have a `facility_id`, family "
+        "placements none; an AWOL episode starts during its placement; an episode with "
+        "`status_at_time` awol has an `awol_id` and a `placement_id`, placement has a "
+        "`placement_id`, home has neither.",
         "- Events in a child's life (listed per table) may not precede the child's birth or come "
         f"after age {MAX_EVENT_AGE}.",
         "- No date may be later than the study end (`meta.json` `study_end`); the agency-activity "

@@ -380,3 +380,35 @@ def test_validation_fast_on_large_tables():
     cd = CaseData({"children": kids}, meta=META).validate()
     assert time.perf_counter() - t0 < 10
     assert set(cd.children["home_town"]) == {"Hartford", "New Haven", "Bristol"}
+
+
+def test_links_are_consistent():
+    f = valid_frames()
+    f["awol_episodes"].loc[1, "placement_id"] = "P1"          # C3's AWOL from C1's placement
+    f["placements"].loc[2, "setting"] = "group_home"          # F2 is a shelter
+    f["episodes"].loc[0, "awol_id"] = None                    # status awol without AWOL episode
+    f["episodes"].loc[1, "status_at_time"] = "home"           # home, yet placement/AWOL linked
+    probs = problems_of(f)
+    got = {(p["table"], p["column"], p["expected"], tuple(p["rows"])) for p in probs}
+    assert ("awol_episodes", "placement_id",
+            "a placement_id in placements that belongs to the same child_id", ("A2",)) in got
+    assert ("awol_episodes", "start", "start between the placement's start and end", ("A2",)) in got
+    assert ("placements", "setting",
+            "the setting of the placement's facility (facilities.setting)", ("P3",)) in got
+    assert ("episodes", "awol_id", "an awol_id when status_at_time is awol", ("E1",)) in got
+    assert ("episodes", "awol_id", "no awol_id unless status_at_time is awol", ("E2",)) in got
+    assert ("episodes", "placement_id", "no placement_id when status_at_time is home", ("E2",)) in got
+
+
+def test_generated_default_bundle_is_valid(tmp_path):
+    """The generator's default output passes every rule and survives a save/load round trip."""
+    from dmst_eval.synthetic import generate
+
+    cd = generate(scale=0.1, seed=5)
+    cd.save(tmp_path / "syn")
+    back = load(tmp_path / "syn")
+    assert back.is_synthetic and back.truth is not None
+    assert back.data_hash == cd.data_hash
+    cd.save(tmp_path / "again")
+    for p in (tmp_path / "syn").iterdir():
+        assert p.read_bytes() == (tmp_path / "again" / p.name).read_bytes(), p.name

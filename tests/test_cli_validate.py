@@ -20,14 +20,14 @@ def test_validate_valid_bundle_prints_summary(tmp_path):
 def test_validate_invalid_bundle_lists_problems_and_exits_2(tmp_path):
     f = valid_frames()
     f["facilities"].loc[0, "capacity"] = -1
-    f["placements"].loc[2, "child_id"] = "C404"
+    f["placements"].loc[1, "child_id"] = "C404"
     d = write_csv_bundle(f, tmp_path / "csv", meta=META)
     r = runner.invoke(app, ["validate", str(d)])
     assert r.exit_code == 2
     err = r.stderr
     assert "2 problem(s) found" in err
     assert "facilities.capacity: 1 row(s) [F1] expected a whole number >= 1" in err
-    assert "placements.child_id: 1 row(s) [P3] expected a child_id that exists in children" in err
+    assert "placements.child_id: 1 row(s) [P2] expected a child_id that exists in children" in err
     assert err.strip().splitlines()[-1].startswith("error:")
     assert "Traceback" not in r.output
 

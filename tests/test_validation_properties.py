@@ -161,7 +161,7 @@ def mutated(draw):
     raise AssertionError(kind)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=mutated(), via_csv=st.booleans())
 def test_every_mutation_is_caught(case, via_csv):
     kind, frames, expected = case
@@ -184,7 +184,7 @@ def test_base_bundle_is_valid_both_ways(tmp_path):
     load(write_csv_bundle(valid_frames(), tmp_path / "b", meta=META))
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(garbage=st.lists(st.one_of(st.text(max_size=12), st.integers(), st.floats(allow_nan=True),
                                   st.none(), st.booleans()), min_size=1, max_size=4),
        table=st.sampled_from(list(TABLES)))
