@@ -146,3 +146,17 @@ def test_missing_table_column_clear_error():
     cd.tables["episodes"] = cd.episodes.drop(columns=["began_at"])
     with pytest.raises(rc.RecidivismInputError, match="episodes.*began_at"):
         rc.recurrent_frame(cd)
+
+
+def test_episode_of_unknown_child_clear_error():
+    cd = _bundle()
+    eps = cd.episodes.copy()
+    eps.loc[0, "child_id"] = "ZZ"
+    cd.tables["episodes"] = eps
+    with pytest.raises(rc.RecidivismInputError, match="'episodes'.*ZZ.*not in 'children'"):
+        rc.recurrent_frame(cd)
+
+
+def test_empty_window_gives_empty_frame():
+    rf = rc.recurrent_frame(_bundle(), start="2016-12-01", end="2016-12-31")
+    assert rf.empty and "event_number" in rf.columns
