@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dmst_eval import recidivism as rc
 
@@ -207,3 +209,16 @@ def test_prentice_total_time_second_interval(bladder2):
     assert res.summary.loc["rx", "coef"] == pytest.approx(-0.42421, abs=5e-6)
     assert res.summary.loc["rx", "se"] == pytest.approx(0.4022, abs=5e-5)
     assert res.summary.loc["number", "coef"] == pytest.approx(0.00199, abs=5e-6)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), shift=st.floats(-50, 50), ties=st.sampled_from(["efron",
+                                                                                     "breslow"]))
+def test_invariant_to_row_order_and_time_shift(bladder2, seed, shift, ties):
+    """Permuting rows or shifting all times by a constant leaves the fit unchanged."""
+    base = rc.fit_cox(bladder2, "stop", "event", COV, ties=ties, entry="start", cluster="id")
+    perm = bladder2.sample(frac=1.0, random_state=seed)
+    perm = perm.assign(start=perm["start"] + shift, stop=perm["stop"] + shift)
+    other = rc.fit_cox(perm, "stop", "event", COV, ties=ties, entry="start", cluster="id")
+    np.testing.assert_allclose(other.params_, base.params_, atol=1e-9)
+    np.testing.assert_allclose(other.summary["robust_se"], base.summary["robust_se"], atol=1e-9)
