@@ -295,9 +295,8 @@ def _schoenfeld_test(cd: _CoxData, X: np.ndarray, pieces: dict, var: np.ndarray,
         g = np.log(t)
     elif transform == "km":
         # left-continuous Kaplan-Meier of the pooled data (as survival::cox.zph's default)
-        ut, n_risk = cd.event_time, None
-        S0_ones = cd.risk_sum(np.ones(cd.n))
-        n_risk = S0_ones
+        ut = cd.event_time
+        n_risk = cd.risk_sum(np.ones(cd.n))
         # pool over strata: order event times globally
         order = np.argsort(ut, kind="stable")
         tt = ut[order]
