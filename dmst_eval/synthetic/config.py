@@ -220,7 +220,7 @@ class SyntheticConfig:
                                   "October 1, the usual effective date).")
     police_share_identifying: float = _f(0.3, "Share of police reports that are the identifying "
                                          "report of a victim (assumption).", 0, 1)
-    unconfirmed_reports: float = _f(2000.0, "Expected other (non-police) reports that are not "
+    unconfirmed_reports: float = _f(2450.0, "Expected other (non-police) reports that are not "
                                     "confirmed, over the whole window, following identification "
                                     "intensity (calibrated to 241 reports in 2021).", 0, 1e7)
 

@@ -119,7 +119,7 @@ def generate(config: SyntheticConfig | None = None, progress: bool = False, **ov
     return CaseData(tables, meta=meta, truth=truth)
 
 
-def _generate(cfg: SyntheticConfig, prog) -> tuple[dict, dict]:
+def _generate(cfg: SyntheticConfig, prog, keep_state: bool = False):
     rng = np.random.default_rng(cfg.seed)
     start_ts = pd.Timestamp(cfg.study_start)
     start_ns = int(start_ts.value)
@@ -242,14 +242,20 @@ def _generate(cfg: SyntheticConfig, prog) -> tuple[dict, dict]:
     prog.step("awol")
 
     # ---------------------------------------------------------------- non-child-welfare victims
-    lam_nc = ev.expected_id_intensity(g, gc, np.array([0]), np.array([D - ev.LAG_MAX]),
-                                      np.array([1.0]), ev.lag_pmf(cfg), D)
+    # identification times follow the expected first-identification curve of child-welfare
+    # victims, so the non-child-welfare share is constant over time (2 of 88)
+    pmf = ev.lag_pmf(cfg)
+    lam_cw = ev.expected_id_intensity(g, gc, lo[elig], hi[elig], p[elig], pmf, D)
     d2012 = ev.day_of(cfg, "2012-01-01")
-    frac_0811 = lam_nc[:max(0, min(d2012, D))].sum() / lam_nc.sum()
+    frac_0811 = lam_cw[:max(0, min(d2012, D))].sum() / max(lam_cw.sum(), 1e-300)
     mu_nc = cfg.non_cw_victims_2008_2011 * cfg.scale / max(frac_0811, 1e-9)
+    lam_nc = lam_cw / max(lam_cw.sum(), 1e-300)  # per-day density of a non-CW identification
     n_nc = rng.poisson(mu_nc)
-    nc_R, nc_T, _ = ev.first_episode_times(cfg, n_nc, np.zeros(n_nc, np.int64),
-                                           np.full(n_nc, D - ev.LAG_MAX, np.int64), gc, rng)
+    cl = np.r_[0.0, np.cumsum(lam_nc)]
+    t_day = np.clip(np.searchsorted(cl, rng.random(n_nc) * cl[-1], side="right") - 1, 0, D - 1)
+    lagd = np.minimum(rng.choice(len(pmf), size=n_nc, p=pmf), t_day)
+    nc_R = (t_day - lagd) + 0.25 + 0.15 * rng.random(n_nc)
+    nc_T = t_day + 0.6 + 0.35 * rng.random(n_nc)
     nc_age = 13 + 4.5 * rng.random(n_nc)
     nc_birth = np.floor(nc_R - nc_age * YEAR).astype(np.int64)
     nc_town = rng.choice(nt, size=n_nc, p=towns["cw_weight"].to_numpy())
@@ -286,7 +292,6 @@ def _generate(cfg: SyntheticConfig, prog) -> tuple[dict, dict]:
     n_rep = len(rec["ev_j"])
     rep_child = vt_child[rec["ev_j"]]
     rep_began = rec["ev_t"]
-    pmf = ev.lag_pmf(cfg)
     rep_lag = rng.choice(len(pmf), size=n_rep, p=pmf) + 0.05 + 0.5 * rng.random(n_rep)
     rep_ident = np.minimum(rep_began + rep_lag, D - 1 / 1440)
     rep_ident = np.maximum(rep_ident, rep_began)
@@ -342,8 +347,7 @@ def _generate(cfg: SyntheticConfig, prog) -> tuple[dict, dict]:
     mlen = mend - mstart
     day_month = np.repeat(m_idx, mlen)
     mu_day = (mu_m / mlen)[day_month]
-    lam_T = ev.expected_id_intensity(g, gc, lo[elig], hi[elig], p[elig], pmf, D) \
-        + lam_nc * mu_nc / lam_nc.sum()
+    lam_T = lam_cw + lam_nc * mu_nc
     pi = np.where(lam_T > 0, np.minimum(1.0, cfg.police_share_identifying * mu_day
                                         / np.maximum(lam_T, 1e-300)), 0.0)
     exp_pol_id_m = np.bincount(day_month, weights=pi * lam_T, minlength=nm)
@@ -581,4 +585,6 @@ def _generate(cfg: SyntheticConfig, prog) -> tuple[dict, dict]:
                  step=step, slope_ch=slope_ch, start_ts=start_ts, lam_T=lam_T, tables=tables)
     truth = build_truth(state)
     prog.step("truth")
+    if keep_state:
+        return tables, truth, state
     return tables, truth

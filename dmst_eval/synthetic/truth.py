@@ -74,16 +74,27 @@ def build_truth(s: dict) -> dict:
         + s["mu_nc"] * towns["cw_weight"].to_numpy()
     pop = towns["pop_u18"].to_numpy(float)
     rate = E_t.sum() / pop.sum()
-    rr_t = E_t / (pop * rate)
+    rr_cond = E_t / (pop * rate)
+    # unconditional: children land in towns independently of their flags, so victims per town
+    # are Poisson with mean (total) x town weight (Poisson thinning): RR = weight / pop share
+    w = towns["cw_weight"].to_numpy()
+    rr_t = w / (pop / pop.sum())
+    E_unc = E_t.sum() * w
     geography = {"base_rate_per_10000": _f(rate * 1e4),
                  "town_relative_risk": {t: _f(r) for t, r in zip(towns["town"], rr_t)},
-                 "expected_victims": {t: _f(e) for t, e in zip(towns["town"], E_t)},
+                 "expected_victims": {t: _f(e) for t, e in zip(towns["town"], E_unc)},
+                 "town_relative_risk_conditional": {t: _f(r) for t, r in
+                                                    zip(towns["town"], rr_cond)},
+                 "expected_victims_conditional": {t: _f(e) for t, e in zip(towns["town"], E_t)},
                  "hotspots": [] if null else sorted(cfg.hotspot_towns),
                  "population": "2010 Census under-18 population (geography.towns()."
                                "population_under18)",
                  "outcome": "children with >= 1 confirmed episode in the window, counted by "
                             "children.home_town (all children, child-welfare or not); relative "
-                            "risk = E[victims in town] / (under-18 population x statewide rate)"}
+                            "risk = E[victims in town] / (under-18 population x statewide rate). "
+                            "town_relative_risk is the planted (unconditional) value: counts are "
+                            "Poisson with these means; *_conditional also conditions on the "
+                            "realised child-welfare population of each town"}
 
     # ------------------------------------------------------------------ facilities
     fac, sp = s["fac"], s["sp"]
