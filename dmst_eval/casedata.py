@@ -250,7 +250,7 @@ class CaseData:
         >>> cd = CaseData.from_frames(facilities=pd.DataFrame(
         ...     {"facility_id": ["F1"], "setting": ["shelter"], "town": ["Hartford"],
         ...      "capacity": [8]}))
-        >>> str(cd.facilities.capacity.dtype), cd.facilities.name.isna().all()
+        >>> str(cd.facilities.capacity.dtype), bool(cd.facilities.name.isna().all())
         ('Int64', True)
         """
         out = {}

@@ -412,3 +412,21 @@ def test_generated_default_bundle_is_valid(tmp_path):
     cd.save(tmp_path / "again")
     for p in (tmp_path / "syn").iterdir():
         assert p.read_bytes() == (tmp_path / "again" / p.name).read_bytes(), p.name
+
+
+def test_parquet_with_wrong_types_is_reported(tmp_path):
+    d = valid_bundle().save(tmp_path / "pq")
+    bad = valid_frames()["trainings"].astype({"hours": str, "attendees": str})
+    bad.loc[0, "hours"] = "one hour"
+    bad.loc[1, "attendees"] = "-3"
+    bad.to_parquet(d / "trainings.parquet", index=False)
+    kids = valid_frames()["children"]
+    kids["birth_date"] = kids["birth_date"].dt.tz_localize("UTC")
+    kids.to_parquet(d / "children.parquet", index=False)
+    with pytest.raises(DataValidationError) as ei:
+        load(d)
+    by = {(p["table"], p["column"]): p for p in ei.value.problems}
+    assert by[("trainings", "hours")]["rows"] == ["T1"]
+    assert by[("trainings", "attendees")]["rows"] == ["T2"]
+    assert by[("children", "birth_date")]["n_rows"] == 3
+    assert "time zone" in by[("children", "birth_date")]["expected"]
