@@ -712,14 +712,19 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
     if sv is not None and str(sv) != schema.SCHEMA_VERSION:
         problems.append(_problem("meta.json", "schema_version", [], 0,
                                  f"schema version {schema.SCHEMA_VERSION} (found {sv!r})"))
+    if meta.get("source") is not None and meta["source"] not in ("synthetic", "extract"):
+        problems.append(_problem("meta.json", "source", [], 0,
+                                 f"synthetic or extract (found {meta['source']!r})"))
     win = {}
     for k in ("study_start", "study_end"):
         if meta.get(k) is not None:
             try:
+                if not isinstance(meta[k], (str, pd.Timestamp)):
+                    raise TypeError
                 win[k] = pd.Timestamp(meta[k])
                 if win[k] is pd.NaT or win[k].tzinfo is not None:
                     raise ValueError
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, OverflowError):
                 problems.append(_problem("meta.json", k, [], 0,
                                          f"an ISO date (found {meta[k]!r})"))
                 win.pop(k, None)

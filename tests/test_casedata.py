@@ -350,6 +350,8 @@ def test_meta_window_errors():
     assert has(probs, "meta.json", "study_start")
     probs = problems_of(valid_frames(), meta={"study_start": "soon", "schema_version": "9"})
     assert has(probs, "meta.json", "study_start") and has(probs, "meta.json", "schema_version")
+    probs = problems_of(valid_frames(), meta={"study_end": 2025, "source": "survey"})
+    assert has(probs, "meta.json", "study_end") and has(probs, "meta.json", "source")
 
 
 def test_study_window_respected():
