@@ -20,7 +20,7 @@ models of :mod:`dmst_eval.recidivism`.
 """
 from __future__ import annotations
 
-import functools
+import textwrap
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -440,18 +440,22 @@ class ScorecardResult:
             fit = b0 + b1 * xs
             se = np.sqrt(np.einsum("ij,jk,ik->i", X, XtXi, X) * s2 + s2)
             q = stats.t.ppf(0.975, dfree)
+            lo_b, hi_b = fit - q * se, fit + q * se
+            # a share cannot leave [0, 1] and a count cannot be negative
+            lo_b = np.clip(lo_b, 0, 1 if share else None)
+            hi_b = np.clip(hi_b, 0, 1 if share else None)
             ax.plot(xs, fit, "--", color="#D55E00", label="baseline trend")
-            ax.fill_between(xs, fit - q * se, fit + q * se, color="#D55E00", alpha=0.12,
-                            label="95% prediction band")
+            ax.fill_between(xs, lo_b, hi_b, color="#D55E00", alpha=0.12,
+                            label="95% prediction band (one year)")
         ax.hlines(r["value"], ry[0] - 0.4, ry[-1] + 0.4, color="black", lw=2,
                   label="reporting-period value")
         if not np.isnan(r["target"]):
             ax.axhline(r["target"], color="#009E73", ls=":", lw=1.5, label="target")
         if share:
             ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
-        ax.set_title(r["label"], fontsize=10)
+        ax.set_title(textwrap.fill(str(r["label"]), 48), fontsize=9)
         ax.set_xlabel("year")
-        ax.set_ylabel(r["unit"])
+        ax.set_ylabel(textwrap.fill(str(r["unit"]), 26), fontsize=8)
         return ax
 
     def plot_all(self, ncols: int = 3):
@@ -461,7 +465,7 @@ class ScorecardResult:
         _style()
         keys = list(self.summary["measure"])
         nrows = int(np.ceil(len(keys) / ncols))
-        fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.2 * nrows), squeeze=False)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.4 * nrows), squeeze=False)
         for ax, k in zip(axes.ravel(), keys):
             self.plot(k, ax=ax)
         for ax in axes.ravel()[len(keys):]:
