@@ -893,13 +893,14 @@ def _local_prep(gdf, column, weights, id_col, events, population):
     return g, ids, id_col2 or "id", w
 
 
-def local_moran(gdf, column=None, weights="queen", permutations: int = 999, seed=None, *,
+def local_moran(gdf, column=None, weights="queen", permutations: int = 9999, seed=None, *,
                 id_col: str | None = None, alpha: float = 0.05, events=None, population=None,
                 transformation: str = "r") -> LocalMoranResult:
     """Local Moran's I (LISA) via ``esda.Moran_Local`` with quadrant labels and FDR-adjusted p.
 
-    Conditional-permutation pseudo p-values (seeded; NumPy's global state is restored) are
-    adjusted with Benjamini–Hochberg across areas; an area is in a cluster (HH: high surrounded by
+    Conditional-permutation pseudo p-values (seeded; NumPy's global state is restored; 9,999 by
+    default so that BH-adjusted p can fall below 0.05 with ~170 areas) are adjusted with
+    Benjamini–Hochberg across areas; an area is in a cluster (HH: high surrounded by
     high = hot spot; LL: cold spot; HL / LH: spatial outliers) when its adjusted p < ``alpha``.
     With ``events`` and ``population`` the EB-standardised rate (``esda.Moran_Local_Rate``) is used.
 
@@ -980,15 +981,23 @@ class GiStarResult:
         return g.explore(column="spot", categories=cats, cmap=[_GI_COLORS[c] for c in cats], **kw)
 
 
-def local_gi_star(gdf, column, weights="queen", permutations: int = 999, seed=None, *,
+def local_gi_star(gdf, column=None, weights="queen", permutations: int = 9999, seed=None, *,
                   id_col: str | None = None, alpha: float = 0.05, inference: str = "sim",
-                  transform: str = "R") -> GiStarResult:
+                  transform: str = "B", events=None, population=None) -> GiStarResult:
     """Getis–Ord Gi* (``esda.G_Local`` with ``star=True``): local hot and cold spots.
 
     Gi* compares the sum of the variable over an area *and* its neighbours with the statewide
     total. Pseudo p-values come from conditional permutations (seeded; NumPy's global state is
     restored), or the normal approximation (``inference="norm"``); both are one-sided and
     Benjamini–Hochberg adjusted. Spots: adjusted p < ``alpha``, hot when z > 0.
+
+    For rates of rare events give ``events`` and ``population`` (columns or arrays): Gi* is then
+    computed on the global empirical-Bayes smoothed rates (:func:`smooth_rates`), as GeoDa
+    recommends — crude rates of small towns are so noisy that they swamp any real cluster.
+    With 169 areas the BH step needs permutation p-values below 0.05/169 ≈ 0.0003, hence the
+    default of 9,999 permutations. ``transform="B"`` (binary weights, self included) is the
+    classic Getis–Ord formulation; permutation p-values do not depend on it, esda's analytic
+    z-scores do.
 
     Examples
     --------
@@ -1002,10 +1011,20 @@ def local_gi_star(gdf, column, weights="queen", permutations: int = 999, seed=No
     if inference not in ("sim", "norm"):
         raise HotspotInputError("inference must be 'sim' or 'norm'")
     g, ids, idc, w = _local_prep(gdf, column, weights, id_col, None, None)
-    val = _as_array(g, column, "column")
+    if events is not None and population is not None:
+        e = _as_array(g, events, "events")
+        b = _as_array(g, population, "population")
+        tab = pd.DataFrame({"_id": np.arange(len(g)), "events": e, "population": b})
+        val = smooth_rates(tab, by="_id", n_sim=1, per=10_000).summary.sort_values(
+            "_id")["smoothed_rate"].to_numpy()
+    elif column is None:
+        raise HotspotInputError("local_gi_star: give column, or events and population")
+    else:
+        val = _as_array(g, column, "column")
     if np.ptp(val) == 0:
-        warnings.warn(f"local_gi_star: {column!r} is constant; there are no hot or cold spots",
-                      stacklevel=2)
+        what = "the EB-smoothed rate" if column is None else repr(column)
+        warnings.warn(f"local_gi_star: {what} is constant (no variation between areas beyond "
+                      "chance); there are no hot or cold spots", stacklevel=2)
         nan = np.full(len(ids), np.nan)
         summ = pd.DataFrame({idc: ids, "value": val, "z": nan, "p_sim": nan, "p_norm": nan,
                              "p_fdr": nan, "spot": "not significant"})
