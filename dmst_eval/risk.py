@@ -453,8 +453,9 @@ def _build_design(df: pd.DataFrame, outcome: str, predictors: Sequence[str],
 
 # ---------------------------------------------------------------------------------- Firth
 def _log_expit(eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """log p and log(1 - p) for p = expit(eta), stable."""
-    return -np.logaddexp(0.0, -eta), -np.logaddexp(0.0, eta)
+    """log p and log(1 - p) for p = expit(eta), stable (log(1 - p) = log p - eta)."""
+    lp = -np.logaddexp(0.0, -eta)
+    return lp, lp - eta
 
 
 def _firth_state(X: np.ndarray, y: np.ndarray, beta: np.ndarray):
@@ -550,32 +551,37 @@ def _firth_fit_impl(X: np.ndarray, y: np.ndarray, ci: bool, alpha: float,
         bb, pp, _, _ = _firth_newton(X, y, b, fr)
         return pp, bb
 
-    for j in range(k):
+    for j in range(k if ci else 0):
         # penalised likelihood ratio test of beta_j = 0
         p0, _ = profile(j, 0.0, beta)
         pvals[j] = float(stats.chi2.sf(max(2.0 * (pen - p0), 0.0), 1))
-        if not ci:
-            continue
         warm = {"b": beta.copy()}
+        zc = math.sqrt(q)
 
-        def g(v: float, j: int = j) -> float:
+        def h(v: float, j: int = j) -> float:
+            # signed root of the penalised likelihood-ratio statistic, minus its critical value:
+            # nearly linear in v, so the bracketing and Brent steps below need few evaluations
             pp, bb = profile(j, v, warm["b"])
             warm["b"] = bb
-            return 2.0 * (pen - pp) - q
+            return math.sqrt(max(2.0 * (pen - pp), 0.0)) - zc
 
         for side, arr in ((-1, lower), (1, upper)):
             warm["b"] = beta.copy()
-            stepsz = max(se[j], 1e-3)
-            a, fa = beta[j], -q
+            a, ha = beta[j], -zc
+            b_ = beta[j] + side * zc * max(se[j], 1e-3)  # the Wald limit as first guess
             bnd = np.nan
             for _ in range(60):
-                bpt = a + side * stepsz
-                fb = g(bpt)
-                if fb > 0:
-                    bnd = optimize.brentq(g, min(a, bpt), max(a, bpt), xtol=1e-8)
+                hb = h(b_)
+                if hb > 0:
+                    bnd = optimize.brentq(h, min(a, b_), max(a, b_), xtol=1e-7)
                     break
-                a, fa = bpt, fb
-                stepsz *= 1.6
+                slope = (hb - ha) / (b_ - a)
+                a, ha = b_, hb
+                if slope * side > 1e-12:
+                    step = -1.25 * hb / slope + side * 1e-4
+                else:  # flat profile: widen geometrically
+                    step = side * 2.0 * max(abs(b_ - beta[j]), 1e-3)
+                b_ = a + step
             arr[j] = bnd
     return {"params": beta, "bse": se, "cov": cov, "ci_lower": lower, "ci_upper": upper,
             "pvalues": pvals, "penalized_loglik": pen, "converged": conv, "n_iter": nit}
@@ -634,6 +640,39 @@ _LABELS: dict[str, tuple[str, str]] = {
     "residential_facility": ("Children who had been in a residential facility",
                              "children who had not"),
 }
+_NOUNS: dict[str, str] = {
+    "male": "being a boy",
+    "prior_sexual_abuse": "a history of sexual abuse",
+    "prior_runaway": "having run away before",
+    "substance_use": "known substance use",
+    "juvenile_justice": "juvenile-justice involvement",
+    "lgbtq": "identifying as LGBTQ+",
+    "congregate_before": "congregate care",
+    "awol_before": "running from placement",
+    "age_at_start": "age",
+}
+
+
+_REFERENCE: dict[str, str] = {
+    "male": "girls",
+    "prior_sexual_abuse": "children without a history of sexual abuse",
+    "prior_runaway": "children who had not run away",
+    "substance_use": "children without known substance use",
+    "juvenile_justice": "children not involved with juvenile justice",
+    "lgbtq": "children not identified as LGBTQ+",
+    "congregate_before": "children never placed in congregate care",
+    "awol_before": "children who had not run from placement",
+}
+
+
+def _noun(term: str) -> str:
+    return _NOUNS.get(term, term)
+
+
+def _ref(term: str) -> str:
+    return _REFERENCE.get(term, f"children without {term}")
+
+
 _CONTINUOUS: dict[str, str] = {"age_at_start": "each additional year of age when the child "
                                                "came into view (window start or entry to care)"}
 
@@ -765,11 +804,16 @@ class RiskModel:
                     "difference." if includes_one else "")
             if ":" in r.term:
                 parts = r.term.split(":")
-                out.append(
-                    f"The combination {' and '.join(parts)} multiplied the odds of "
-                    f"{outcome_phrase} by a further {orr} {ci} beyond the separate effects; "
-                    f"for example, an odds ratio of {parts[-1]} that differs between groups of "
-                    f"{parts[0]}.{tail}")
+                if len(parts) == 2 and parts[0] in lab:
+                    grp, comp = lab[parts[0]]
+                    first = f"For {grp[0].lower() + grp[1:]}"
+                    what, other = _noun(parts[1]), comp
+                else:
+                    first, what, other = (f"When {parts[0]} is present", _noun(parts[-1]),
+                                          f"when {parts[0]} is absent")
+                out.append(f"{first}, the odds ratio for {what} was {orr} times {ci} as large "
+                           f"as for {other} (an interaction: the link between {what} and "
+                           f"{outcome_phrase} differs between the groups).{tail}")
                 continue
             if r.term in _CONTINUOUS:
                 out.append(f"For {_CONTINUOUS[r.term]}, the odds of {outcome_phrase} were "
@@ -782,8 +826,13 @@ class RiskModel:
                 pct = 100 * (1 - r.odds_ratio)
                 phr = (f"had {orr} times the odds {ci} -- about {pct:.0f}% lower odds -- of "
                        f"{outcome_phrase}")
+            partners = [t.split(":")[1 - t.split(":").index(r.term)]
+                        for t in self.odds_ratios["term"]
+                        if ":" in t and len(t.split(":")) == 2 and r.term in t.split(":")]
+            qual = (f" (This is for {' and '.join(_ref(x) for x in partners)}; the interaction "
+                    "below gives the difference for the others.)" if partners else "")
             out.append(f"{exposed} {phr} compared with {comp}, taking the other factors in the "
-                       f"model into account.{tail}")
+                       f"model into account.{qual}{tail}")
         if self.n_dropped:
             out.append(f"{self.n_dropped} children with missing information were left out "
                        f"(complete-case analysis; {self.n_obs} analysed).")
@@ -792,7 +841,7 @@ class RiskModel:
 
 def fit_risk_model(df: pd.DataFrame, outcome: str, predictors: Sequence[str],
                    cluster: str | None = None, method: str = "logit", missing: str = "drop",
-                   alpha: float = 0.05) -> RiskModel:
+                   alpha: float = 0.05, pl: bool = True) -> RiskModel:
     """Logistic regression of a binary outcome on risk factors, reported as odds ratios.
 
     Parameters
@@ -817,6 +866,11 @@ def fit_risk_model(df: pd.DataFrame, outcome: str, predictors: Sequence[str],
         reported by :meth:`RiskModel.sentences`) or an error.
     alpha : float
         1 - confidence level.
+    pl : bool
+        Firth only: profile penalised-likelihood CIs and penalised LR p-values (default, as
+        recommended by Heinze & Schemper 2002); ``False`` gives Wald CIs and p-values from the
+        penalised information matrix -- much faster on large data, less accurate when events
+        are few.
 
     Returns
     -------
@@ -842,10 +896,11 @@ def fit_risk_model(df: pd.DataFrame, outcome: str, predictors: Sequence[str],
     ['term', 'odds_ratio', 'ci_lower', 'ci_upper', 'p_value']
     """
     with _single_blas_thread():
-        return _fit_risk_model(df, outcome, predictors, cluster, method, missing, alpha)
+        return _fit_risk_model(df, outcome, predictors, cluster, method, missing, alpha, pl)
 
 
-def _fit_risk_model(df, outcome, predictors, cluster, method, missing, alpha) -> RiskModel:
+def _fit_risk_model(df, outcome, predictors, cluster, method, missing, alpha,
+                    pl=True) -> RiskModel:
     if method not in ("logit", "firth"):
         raise RiskDataError(f"method must be 'logit' or 'firth', got {method!r}")
     if cluster is not None and method == "firth":
@@ -908,12 +963,17 @@ def _fit_risk_model(df, outcome, predictors, cluster, method, missing, alpha) ->
                 SeparationWarning, stacklevel=4)
         ci_method = ("Wald, cluster-robust (sandwich) by " + cluster) if cluster else "Wald"
     else:
-        f = _firth_fit_impl(X, y, True, alpha, None)
+        f = _firth_fit_impl(X, y, pl, alpha, None)
         params, bse, cov = f["params"], f["bse"], f["cov"]
-        lo, hi, pvals = f["ci_lower"], f["ci_upper"], f["pvalues"]
+        if pl:
+            lo, hi, pvals = f["ci_lower"], f["ci_upper"], f["pvalues"]
+            ci_method = "profile penalised likelihood (Firth); p: penalised LR test"
+        else:
+            lo, hi = params - z * bse, params + z * bse
+            pvals = 2 * stats.norm.sf(np.abs(params / bse))
+            ci_method = "Wald from the penalised information (Firth)"
         converged = f["converged"]
         sep = _separation_terms(X, y, names, None, None)
-        ci_method = "profile penalised likelihood (Firth); p: penalised LR test"
         result = f
     with np.errstate(over="ignore"):
         ors = pd.DataFrame({

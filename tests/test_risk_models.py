@@ -141,6 +141,9 @@ def test_firth_converges_to_mle_in_large_samples():
     ml = risk.fit_risk_model(df, "y", ["a", "b"])
     fi = risk.fit_risk_model(df, "y", ["a", "b"], method="firth")
     np.testing.assert_allclose(fi.params_, ml.params_, atol=2e-3)
+    fw = risk.fit_risk_model(df, "y", ["a", "b"], method="firth", pl=False)
+    np.testing.assert_allclose(fw.params_, fi.params_, rtol=1e-6)
+    assert fw.ci_method.startswith("Wald") and fi.ci_method.startswith("profile")
     # profile CIs approach Wald CIs when the likelihood is near-quadratic
     np.testing.assert_allclose(np.log(fi.odds_ratios[["ci_lower", "ci_upper"]]),
                                np.log(ml.odds_ratios[["ci_lower", "ci_upper"]]), atol=5e-3)
