@@ -470,8 +470,13 @@ class ITSResult:
     def slope_change(self) -> float:
         return float(self.summary.set_index("term").loc["slope_change", "estimate"])
 
-    def plot(self, ax=None, title: str | None = None):
-        """Observed counts, fitted line and the counterfactual (no-intervention) line."""
+    def plot(self, ax=None, title: str | None = None, horizon: int | None = None):
+        """Observed counts, fitted line and the counterfactual (no-intervention) line.
+
+        The counterfactual is drawn for ``horizon`` periods after the intervention (default: as
+        many periods as there are before it — a trend is not extrapolated further than the data
+        that estimated it).
+        """
         import matplotlib.pyplot as plt
 
         _style()
@@ -480,9 +485,11 @@ class ITSResult:
         d = self.data
         ax.plot(d["date"], d["observed"], "o", ms=3, color="#999999", label="observed")
         ax.plot(d["date"], d["fitted"], color="#0072B2", lw=2, label="fitted")
-        post = d["post"] == 1
+        n_pre = int((d["post"] == 0).sum())
+        h = n_pre if horizon is None else int(horizon)
+        post = (d["post"] == 1) & (np.arange(len(d)) < n_pre + h)
         ax.plot(d.loc[post, "date"], d.loc[post, "counterfactual"], color="#D55E00", ls="--",
-                lw=2, label="counterfactual (no change)")
+                lw=2, label="counterfactual (pre-law trend continued)")
         ax.axvline(self.intervention, color="black", lw=1)
         ax.set_ylabel("count per period")
         ax.set_title(title or f"Interrupted time series (intervention {self.intervention:%Y-%m-%d})")
