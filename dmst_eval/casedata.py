@@ -503,6 +503,16 @@ def _isna(v) -> bool:
 
 def _text(s: pd.Series) -> pd.Series:
     """Values as stripped nullable strings (vectorised)."""
+    if pd.api.types.is_string_dtype(s.dtype) or s.dtype == object:
+        try:  # fast path: all values are text or missing
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            vals = s.to_numpy(dtype=object, na_value=None)
+            arr = pc.utf8_trim_whitespace(pa.array(vals, type=pa.string(), from_pandas=True))
+            return pd.Series(arr.to_numpy(zero_copy_only=False), index=s.index).astype("string")
+        except Exception:  # non-text values: slow path below
+            pass
     try:
         t = s.astype("string")
     except (TypeError, ValueError):

@@ -378,9 +378,10 @@ def test_validation_fast_on_large_tables():
         "race_ethnicity": "White", "home_town": rng.choice(["Hartford", "new haven", "Bristol"], n),
         "region": "Region 4", "child_welfare_involved": True, "prior_sexual_abuse": None,
         "prior_runaway": True, "substance_use": False, "juvenile_justice": None, "lgbtq": None})
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # CPU time: robust to a busy shared machine
     cd = CaseData({"children": kids}, meta=META).validate()
-    assert time.perf_counter() - t0 < 10
+    # vectorised: ~1-2 s of CPU; a Python loop over rows would take minutes
+    assert time.process_time() - t0 < 20
     assert set(cd.children["home_town"]) == {"Hartford", "New Haven", "Bristol"}
 
 
