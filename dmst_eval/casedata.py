@@ -372,7 +372,8 @@ def _write_json(p: Path, obj) -> None:
 def load(path: str | os.PathLike = "data/synthetic") -> CaseData:
     """Load and validate a bundle folder (Parquet or CSV).
 
-    For each table, ``<table>.parquet`` is read if present, else ``<table>.csv``. CSV cells are
+    For each table, ``<table>.parquet`` is read if present, else ``<table>.csv``; every table
+    must be present (a header-only CSV stands for a table you do not have). CSV cells are
     read as text and parsed by the schema (dates as ISO 8601, booleans as true/false, yes/no,
     1/0), never guessed. ``meta.json`` is optional for CSV extracts (default study start
     2008-01-01; study end the later of 2025-12-31 and the latest date in the data).

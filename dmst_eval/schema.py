@@ -504,7 +504,9 @@ def data_dictionary() -> str:
         "A bundle is a folder with one file per table: `<table>.parquet` (as written by "
         "`CaseData.save`) or `<table>.csv` (how an agency extract usually arrives), plus an "
         "optional `meta.json` (study window, source) and, for synthetic data, `truth.json`. "
-        "`dmst_eval.load(path)` checks every rule below and lists every problem at once.",
+        "`dmst_eval.load(path)` checks every rule below and lists every problem at once. Every "
+        "table must be present; for a table you do not have, supply a CSV with just the header "
+        "row. Where both `<table>.parquet` and `<table>.csv` exist, the Parquet file is read.",
         "",
         "General rules:",
         "",
