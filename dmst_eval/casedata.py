@@ -409,6 +409,7 @@ def load(path: str | os.PathLike = "data/synthetic") -> CaseData:
                 raw[t] = pd.read_csv(csv_file, dtype=str, keep_default_na=False,
                                      na_values=CSV_NA_VALUES, skipinitialspace=False,
                                      encoding="utf-8-sig")
+                raw[t].columns = [str(c).strip() for c in raw[t].columns]
             else:
                 problems.append(_problem(t, None, [], 0,
                                          f"a file {t}.parquet or {t}.csv in {path}"))

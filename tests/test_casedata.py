@@ -438,3 +438,17 @@ def test_parquet_with_wrong_types_is_reported(tmp_path):
     assert by[("trainings", "attendees")]["rows"] == ["T2"]
     assert by[("children", "birth_date")]["n_rows"] == 3
     assert "time zone" in by[("children", "birth_date")]["expected"]
+
+
+def test_header_only_csv_stands_for_an_absent_table(tmp_path):
+    f = valid_frames()
+    f["trainings"] = f["trainings"].iloc[0:0]
+    f["training_attendance"] = f["training_attendance"].iloc[0:0]
+    d = write_csv_bundle(f, tmp_path / "csv")
+    text = (d / "children.csv").read_text().splitlines()
+    text[0] = ", ".join(text[0].split(","))  # spaces after commas in the header
+    (d / "children.csv").write_text("\n".join(text) + "\n")
+    cd = load(d)
+    assert len(cd.trainings) == 0 and len(cd.training_attendance) == 0
+    assert dict(cd.trainings.dtypes) == schema.TABLES["trainings"].dtypes
+    assert len(cd.children) == 3
