@@ -1202,7 +1202,8 @@ def _kernel_ok() -> None:
 
 def render(params: dict | BriefParams | None = None, out_dir: str | Path = "reports",
            progress: bool = False, pdf: bool | None = None, timeout: int = 600,
-           template: str | Path | None = None, child_ids: bool = True) -> BriefResult:
+           template: str | Path | None = None, child_ids: bool = True,
+           strict: bool | None = None) -> BriefResult:
     """Render one brief: execute, export HTML (code hidden), audit, then publish.
 
     Parameters
@@ -1223,6 +1224,9 @@ def render(params: dict | BriefParams | None = None, out_dir: str | Path = "repo
         Notebook to run (default :data:`BRIEF_NOTEBOOK`).
     child_ids : bool
         Also check the brief against the child ids of the data (exact matches).
+    strict : bool, optional
+        Fail the brief if any section cannot be computed (instead of showing a note in it).
+        Default: the ``DMST_EVAL_BRIEF_STRICT`` environment variable.
 
     Returns
     -------
@@ -1262,6 +1266,9 @@ def render(params: dict | BriefParams | None = None, out_dir: str | Path = "repo
         if params.figures_dir:
             run_params["figures_dir"] = str(Path(params.figures_dir).resolve())
         nb_tmp = work / f"{slug}.ipynb"
+        old_strict = os.environ.get("DMST_EVAL_BRIEF_STRICT")
+        if strict is not None:  # the kernel inherits this process's environment
+            os.environ["DMST_EVAL_BRIEF_STRICT"] = "1" if strict else "0"
         try:
             pm.execute_notebook(str(template), str(nb_tmp), parameters=run_params,
                                 kernel_name=KERNEL, cwd=str(work), execution_timeout=timeout,
@@ -1269,6 +1276,12 @@ def render(params: dict | BriefParams | None = None, out_dir: str | Path = "repo
         except pm.PapermillExecutionError as e:
             raise BriefError(f"brief {slug} failed in cell {e.exec_count}: {e.ename}: "
                              f"{str(e.evalue)[:300]}") from None
+        finally:
+            if strict is not None:
+                if old_strict is None:
+                    os.environ.pop("DMST_EVAL_BRIEF_STRICT", None)
+                else:
+                    os.environ["DMST_EVAL_BRIEF_STRICT"] = old_strict
         html_tmp = work / f"{slug}.html.partial"
         html_tmp.write_text(_html_export(nb_tmp), encoding="utf-8")
         ids = ()
@@ -1339,11 +1352,12 @@ def _child_ids(data_path: Path) -> set[str]:
     return set()
 
 
-def _render_one(params: dict, out_dir: str, pdf: bool | None, timeout: int) -> dict:
+def _render_one(params: dict, out_dir: str, pdf: bool | None, timeout: int,
+                strict: bool | None = None) -> dict:
     t0 = time.perf_counter()
     region = params.get("region", "statewide")
     try:
-        res = render(params, out_dir=out_dir, pdf=pdf, timeout=timeout)
+        res = render(params, out_dir=out_dir, pdf=pdf, timeout=timeout, strict=strict)
         return {"region": region, "status": "ok", "path": str(res.html),
                 "seconds": round(time.perf_counter() - t0, 1), "error": ""}
     except Exception as e:  # one failure never stops the batch
@@ -1354,7 +1368,8 @@ def _render_one(params: dict, out_dir: str, pdf: bool | None, timeout: int) -> d
 
 def render_batch(regions="all", data_path: str = "data/synthetic", audience: str = "internal",
                  out_dir: str | Path = "reports", progress: bool = False, workers: int = 2,
-                 pdf: bool | None = False, timeout: int = 600, **params) -> pd.DataFrame:
+                 pdf: bool | None = False, timeout: int = 600, strict: bool | None = None,
+                 **params) -> pd.DataFrame:
     """Render statewide + regional briefs in parallel processes.
 
     Parameters
@@ -1397,7 +1412,7 @@ def render_batch(regions="all", data_path: str = "data/synthetic", audience: str
     try:
         ctx = mp.get_context("spawn")
         with ProcessPoolExecutor(max_workers=max(1, int(workers)), mp_context=ctx) as ex:
-            futs = {ex.submit(_render_one, j, str(out_dir), pdf, timeout): k
+            futs = {ex.submit(_render_one, j, str(out_dir), pdf, timeout, strict): k
                     for k, j in enumerate(jobs)}
             for f in as_completed(futs):
                 k = futs[f]

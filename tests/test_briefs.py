@@ -1,0 +1,303 @@
+"""Evaluation briefs: parameters, sections (suppressed, computed), render, audit, failures."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from dmst_eval import briefs, disclosure
+from dmst_eval.briefs import Brief, BriefError, BriefParams
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "data" / "synthetic"
+pytestmark = pytest.mark.xdist_group("briefs")  # renders share the machine: keep them together
+
+
+# ------------------------------------------------------------------ parameters
+def test_normalise_region_spellings_and_errors():
+    assert briefs.normalise_region("region 6") == "Region 6"
+    assert briefs.normalise_region(2) == "Region 2"
+    assert briefs.normalise_region("Statewide") == "statewide"
+    with pytest.raises(BriefError, match="region must be"):
+        briefs.normalise_region("Region 7")
+
+
+def test_params_thresholds_and_validation():
+    assert BriefParams(audience="internal").threshold == 5
+    assert BriefParams(audience="public").threshold == 10
+    assert BriefParams(audience="internal", suppression_threshold=11).threshold == 11
+    with pytest.raises(BriefError, match="public brief needs"):
+        BriefParams(audience="public", suppression_threshold=5)
+    with pytest.raises(BriefError, match="audience"):
+        BriefParams(audience="press")
+    with pytest.raises(BriefError, match="period_start"):
+        BriefParams(period_start="not a date")
+    assert BriefParams(region=3, audience="public").slug == "brief_region3_public"
+
+
+def test_poisson_ratio_ci_matches_conditional_binomial():
+    rr, lo, hi = briefs._poisson_ratio_ci(22, 15, 1096, 1096)
+    ci = stats.binomtest(22, 37).proportion_ci(method="exact")
+    assert rr == pytest.approx(22 / 15)
+    assert lo == pytest.approx(ci.low / (1 - ci.low))
+    assert hi == pytest.approx(ci.high / (1 - ci.high))
+
+
+# ------------------------------------------------------------------ sections (in process)
+@pytest.fixture(scope="module")
+def cd():
+    from dmst_eval.casedata import load
+
+    return load(DATA)
+
+
+@pytest.fixture(scope="module")
+def brief_public(cd):
+    b = Brief(cd, {"audience": "public", "figures_dir": None}, strict=True)
+    return b, {m: getattr(b, m)() for m in
+               ("header", "key_findings", "scorecard", "tracking", "hotspot_map",
+                "risk_factors", "repeat_victimization", "program_effects", "methods",
+                "provenance")}
+
+
+def test_default_periods_are_last_three_years_and_three_before(cd):
+    b = Brief(cd, {"figures_dir": None})
+    end = pd.Timestamp(cd.meta["study_end"])
+    assert b.period == (f"{end.year - 2}-01-01", end.strftime("%Y-%m-%d"))
+    assert b.comparison == (f"{end.year - 5}-01-01", f"{end.year - 3}-12-31")
+
+
+def test_every_section_computed_and_every_table_suppressed(brief_public):
+    b, secs = brief_public
+    assert b.errors == []
+    for name, sec in secs.items():
+        assert sec.error is None, name
+        for tname, t in sec.tables.items():
+            info = t.attrs.get("disclosure")
+            assert info is not None, (name, tname)
+            for c in info["count_cols"]:
+                v = pd.to_numeric(t[c], errors="coerce")
+                assert not ((v >= 1) & (v < 10)).any(), (name, tname, c)
+            assert not any(str(c).endswith("_id") for c in t.columns), (name, tname)
+
+
+def test_key_findings_numbers_are_computed(brief_public, cd):
+    from dmst_eval import tracking
+
+    b, secs = brief_public
+    ts = tracking.summary(cd, b.period[0], b.period[1])
+    n = int(ts.value("confirmed_victims"))
+    first = re.sub("<[^>]+>", "|", secs["key_findings"].html).split("|")
+    first = [s for s in first if s.strip()][0]
+    assert first.startswith(disclosure.count_phrase(n, 10).capitalize() + " children")
+
+
+def test_banner_only_for_synthetic_data(cd):
+    from dmst_eval.casedata import CaseData
+
+    assert "SYNTHETIC DATA" in Brief(cd, {"figures_dir": None}).header().html
+    real = CaseData(dict(cd.tables), meta=dict(cd.meta, source="extract"))
+    assert Brief(real, {"figures_dir": None}).banner().html == ""
+
+
+def test_failing_section_shows_note_without_data(cd, monkeypatch):
+    b = Brief(cd, {"figures_dir": None}, strict=False)
+    monkeypatch.setattr(b, "_risk_model", lambda: (_ for _ in ()).throw(KeyError("C0001")))
+    with pytest.warns(UserWarning, match="Risk factors"):
+        sec = b.risk_factors()
+    assert sec.error == "KeyError" and "C0001" not in sec.html
+    assert ("Risk factors", "KeyError") in b.errors
+
+
+def test_figures_saved_to_figures_dir(cd, tmp_path):
+    b = Brief(cd, {"figures_dir": str(tmp_path), "region": "statewide"}, strict=True)
+    b.risk_factors()
+    assert (tmp_path / "brief_statewide_internal_risk_factors.png").exists()
+
+
+# ------------------------------------------------------------------ rendering
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    res = {}
+    for region, audience in (("statewide", "internal"), ("Region 4", "public")):
+        res[(region, audience)] = briefs.render(
+            {"data_path": str(DATA), "region": region, "audience": audience,
+             "figures_dir": None}, out_dir=out, pdf=False, strict=True)
+    return out, res
+
+
+def test_render_writes_audited_self_contained_html(rendered):
+    out, res = rendered
+    for (region, audience), r in res.items():
+        assert r.audit.passed and r.audit.n_tables >= 6 and r.audit.n_figures >= 2
+        html = r.html.read_text()
+        assert r.notebook.exists()
+        assert 'id="dmst-synthetic-banner"' in html
+        # code hidden: no input cells, no parameters cell source
+        assert "class=\"jp-InputArea" not in html and "briefs.Brief.from_params" not in html
+        # readable offline: no external scripts, stylesheets or images
+        assert not re.search(r'(src|href)="https?://', html)
+        assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', html)) >= 2
+        # re-audit of the published files passes (the HTML and the executed notebook)
+        thr = 10 if audience == "public" else 5
+        assert disclosure.audit(r.html).passed and disclosure.audit(r.html).threshold == thr
+        assert disclosure.audit(r.notebook).passed
+    # nothing half-written left behind
+    assert not list(out.glob(".*")) and not list(out.glob("*.partial"))
+    assert not list(out.glob("*.FAILED.txt"))
+
+
+def test_public_brief_has_no_small_counts_or_ids(rendered, cd):
+    out, res = rendered
+    html = res[("Region 4", "public")].html.read_text()
+    rep = disclosure.audit(res[("Region 4", "public")].html, threshold=10,
+                           child_ids=cd.children["child_id"].astype(str))
+    assert rep.passed, rep.problems
+    assert "&lt;10" in html or "fewer than 10" in html
+
+
+def _bad_template(tmp_path, code: str) -> Path:
+    nb = nbformat.read(briefs.BRIEF_NOTEBOOK, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(code))
+    p = tmp_path / "bad.ipynb"
+    nbformat.write(nb, p)
+    return p
+
+
+def test_failed_execution_leaves_no_complete_html(tmp_path, rendered):
+    out = tmp_path / "reports"
+    out.mkdir()
+    stale = out / "brief_statewide_internal.html"
+    stale.write_text("<html>an older brief</html>")
+    tpl = _bad_template(tmp_path, "raise RuntimeError('boom')")
+    with pytest.raises(BriefError, match="RuntimeError"):
+        briefs.render({"data_path": str(DATA), "figures_dir": None}, out_dir=out,
+                      template=tpl, pdf=False)
+    assert not stale.exists() and not list(out.glob("*.html")) and not list(out.glob("*.ipynb"))
+    assert "NOT published" in (out / "brief_statewide_internal.FAILED.txt").read_text()
+    assert [p.name for p in out.iterdir()] == ["brief_statewide_internal.FAILED.txt"]
+
+
+def test_audit_failure_refuses_to_publish(tmp_path):
+    out = tmp_path / "reports"
+    tpl = _bad_template(tmp_path, "print('In Region 2, 3 victims were identified.')")
+    with pytest.raises(BriefError, match="disclosure audit failed.*small_count_prose"):
+        briefs.render({"data_path": str(DATA), "figures_dir": None}, out_dir=out,
+                      template=tpl, pdf=False)
+    assert not list(out.glob("*.html"))
+
+
+def test_render_rejects_missing_data(tmp_path):
+    with pytest.raises(BriefError, match="does not exist"):
+        briefs.render({"data_path": str(tmp_path / "nope")}, out_dir=tmp_path)
+
+
+def test_render_batch_one_failure_does_not_stop_others(tmp_path, monkeypatch):
+    # a missing bundle makes every brief fail fast; the summary has one row per region
+    s = briefs.render_batch(regions="statewide,Region 1", data_path=str(tmp_path / "nope"),
+                            out_dir=tmp_path)
+    assert s["region"].tolist() == ["statewide", "Region 1"]
+    assert (s["status"] == "failed").all() and s["error"].str.contains("does not exist").all()
+    assert list(s.columns) == ["region", "status", "path", "seconds", "error"]
+
+
+def test_cli_errors_are_one_line_and_nonzero(tmp_path):
+    from typer.testing import CliRunner
+
+    from dmst_eval.cli import app
+
+    r = CliRunner().invoke(app, ["brief", "--region", "Region 9", "--out-dir", str(tmp_path)])
+    assert r.exit_code != 0
+    assert "region must be" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(app, ["briefs", "--data", str(tmp_path / "nope"), "--regions",
+                                 "Region 2", "--out-dir", str(tmp_path)])
+    assert r.exit_code == 1 and "1 of 1 briefs failed" in r.output
+
+
+@pytest.mark.slow
+def test_audit_passes_every_region_both_audiences(tmp_path, cd):
+    """Full run (make test-slow): render all 7 briefs x 2 audiences in parallel and audit them.
+    Fast run: the same sections in process for every region and audience, audited as a page
+    (the fast suite also renders two briefs end to end above)."""
+    from tests.conftest import FULL_SEEDS
+
+    if FULL_SEEDS:
+        for audience in ("internal", "public"):
+            s = briefs.render_batch(regions="all", data_path=str(DATA), audience=audience,
+                                    out_dir=tmp_path / audience, pdf=False, strict=True)
+            assert (s["status"] == "ok").all(), s.to_string()
+            for p in s["path"]:
+                rep = disclosure.audit(p)
+                assert rep.passed and rep.threshold == (10 if audience == "public" else 5)
+        return
+    ids = cd.children["child_id"].astype(str)
+    for region in ["statewide", *[f"Region {k}" for k in range(1, 7)]]:
+        for audience in ("internal", "public"):
+            b = Brief(cd, {"region": region, "audience": audience, "figures_dir": None},
+                      strict=True)
+            page = "".join(getattr(b, m)()._repr_html_() for m in
+                           ("header", "key_findings", "scorecard", "tracking", "hotspot_map",
+                            "risk_factors", "repeat_victimization", "program_effects",
+                            "methods", "provenance"))
+            p = tmp_path / f"{b.params.slug}.html"
+            p.write_text(f"<html><body>{page}</body></html>")
+            rep = disclosure.audit(p, child_ids=ids)
+            assert rep.passed, (region, audience, rep.problems.head().to_dict("records"))
+            assert rep.threshold == b.threshold
+
+
+# ------------------------------------------------------------------ headless Chromium
+_CHECK_JS = """<script>
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var out = document.createElement('pre'); out.id = 'dmst-img-check';
+  out.textContent = JSON.stringify({
+    n: imgs.length,
+    loaded: imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length,
+    banner: !!document.getElementById('dmst-synthetic-banner'),
+    bannerVisible: (function () { var b = document.getElementById('dmst-synthetic-banner');
+      return !!b && b.getBoundingClientRect().height > 10; })()
+  });
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def test_rendered_html_in_headless_chromium(rendered, tmp_path):
+    from PIL import Image
+
+    assert briefs.chromium_path() is not None, "install Debian's chromium (.ci/run does)"
+    out, res = rendered
+    html = res[("statewide", "internal")].html
+    # a copy with a small checking script (the published brief itself has no JavaScript)
+    probe = tmp_path / "probe.html"
+    probe.write_text(html.read_text().replace("</body>", _CHECK_JS + "</body>"))
+    import subprocess
+
+    cmd = briefs.chromium_cmd("--virtual-time-budget=10000", "--dump-dom", probe.as_uri(),
+                              user_data_dir=str(tmp_path / "profile"))
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    m = re.search(r'<pre id="dmst-img-check">(.*?)</pre>', dom, re.S)
+    assert m, "the page did not finish loading in Chromium"
+    check = json.loads(m[1].replace("&quot;", '"'))
+    assert check["banner"] and check["bannerVisible"]
+    assert check["n"] >= 3 and check["loaded"] == check["n"]
+    # and a screenshot of the top of the brief: the banner's amber colour is on it
+    shot = tmp_path / "shot.png"
+    cmd = briefs.chromium_cmd("--window-size=1000,1400", f"--screenshot={shot}", html.as_uri(),
+                              user_data_dir=str(tmp_path / "profile2"))
+    subprocess.run(cmd, capture_output=True, timeout=120)
+    img = Image.open(shot).convert("RGB")
+    assert img.size == (1000, 1400)
+    px = np.asarray(img).reshape(-1, 3)
+    amber_border = np.all(np.abs(px.astype(int) - [0xE6, 0x9F, 0x00]) < 12, axis=1).sum()
+    assert amber_border > 500  # the banner's border is drawn
+    assert len(np.unique(px, axis=0)) > 50  # not a blank page
