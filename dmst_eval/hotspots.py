@@ -562,7 +562,7 @@ class SmoothedRates:
         ax.invert_xaxis()
         ax.set_xlabel(f"rank (1 = highest); bars: {int(self.rank_level * 100)}% posterior interval")
         ax.set_title(kw.get("title", "How sure are we of the ranking?"))
-        ax.legend(loc="lower left")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2)
         return ax
 
     def explore(self, **kw):
@@ -1456,7 +1456,7 @@ class FacilityExcess:
         h += [Line2D([], [], marker="o", ls="", color=_OKABE["vermillion"]),
               Line2D([], [], marker="o", ls="", color=_OKABE["blue"])]
         lab += [f"flagged ({self.adjust}-adjusted p < {self.alpha})", "not flagged"]
-        ax.legend(h, lab, loc="upper right")
+        ax.legend(h, lab, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
         return ax
 
 
@@ -1608,46 +1608,60 @@ def facility_excess(cd, start=None, end=None, adjust: str = "holm", *, alpha: fl
 # ---------------------------------------------------------------------------------------------
 def choropleth(gdf, column: str, ax=None, scheme: str | None = "fisher_jenks", k: int = 5,
                cmap: str | None = None, suppressed=None, suppress_below: int | None = 5,
-               legend_title: str | None = None, title: str | None = None, fmt: str = "{:.1f}"):
-    """Static choropleth (mapclassify classes, colour-blind-safe sequential map).
+               legend_title: str | None = None, title: str | None = None, fmt: str = "{:.1f}",
+               zero_class: bool = True):
+    """Static choropleth (mapclassify classes, colour-blind-safe sequential map; darker = higher).
 
-    Areas where ``suppressed`` is True are drawn hatched grey, their values hidden, and labelled
-    "suppressed (<k)" in the legend.
+    Zeros get their own white class (``zero_class``), positive values ``k`` classes of
+    ``scheme`` (any mapclassify scheme). Areas where ``suppressed`` is True are drawn hatched
+    grey, their values hidden, and labelled "suppressed (<k)" in the legend; missing values are
+    "no data".
 
     Examples
     --------
     >>> from dmst_eval import geography
     >>> ax = choropleth(geography.towns(), "land_area_sq_km")
     """
+    import matplotlib as mpl
     from matplotlib.patches import Patch
 
     ax = _new_ax(ax, "map")
-    cmap = cmap or _const("SEQUENTIAL", "cividis")
+    cmap = cmap or _const("SEQUENTIAL", "cividis") + "_r"
+    cm = mpl.colormaps[cmap]
     supp = np.zeros(len(gdf), dtype=bool) if suppressed is None else np.asarray(suppressed, bool)
-    shown = gdf[~supp]
-    vals = shown[column].astype(float)
+    vals_all = pd.to_numeric(gdf[column], errors="coerce").to_numpy(dtype=float)
+    nodata = ~np.isfinite(vals_all) & ~supp
+    zero = (vals_all == 0) & ~supp & zero_class
+    rest = ~supp & ~nodata & ~zero
     handles, labels = [], []
-    if len(shown):
-        nun = vals.nunique()
-        kw = dict(ax=ax, edgecolor="white", linewidth=0.3, cmap=cmap)
-        if scheme and nun > k:
+    edge = dict(edgecolor="white", linewidth=0.3)
+    if zero.any():
+        gdf[zero].plot(ax=ax, facecolor="#FFFFFF", edgecolor="#BBBBBB", linewidth=0.3)
+        handles.append(Patch(facecolor="#FFFFFF", edgecolor="#999999"))
+        labels.append("0")
+    if rest.any():
+        v = vals_all[rest]
+        uniq = np.unique(v)
+        if scheme and len(uniq) > k:
+            import mapclassify
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                shown.plot(column=column, scheme=scheme, k=k, legend=True,
-                           legend_kwds={"fmt": fmt}, **kw)
-            leg = ax.get_legend()
-            handles = list(leg.legend_handles)
-            labels = [t.get_text() for t in leg.texts]
-            leg.remove()
+                cls = mapclassify.classify(v, scheme=scheme, k=k)
+            bins, yb = np.asarray(cls.bins, dtype=float), np.asarray(cls.yb)
+            lows = np.r_[v.min(), bins[:-1]]
+            labs = [f"{fmt.format(lo)} – {fmt.format(hi)}" for lo, hi in zip(lows, bins)]
         else:
-            cats = np.sort(vals.unique())
-            import matplotlib as mpl
-
-            cm = mpl.colormaps[cmap]
-            colors = {v: cm(i / max(len(cats) - 1, 1)) for i, v in enumerate(cats)}
-            shown.plot(ax=ax, color=[colors[v] for v in vals], edgecolor="white", linewidth=0.3)
-            handles = [Patch(facecolor=colors[v], edgecolor="white") for v in cats]
-            labels = [fmt.format(v) for v in cats]
+            bins, yb = uniq, np.searchsorted(uniq, v)
+            labs = [fmt.format(b) for b in uniq]
+        nb = len(bins)
+        cols = [cm(0.12 + 0.88 * i / max(nb - 1, 1)) for i in range(nb)]
+        sub = gdf[rest]
+        sub.plot(ax=ax, color=[cols[i] for i in yb], **edge)
+        for i in range(nb):
+            if (yb == i).any():
+                handles.append(Patch(facecolor=cols[i], edgecolor="white"))
+                labels.append(labs[i])
     if supp.any():
         gdf[supp].plot(ax=ax, facecolor=_const("SUPPRESSED_COLOR", "#DDDDDD"),
                        hatch=_const("SUPPRESSED_HATCH", "///"), edgecolor="#8A8A8A",
@@ -1655,6 +1669,10 @@ def choropleth(gdf, column: str, ax=None, scheme: str | None = "fisher_jenks", k
         handles.append(Patch(facecolor=_const("SUPPRESSED_COLOR", "#DDDDDD"),
                              hatch=_const("SUPPRESSED_HATCH", "///"), edgecolor="#8A8A8A"))
         labels.append(f"suppressed (<{suppress_below})")
+    if nodata.any():
+        gdf[nodata].plot(ax=ax, facecolor="#F0F0F0", edgecolor="#BBBBBB", linewidth=0.3)
+        handles.append(Patch(facecolor="#F0F0F0", edgecolor="#BBBBBB"))
+        labels.append("no data")
     ax.legend(handles, labels, title=legend_title, loc="lower right", fontsize=8,
               title_fontsize=8.5)
     ax.set_axis_off()
@@ -1675,8 +1693,8 @@ def _categorical_map(g, column, colors, ax=None, title=None, legend_title=None):
         n = len(sub)
         handles.append(Patch(facecolor=col, edgecolor="#999999"))
         labels.append(f"{cat} ({n})")
-    ax.legend(handles, labels, title=legend_title, loc="lower right", fontsize=8,
-              title_fontsize=8.5)
+    ax.legend(handles, labels, title=legend_title, loc="upper center", fontsize=8,
+              title_fontsize=8.5, bbox_to_anchor=(0.5, 0.02), ncol=3)
     ax.set_axis_off()
     if title:
         ax.set_title(title)
