@@ -228,18 +228,18 @@ def test_gi_star_matches_esda_and_finds_planted_cluster(grid):
     block = [14, 15, 20, 21]
     x[block] += 6
     g = grid.assign(x=x)
-    gi = h.local_gi_star(g, "x", id_col="cell", permutations=999, seed=2)
+    gi = h.local_gi_star(g, "x", id_col="cell", seed=2)
     w = geography.weights("queen", gdf=grid, ids="cell")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = G_Local(x, w, star=True, permutations=0)
+        ref = G_Local(x, w, transform="B", star=True, permutations=0)
     np.testing.assert_allclose(gi.summary["z"], ref.Zs)
     assert set(gi.hot_spots) & {g.cell[i] for i in block}
     assert not (set(gi.hot_spots) - {g.cell[i] for i in range(36)
                                      if w.neighbors[g.cell[i]] and
                                      any(g.cell[j] in w.neighbors[g.cell[i]] or j == i
                                          for j in block)})
-    gi2 = h.local_gi_star(g, "x", id_col="cell", permutations=999, seed=2)
+    gi2 = h.local_gi_star(g, "x", id_col="cell", seed=2)
     assert (gi.summary["p_sim"] == gi2.summary["p_sim"]).all()
 
 
@@ -475,3 +475,24 @@ def test_maps_label_suppressed_and_outline_clusters(towns):
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def test_victims_counts_each_child_once_by_home_or_episode_town():
+    from dmst_eval.casedata import CaseData
+
+    ch = pd.DataFrame({"child_id": ["a", "b", "c"], "home_town": ["Hartford", "Hamden", "Union"]})
+    ep = pd.DataFrame({
+        "episode_id": ["e1", "e2", "e3", "e4"], "child_id": ["a", "a", "b", "c"],
+        "began_at": pd.to_datetime(["2012-01-01", "2013-01-01", "2012-05-01", "2012-05-01"]),
+        "identified_at": pd.to_datetime(["2012-01-05", "2013-01-05", "2012-05-05",
+                                         "2016-05-05"]),
+        "confirmed": [True, True, True, True], "status_at_time": ["home"] * 4,
+        "town": ["New Haven", "Bristol", "Hamden", "Union"]})
+    cd = CaseData.from_frames(children=ch, episodes=ep,
+                              meta={"study_start": "2008-01-01", "study_end": "2025-12-31"})
+    v = h.victims(cd, "2012-01-01", "2014-12-31")
+    assert sorted(v["town"]) == ["Hamden", "Hartford"]              # c identified in 2016
+    v2 = h.victims(cd, "2012-01-01", "2014-12-31", place="episode_town")
+    assert sorted(v2["town"]) == ["Hamden", "New Haven"]            # a's first episode
+    r = h.area_rates(v).summary.set_index("town")
+    assert r.loc["Hartford", "events"] == 1 and r["events"].sum() == 2
