@@ -1279,10 +1279,17 @@ def calibration(y_true: Any, p: Any, bins: int = 10, alpha: float = 0.05) -> Cal
     t["ci_lower"], t["ci_upper"] = wilson_ci(t["events"], t["n"], alpha)
     t = t.reset_index()
     z = float(stats.norm.ppf(1 - alpha / 2))
-    slope_fit = sm.GLM(y, sm.add_constant(lp), family=sm.families.Binomial()).fit()
+    if y.sum() in (0, len(y)):
+        raise RiskDataError(f"calibration needs both outcomes; y_true has {int(y.sum())} events "
+                            f"among {len(y)}")
+    slope_fit = sm.Logit(y, sm.add_constant(lp)).fit(disp=0, method="newton", maxiter=100)
     b, se = float(slope_fit.params[1]), float(slope_fit.bse[1])
-    int_fit = sm.GLM(y, np.ones((len(y), 1)), family=sm.families.Binomial(), offset=lp).fit()
-    a, sea = float(int_fit.params[0]), float(int_fit.bse[0])
+    # calibration-in-the-large: the intercept a solving sum(expit(lp + a)) = sum(y) (the
+    # maximum-likelihood estimate with logit(p) as offset), Wald SE from its information
+    a = float(optimize.brentq(lambda v: special.expit(lp + v).sum() - y.sum(), -50, 50,
+                              xtol=1e-10))
+    pa = special.expit(lp + a)
+    sea = float(1 / np.sqrt(np.sum(pa * (1 - pa))))
     return CalibrationResult(t, b, (b - z * se, b + z * se), a, (a - z * sea, a + z * sea),
                              len(y), int(y.sum()))
 
