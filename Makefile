@@ -14,7 +14,7 @@ setup: $(STAMP) $(KERNEL_STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade pip uv
-	@$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev]'
+	@$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -e '.[dev]'
 	@touch $(STAMP)
 
 $(KERNEL_STAMP): $(STAMP)

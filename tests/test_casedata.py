@@ -367,9 +367,8 @@ def test_study_window_respected():
     CaseData(f, meta=META).validate()
 
 
-def test_validation_fast_on_large_tables():
-    import time
-
+def test_validation_normalises_towns_on_large_tables():
+    # speed is measured in benchmarks/bench_validate.py, not here
     rng = np.random.default_rng(1)
     n = 100_000
     kids = pd.DataFrame({
@@ -378,10 +377,7 @@ def test_validation_fast_on_large_tables():
         "race_ethnicity": "White", "home_town": rng.choice(["Hartford", "new haven", "Bristol"], n),
         "region": "Region 4", "child_welfare_involved": True, "prior_sexual_abuse": None,
         "prior_runaway": True, "substance_use": False, "juvenile_justice": None, "lgbtq": None})
-    t0 = time.process_time()  # CPU time: robust to a busy shared machine
     cd = CaseData({"children": kids}, meta=META).validate()
-    # vectorised: ~1-2 s of CPU; a Python loop over rows would take minutes
-    assert time.process_time() - t0 < 20
     assert set(cd.children["home_town"]) == {"Hartford", "New Haven", "Bristol"}
 
 
