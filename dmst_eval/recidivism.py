@@ -756,7 +756,7 @@ def _flag(s: pd.Series) -> pd.Series:
 
 
 def recurrent_frame(cd, start: Any = None, end: Any = None, censor_age: float = 18,
-                    confirmed_only: bool = False, event_time: str = "began_at") -> pd.DataFrame:
+                    confirmed_only: bool = True, event_time: str = "began_at") -> pd.DataFrame:
     """Counting-process rows for repeat victimization, one row per at-risk interval.
 
     Follow-up of a child starts at the child's first identification (earliest
@@ -780,7 +780,8 @@ def recurrent_frame(cd, start: Any = None, end: Any = None, censor_age: float = 
     censor_age : float
         Age (years) at which follow-up ends (leaving care).
     confirmed_only : bool
-        Use only episodes confirmed as trafficking.
+        Use only episodes confirmed as trafficking (default; the agency's count of victims).
+        With ``False`` every episode that came to light counts.
     event_time : {"began_at", "identified_at"}
         Which timestamp of later episodes is the event time.
 
@@ -808,7 +809,8 @@ def recurrent_frame(cd, start: Any = None, end: Any = None, censor_age: float = 
     ...                            "birth_date": [pd.Timestamp("2000-01-01")]}),
     ...     episodes=pd.DataFrame({"episode_id": ["e1", "e2"], "child_id": ["c1", "c1"],
     ...         "began_at": pd.to_datetime(["2014-01-01", "2014-03-02"]),
-    ...         "identified_at": pd.to_datetime(["2014-01-01", "2014-03-10"])}),
+    ...         "identified_at": pd.to_datetime(["2014-01-01", "2014-03-10"]),
+    ...         "confirmed": [True, True]}),
     ...     meta={"study_start": "2008-01-01", "study_end": "2020-12-31"})
     >>> recurrent_frame(cd)[["start", "stop", "event", "event_number"]]
        start    stop  event  event_number
@@ -1585,7 +1587,8 @@ class AwolTimingResult:
 
 def awol_timing(cd, start: Any = None, end: Any = None, censor_age: float = 18,
                 adjust: Sequence[str] = ("substance_use", "prior_runaway", "male", "service"),
-                level: float = 0.95, min_events: int = 5) -> AwolTimingResult:
+                level: float = 0.95, min_events: int = 5,
+                confirmed_only: bool = True) -> AwolTimingResult:
     """AWOL and exploitation: share of episodes that began while AWOL, onset timing, hazard ratio.
 
     * **Share during AWOL** -- episodes beginning in ``[start, end)`` whose ``status_at_time`` is
@@ -1610,6 +1613,8 @@ def awol_timing(cd, start: Any = None, end: Any = None, censor_age: float = 18,
         Confidence level.
     min_events : int
         Minimum repeat episodes while AWOL and while placed to fit the hazard model.
+    confirmed_only : bool
+        Use only confirmed episodes (as :func:`recurrent_frame`).
 
     Returns
     -------
@@ -1625,7 +1630,7 @@ def awol_timing(cd, start: Any = None, end: Any = None, censor_age: float = 18,
     True
     """
     for t, cols in {"episodes": ["episode_id", "child_id", "began_at", "identified_at",
-                                 "status_at_time", "awol_id"],
+                                 "status_at_time", "awol_id", "confirmed"],
                     "awol_episodes": ["awol_id", "start"]}.items():
         if not hasattr(cd, t):
             raise RecidivismInputError(f"cd has no table {t!r}; expected a CaseData bundle")
@@ -1634,6 +1639,8 @@ def awol_timing(cd, start: Any = None, end: Any = None, censor_age: float = 18,
     w_start = pd.Timestamp(start if start is not None else meta.get("study_start", "1900-01-01"))
     w_end = pd.Timestamp(end if end is not None else meta.get("study_end", "2262-01-01"))
     eps = cd.episodes
+    if confirmed_only:
+        eps = eps[eps["confirmed"].fillna(False).astype(bool)]
     first_id = eps.groupby("child_id", observed=True)["identified_at"].transform("min")
     is_first = (eps["identified_at"] == first_id).to_numpy()
     during = ((eps["status_at_time"] == "awol").fillna(False) | eps["awol_id"].notna()).to_numpy()
@@ -1669,7 +1676,8 @@ def awol_timing(cd, start: Any = None, end: Any = None, censor_age: float = 18,
         notes.append(f"{n_neg} episode(s) begin before their AWOL spell started and were left out "
                      "of the timing measures (check the data).")
     cox = None
-    rf = recurrent_frame(cd, start=w_start, end=w_end, censor_age=censor_age)
+    rf = recurrent_frame(cd, start=w_start, end=w_end, censor_age=censor_age,
+                         confirmed_only=confirmed_only)
     sub = rf[(rf["awol"] == 1) | (rf["in_placement"] == 1)]
     covs = ["awol"] + [c for c in adjust if c in sub.columns]
     sub = sub.dropna(subset=covs)

@@ -71,7 +71,8 @@ COLS = ["start", "stop", "event", "event_number", "gap_start", "gap_stop", "awol
 
 @pytest.fixture(scope="module")
 def rf() -> pd.DataFrame:
-    return rc.recurrent_frame(_bundle())
+    # every episode that came to light (A3 is not confirmed)
+    return rc.recurrent_frame(_bundle(), confirmed_only=False)
 
 
 def test_children_included(rf):
@@ -108,7 +109,7 @@ def test_baseline_covariates(rf):
 
 
 def test_censor_age_parameter():
-    rf16 = rc.recurrent_frame(_bundle(), censor_age=16)
+    rf16 = rc.recurrent_frame(_bundle(), censor_age=16, confirmed_only=False)
     # A turns 16 on 1 June 2016 (day 872): censored there, aged out
     a = rf16[rf16["child_id"] == "A"]
     assert a["stop"].max() == (T("2016-06-01") - T("2014-01-11")).days
@@ -119,9 +120,9 @@ def test_censor_age_parameter():
 
 def test_window_and_confirmed_only():
     cd = _bundle()
-    late = rc.recurrent_frame(cd, start="2015-01-01")
+    late = rc.recurrent_frame(cd, start="2015-01-01", confirmed_only=False)
     assert sorted(late["child_id"].unique()) == ["B"]
-    conf = rc.recurrent_frame(cd, confirmed_only=True)
+    conf = rc.recurrent_frame(cd)                 # default: confirmed episodes only
     a = conf[conf["child_id"] == "A"]
     assert a["event"].sum() == 1                  # A3 is not confirmed
     assert a["stop"].max() == 1085
