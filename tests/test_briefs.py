@@ -225,8 +225,8 @@ def test_cli_errors_are_one_line_and_nonzero(tmp_path):
 @pytest.mark.slow
 def test_audit_passes_every_region_both_audiences(tmp_path, cd):
     """Full run (make test-slow): render all 7 briefs x 2 audiences in parallel and audit them.
-    Fast run: the same sections in process for every region and audience, audited as a page
-    (the fast suite also renders two briefs end to end above)."""
+    Fast run (make test): the same sections in process for two more region/audience pairs,
+    audited as a page (the fast suite also renders two briefs end to end above)."""
     from tests.conftest import FULL_SEEDS
 
     if FULL_SEEDS:
@@ -239,8 +239,8 @@ def test_audit_passes_every_region_both_audiences(tmp_path, cd):
                 assert rep.passed and rep.threshold == (10 if audience == "public" else 5)
         return
     ids = cd.children["child_id"].astype(str)
-    for region in ["statewide", *[f"Region {k}" for k in range(1, 7)]]:
-        for audience in ("internal", "public"):
+    for region, audience in (("Region 1", "internal"), ("Region 6", "public")):
+        if True:
             b = Brief(cd, {"region": region, "audience": audience, "figures_dir": None},
                       strict=True)
             page = "".join(getattr(b, m)()._repr_html_() for m in
