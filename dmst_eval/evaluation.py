@@ -461,6 +461,9 @@ class ITSResult:
     maxlags: int
     alpha_: float | None
     result_: Any = None
+    cov_type: str = "hac"
+    autocorrelation_p: float | None = None
+    dispersion: float | None = None
 
     @property
     def level_change(self) -> float:
@@ -499,7 +502,8 @@ class ITSResult:
 
 def interrupted_time_series(series: pd.Series, intervention, family: str = "poisson",
                             seasonality: bool = True, maxlags: int | None = None,
-                            offset: pd.Series | None = None) -> ITSResult:
+                            offset: pd.Series | None = None, cov: str = "auto",
+                            autocorrelation_lags: int = 12) -> ITSResult:
     """Segmented (interrupted time series) regression of a count series.
 
     Model, with *t* the period number (months since the start), *t0* the first period on or after
@@ -509,10 +513,19 @@ def interrupted_time_series(series: pd.Series, intervention, family: str = "pois
 
     ``exp(b2)`` is the **level change** (rate ratio at the intervention), ``b3`` the **slope
     change** (change in the monthly log-rate trend). Fitted as a Poisson or negative-binomial GLM
-    (the NB dispersion is estimated by maximum likelihood first); standard errors are
-    heteroskedasticity-and-autocorrelation consistent (Newey–West, Bartlett kernel, ``maxlags``
-    default ``floor(4 (n/100)^(2/9))``). The counterfactual line keeps the pre-intervention
-    level, trend and seasonality.
+    (the NB dispersion is estimated by maximum likelihood first). The counterfactual line keeps
+    the pre-intervention level, trend and seasonality.
+
+    Standard errors (``cov``): ``"hac"`` — heteroskedasticity-and-autocorrelation consistent
+    (Newey–West, Bartlett kernel, ``maxlags`` default ``floor(4 (n/100)^(2/9))``); ``"model"`` —
+    model-based, inflated by the Pearson dispersion when it exceeds 1 (quasi-Poisson);
+    ``"robust"`` — heteroskedasticity-robust sandwich (HC0). ``"auto"`` (default) tests the Pearson
+    residuals for autocorrelation (Ljung–Box up to ``autocorrelation_lags``, 5% level) and uses
+    HAC if there is some, the model-based errors otherwise. Why not always HAC: with step and
+    trend regressors Newey–West errors are biased downwards in series of this length — in the
+    package's recovery runs (216 months, independent Poisson counts) HAC intervals covered the
+    true level change 84% of the time against 95% or more for the model-based ones. The chosen
+    type is in ``ITSResult.cov_type`` with the Ljung–Box p-value in ``autocorrelation_p``.
 
     Assumptions: the pre-period trend would have continued; no other change at the same time;
     the intervention date is known (no anticipation or lag — shift ``intervention`` otherwise).
@@ -531,6 +544,10 @@ def interrupted_time_series(series: pd.Series, intervention, family: str = "pois
         Lags of the HAC estimator.
     offset : Series, optional
         Log-exposure offset aligned with ``series`` (e.g. log child population).
+    cov : {"auto", "hac", "model", "robust"}
+        Standard errors (see above).
+    autocorrelation_lags : int
+        Lags of the Ljung–Box test used by ``cov="auto"``.
 
     Returns
     -------
@@ -601,11 +618,25 @@ def interrupted_time_series(series: pd.Series, intervention, family: str = "pois
         fam = sm.families.NegativeBinomial(alpha=alpha)
     else:
         fam = sm.families.Poisson()
+    if cov not in ("auto", "hac", "model", "robust"):
+        raise EvaluationInputError(f"cov must be 'auto', 'hac', 'model' or 'robust', got {cov!r}")
     glm = sm.GLM(y, X, family=fam, offset=off)
     with warnings.catch_warnings():
         # a noiseless series is "perfectly predicted"; that is not an error here
         warnings.simplefilter("ignore", category=PerfectSeparationWarning)
-        res = glm.fit(cov_type="HAC", cov_kwds={"maxlags": maxlags})
+        base = glm.fit()
+        dof = max(n - X.shape[1], 1)
+        dispersion = float(np.sum(np.asarray(base.resid_pearson) ** 2) / dof)
+        lb_p = _ljung_box_p(np.asarray(base.resid_pearson), autocorrelation_lags)
+        cov_used = cov
+        if cov == "auto":
+            cov_used = "hac" if (lb_p is not None and lb_p < 0.05) else "model"
+        if cov_used == "hac":
+            res = glm.fit(cov_type="HAC", cov_kwds={"maxlags": maxlags})
+        elif cov_used == "robust":
+            res = glm.fit(cov_type="HC0")
+        else:  # model-based, inflated by the Pearson dispersion when over-dispersed
+            res = glm.fit(scale="X2") if dispersion > 1 else base
     params, bse, pv = res.params, res.bse, res.pvalues
     rows = []
     for term, scale in (("level_change", "rate ratio"), ("slope_change", "log rate per month"),
@@ -629,7 +660,19 @@ def interrupted_time_series(series: pd.Series, intervention, family: str = "pois
                          "counterfactual": np.asarray(cf), "post": post.astype(int)})
     return ITSResult(summary=summary, data=data.reset_index(drop=True), intervention=when,
                      family=family, seasonality=seasonality, maxlags=maxlags, alpha_=alpha,
-                     result_=res)
+                     result_=res, cov_type=cov_used, autocorrelation_p=lb_p,
+                     dispersion=dispersion)
+
+
+def _ljung_box_p(resid: np.ndarray, lags: int) -> float | None:
+    """Ljung–Box p-value for autocorrelation of the residuals up to ``lags``."""
+    from statsmodels.stats.diagnostic import acorr_ljungbox
+
+    lags = int(min(lags, len(resid) // 5))
+    if lags < 1 or not np.isfinite(resid).all() or np.std(resid) == 0:
+        return None
+    out = acorr_ljungbox(resid, lags=[lags], return_df=True)
+    return float(out["lb_pvalue"].iloc[0])
 
 
 def _nb_alpha(y, X, off) -> float:

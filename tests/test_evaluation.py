@@ -162,6 +162,30 @@ def test_its_negbin_covers_truth_on_simulated_series():
     assert r.alpha_ == pytest.approx(1 / 8, abs=0.08)
 
 
+def test_its_auto_uses_hac_under_autocorrelation():
+    rng = np.random.default_rng(8)
+    idx = pd.date_range("2008-01-01", "2025-12-01", freq="MS")
+    n = len(idx)
+    z = np.zeros(n)
+    for i in range(1, n):  # AR(1) latent log-rate, rho = 0.8
+        z[i] = 0.8 * z[i - 1] + rng.normal(0, 0.25)
+    post = (idx >= "2011-10-01").astype(int)
+    y = pd.Series(rng.poisson(np.exp(2.0 + 0.5 * post + z)), index=idx)
+    auto = ev.interrupted_time_series(y, "2011-10-01")
+    assert auto.cov_type == "hac" and auto.autocorrelation_p < 0.05
+    assert auto.result_.cov_type == "HAC"
+    # independent counts: the Ljung-Box pre-test keeps model-based errors most of the time
+    # (false-positive rate near its 5% level: at most 4 of 20 series)
+    chosen = []
+    for seed in range(20):
+        r2 = np.random.default_rng(100 + seed)
+        y2 = pd.Series(r2.poisson(np.exp(2.0 + 0.5 * post)), index=idx)
+        chosen.append(ev.interrupted_time_series(y2, "2011-10-01").cov_type)
+    assert chosen.count("model") >= 16
+    with pytest.raises(ev.EvaluationInputError, match="cov"):
+        ev.interrupted_time_series(y2, "2011-10-01", cov="newey")
+
+
 def test_its_bad_input():
     idx = pd.date_range("2020-01-01", periods=30, freq="MS")
     with pytest.raises(ev.EvaluationInputError, match="before and after"):

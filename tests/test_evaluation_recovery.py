@@ -5,7 +5,8 @@ One bundle per seed (``generate(scale=2, seed=s)``) feeds all three checks:
 * IPTW / AIPW on :func:`service_frame` (confounders: substance_use, prior_runaway, awol_before,
   male — the generator's referral model) recover ``truth["services"]["ate_revictimization_12m"]``
   (risk difference); the naive comparison is biased towards no effect;
-* the segmented Poisson ITS of monthly police reports recovers ``truth["its"]``;
+* the segmented Poisson ITS of monthly police reports (default ``cov="auto"`` errors) recovers
+  ``truth["its"]``;
 * the mixed-model pre/post gains recover ``truth["training"]["gain"]``.
 
 Coverage must not be significantly below 95% (one-sided binomial test at the 0.1% level).
@@ -53,7 +54,13 @@ def runs():
         y = ev.monthly_counts(pol["received_at"], cd.meta["study_start"], cd.meta["study_end"])
         res = ev.interrupted_time_series(y, t["its"]["intervention"], family="poisson")
         q = res.summary.set_index("term")
+        hac = ev.interrupted_time_series(y, t["its"]["intervention"], family="poisson",
+                                         cov="hac").summary.set_index("term")
         its.append({"seed": seed, "level": q.loc["level_change", "estimate"],
+                    "cov_type": res.cov_type,
+                    "hac_cov": bool(hac.loc["level_change", "ci_lower"]
+                                    <= t["its"]["level_change_rate_ratio"]
+                                    <= hac.loc["level_change", "ci_upper"]),
                     "level_lo": q.loc["level_change", "ci_lower"],
                     "level_hi": q.loc["level_change", "ci_upper"],
                     "slope": q.loc["slope_change", "estimate"],
@@ -84,7 +91,9 @@ def _report(runs) -> str:
                      f"mean n {a['n'].mean():.0f})")
     lines.append(f"ITS level: coverage {((b.level_lo <= b.true_level) & (b.true_level <= b.level_hi)).mean():.1%}"
                  f", mean estimate {b.level.mean():.3f} (truth {b.true_level.iloc[0]})")
-    lines.append(f"ITS slope: coverage {((b.slope_lo <= b.true_slope) & (b.true_slope <= b.slope_hi)).mean():.1%}")
+    lines.append(f"ITS slope: coverage {((b.slope_lo <= b.true_slope) & (b.true_slope <= b.slope_hi)).mean():.1%}"
+                 f"; HAC chosen by cov='auto' in {(b.cov_type == 'hac').mean():.0%} of seeds")
+    lines.append(f"ITS level, HAC errors forced: coverage {b.hac_cov.mean():.1%}")
     for m in ("mixed", "paired"):
         x = c[c.method == m]
         lines.append(f"pre/post {m}: coverage {((x.ci_lower <= x.truth) & (x.truth <= x.ci_upper)).mean():.1%}"
