@@ -28,7 +28,7 @@ Examples
 >>> df["victim"] = rng.random(4000) < 1 / (1 + np.exp(-(-3 + 1.4 * df["prior_runaway"])))
 >>> m = risk.fit_risk_model(df, "victim", ["prior_runaway"])
 >>> round(float(m.odds_ratios.set_index("term").loc["prior_runaway", "odds_ratio"]), 1)
-4.2
+4.4
 """
 from __future__ import annotations
 
@@ -784,7 +784,7 @@ class RiskModel:
         return _plots.forest_plot(
             d, ax=ax, log=True, null=1.0,
             xlabel=f"Odds ratio, 95% CI (log scale; {self.method}{rob})",
-            title=f"{self.outcome}: {self.n_events} events among {self.n_obs} children")
+            title=f"{self.outcome}: {self.n_events:,} events among {self.n_obs:,} children")
 
     def sentences(self, outcome_phrase: str = "being identified as victims of sex trafficking",
                   labels: Mapping[str, tuple[str, str]] | None = None) -> list[str]:
