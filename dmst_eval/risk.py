@@ -389,6 +389,7 @@ class _Design:
     names: list[str]
     design_info: Any
     groups: np.ndarray | None
+    columns: list
     n_dropped: int
     dropped_by: dict[str, int]
     used_index: pd.Index
@@ -447,7 +448,7 @@ def _build_design(df: pd.DataFrame, outcome: str, predictors: Sequence[str],
     groups = None
     if cluster is not None:
         groups = pd.factorize(df.loc[sub.index, cluster])[0]
-    return _Design(y, X.to_numpy(dtype=float), names, X.design_info, groups, n_dropped,
+    return _Design(y, X.to_numpy(dtype=float), names, X.design_info, groups, used, n_dropped,
                    dropped_by, sub.index)
 
 
@@ -727,6 +728,7 @@ class RiskModel:
     cov_: pd.DataFrame
     design_info_: Any = field(repr=False, default=None)
     result_: Any = field(repr=False, default=None)
+    columns_: list = field(repr=False, default_factory=list)
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -747,9 +749,11 @@ class RiskModel:
         """Predicted probability of the outcome for each row of ``df`` (NaN where inputs miss)."""
         import patsy
 
-        used = [c for c in _columns_used(df, self.predictors)]
-        need = _columns_used(pd.DataFrame(columns=list(df.columns)), self.predictors)
-        sub = pd.DataFrame({c: _numeric_copy(df[c], c) for c in used}, index=df.index)
+        need = [c for c in self.columns_ if c != self.outcome and c != self.cluster]
+        miss = [c for c in need if c not in df.columns]
+        if miss:
+            raise RiskDataError(f"predict: the frame lacks column(s) {miss} used by the model")
+        sub = pd.DataFrame({c: _numeric_copy(df[c], c) for c in need}, index=df.index)
         ok = ~sub.isna().any(axis=1).to_numpy()
         out = pd.Series(np.nan, index=df.index, name="predicted")
         if not ok.any():
@@ -990,7 +994,7 @@ def _fit_risk_model(df, outcome, predictors, cluster, method, missing, alpha,
         n_obs=len(y), n_events=int(y.sum()), n_dropped=d.n_dropped, dropped_by=d.dropped_by,
         cluster=cluster, ci_method=ci_method, converged=converged, separation=sep,
         cov_=pd.DataFrame(cov, index=names, columns=names), design_info_=d.design_info,
-        result_=result)
+        result_=result, columns_=list(d.columns))
 
 
 # ============================================================================================

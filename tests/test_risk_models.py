@@ -235,6 +235,8 @@ def test_predict_matches_linear_predictor():
     pr = m.predict(new)
     assert pr.iloc[0] == pytest.approx(12 / 42) and pr.iloc[1] == pytest.approx(8 / 158)
     assert np.isnan(pr.iloc[2])
+    with pytest.raises(risk.RiskDataError, match=r"lacks column\(s\) \['x'\]"):
+        m.predict(pd.DataFrame({"z": [1.0]}))
 
 
 @pytest.mark.parametrize("bad,match", [
