@@ -153,3 +153,11 @@ def test_forecast_interval_matches_statsmodels_prediction_interval():
     assert mean == pytest.approx(float(f["mean"].iloc[0]))
     assert lo == pytest.approx(float(f["obs_ci_lower"].iloc[0]))
     assert hi == pytest.approx(float(f["obs_ci_upper"].iloc[0]))
+
+
+def test_empty_bundle_scorecard():
+    sc = rba.scorecard(CaseData({}), start="2010-01-01", end="2010-12-31", baseline=(2008, 2009))
+    r = sc.summary.set_index("measure")
+    assert r.loc["reports_received", "value"] == 0
+    assert np.isnan(r.loc["first_response_24h", "value"])
+    assert r.loc["first_response_24h", "verdict"] == "no data"

@@ -228,3 +228,19 @@ def test_plots(s):
     assert s.plot().get_ylabel() == "children"
     assert s.plot_reports() is not None
     assert s.plot_towns() is not None
+
+
+def test_missing_column_is_named():
+    from dmst_eval import schema
+
+    ep = schema.empty_frame("episodes").drop(columns=["town"])
+    bad = CaseData({"episodes": ep})
+    with pytest.raises(tracking.TrackingInputError, match=r"episodes.*town"):
+        tracking.summary(bad, "2010-01-01", "2010-12-31")
+
+
+def test_empty_bundle_gives_zeros():
+    s = tracking.summary(CaseData({}), "2010-01-01", "2011-12-31")
+    assert s.value("confirmed_victims") == 0 and s.value("reports") == 0
+    assert np.isnan(s.value("awol_share"))
+    assert s.facilities.empty
