@@ -1,0 +1,106 @@
+"""Benchmark the evaluation briefs (run: ``python benchmarks/bench_briefs.py [--no-batch]``).
+
+Measures, in one run and on the same machine state:
+
+1. **floor** — papermill on a notebook that only imports the stack the brief uses (pandas,
+   geopandas, statsmodels, scipy, matplotlib and every dmst_eval analysis module), plus the same
+   HTML export the brief uses. Nothing a brief does can be faster than this.
+2. **brief** — the default statewide brief end to end with :func:`dmst_eval.briefs.render`
+   (execute, export, disclosure audit, publish; no PDF).
+3. **batch** — statewide + the six regions with :func:`dmst_eval.briefs.render_batch`
+   (2 worker processes).
+
+Targets (issue 8): brief ≤ 1.5 × floor; batch of 7 ≤ 4 × one brief. Prints a small table and
+the figures as one JSON line.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+FLOOR_SOURCE = """import pandas, numpy, scipy.stats, geopandas, statsmodels.api, matplotlib.pyplot
+from dmst_eval import briefs, casedata, tracking, rba, risk, recidivism, evaluation, hotspots
+from dmst_eval import disclosure, plots, geography
+briefs.quiet()
+print("stack imported")"""
+
+
+def floor(tmp: Path) -> float:
+    import papermill as pm
+
+    from dmst_eval import briefs
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('data_path = "../data/synthetic"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(FLOOR_SOURCE)]
+    nb.metadata["kernelspec"] = {"name": "dmst-eval", "display_name": "Python (dmst-eval)",
+                                 "language": "python"}
+    src = tmp / "floor.ipynb"
+    nbformat.write(nb, src)
+    t0 = time.perf_counter()
+    pm.execute_notebook(str(src), str(tmp / "floor_out.ipynb"), kernel_name="dmst-eval",
+                        cwd=str(tmp), progress_bar=False, log_output=False)
+    (tmp / "floor.html").write_text(briefs._html_export(tmp / "floor_out.ipynb"))
+    return time.perf_counter() - t0
+
+
+def brief(tmp: Path) -> float:
+    from dmst_eval import briefs
+
+    t0 = time.perf_counter()
+    briefs.render({"data_path": str(REPO / "data" / "synthetic"), "figures_dir": None},
+                  out_dir=tmp / "one", pdf=False)
+    return time.perf_counter() - t0
+
+
+def batch(tmp: Path) -> tuple[float, object]:
+    from dmst_eval import briefs
+
+    t0 = time.perf_counter()
+    s = briefs.render_batch(regions="all", data_path=str(REPO / "data" / "synthetic"),
+                            out_dir=tmp / "batch", workers=2, pdf=False)
+    return time.perf_counter() - t0, s
+
+
+def main(argv: list[str]) -> int:
+    os.chdir(REPO)
+    with tempfile.TemporaryDirectory(prefix="bench-briefs-") as d:
+        tmp = Path(d)
+        f = floor(tmp)
+        b = brief(tmp)
+        res = {"floor_s": round(f, 1), "brief_s": round(b, 1),
+               "brief_over_floor": round(b / f, 2)}
+        if "--no-batch" not in argv:
+            t, s = batch(tmp)
+            res.update(batch7_s=round(t, 1), batch_over_brief=round(t / b, 2),
+                       batch_ok=int((s["status"] == "ok").sum()))
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # pragma: no cover
+        load = float("nan")
+    res.update(cpus=os.cpu_count(), load_avg_1min_at_end=round(load, 1),
+               python=platform.python_version(),
+               date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    print(f"{'measure':<28}{'value':>10}")
+    for k, v in res.items():
+        print(f"{k:<28}{v!s:>10}")
+    print(f"targets: brief <= 1.5 x floor ({'met' if res['brief_over_floor'] <= 1.5 else 'NOT met'})"
+          + (f"; batch <= 4 x brief ({'met' if res['batch_over_brief'] <= 4 else 'NOT met'})"
+             if "batch_over_brief" in res else ""))
+    print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
