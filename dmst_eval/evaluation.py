@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from dmst_eval import schema
+
 __all__ = [
     "EvaluationInputError",
     "IPTWResult",
@@ -38,6 +40,7 @@ __all__ = [
     "interrupted_time_series",
     "pre_post",
     "service_frame",
+    "monthly_counts",
     "SERVICE_COVARIATES",
 ]
 
@@ -1031,7 +1034,8 @@ def service_frame(cd, referral_days: int = 30, followup_days: int = 365,
     p2 = pl[["child_id", "setting", "start"]].assign(child_id=pl["child_id"].astype(str))
     first_pl = p2.groupby("child_id")["start"].min()
     p2 = p2.join(T, on="child_id", how="inner")
-    cong = (p2["setting"].isin(schema_congregate()) & (p2["start"] < p2["first_identified"]))
+    cong = (p2["setting"].isin(schema.CONGREGATE_SETTINGS)
+            & (p2["start"] < p2["first_identified"]))
     cong = cong.groupby(p2["child_id"]).any()
     aw = cd.awol_episodes
     a2 = aw[["child_id", "start"]].assign(child_id=aw["child_id"].astype(str)).join(
@@ -1058,9 +1062,3 @@ def service_frame(cd, referral_days: int = 30, followup_days: int = 365,
     out["congregate_before"] = cong.reindex(idx, fill_value=False).astype(float).to_numpy()
     out["awol_before"] = awol_b.reindex(idx, fill_value=False).astype(float).to_numpy()
     return out.sort_values(["first_identified", "child_id"]).reset_index(drop=True)
-
-
-def schema_congregate() -> tuple[str, ...]:
-    from dmst_eval import schema
-
-    return schema.CONGREGATE_SETTINGS

@@ -21,6 +21,9 @@ from scipy import stats
 from dmst_eval import evaluation as ev
 from tests.conftest import n_seeds
 
+# one worker generates the bundles once and runs all three checks (make test uses -n 2)
+pytestmark = pytest.mark.xdist_group("evaluation_recovery")
+
 SEEDS = list(range(1000, 1000 + n_seeds(full=100, fast=8)))
 SCALE = 2
 CONFOUNDERS = ["substance_use", "prior_runaway", "awol_before", "male"]
