@@ -255,8 +255,8 @@ def analysis_frame(cd: Any, start: Any = None, end: Any = None,
     first_pl = (pd.Series(pd.to_datetime(pl["start"]).to_numpy(),
                           index=pl["child_id"].astype(str).to_numpy())
                 .groupby(level=0).min().reindex(cid).to_numpy())
-    opens = np.where(pd.notna(first_pl) & (first_pl > s.to_datetime64()), first_pl,
-                     s.to_datetime64())
+    opens = np.where(pd.notna(first_pl) & (first_pl > s.to_datetime64()),
+                     np.minimum(first_pl, e.to_datetime64()), s.to_datetime64())
     age_at_start = np.maximum((opens - birth) / np.timedelta64(1, "D") / 365.25, 0.0)
 
     out = pd.DataFrame({
