@@ -594,8 +594,8 @@ def _separation_terms(X: np.ndarray, y: np.ndarray, names: list[str],
     """Terms implicated in (quasi-)complete separation.
 
     A 0/1 column whose level 1 (or 0) holds only events or only non-events separates the outcome;
-    a maximum-likelihood coefficient beyond |10| on the log-odds scale, or a standard error above
-    100 times the largest well-behaved one, is the numerical symptom of the same thing.
+    a maximum-likelihood coefficient beyond 10 log-odds per standard deviation of the term, or a
+    standard error beyond 50 per standard deviation, is the numerical symptom of the same thing.
     """
     hits: list[str] = []
     for j, name in enumerate(names):
@@ -610,9 +610,10 @@ def _separation_terms(X: np.ndarray, y: np.ndarray, names: list[str],
             if n1 and n0 and (e1 in (0, n1) or e0 in (0, n0)):
                 hits.append(name)
                 continue
-        if params is not None and np.isfinite(params[j]) and abs(params[j]) > 10:
+        sd = float(np.std(col[: min(len(col), 200000)])) or 1.0  # per-SD scale of the term
+        if params is not None and np.isfinite(params[j]) and abs(params[j]) * sd > 10:
             hits.append(name)
-        elif bse is not None and (not np.isfinite(bse[j]) or bse[j] > 50):
+        elif bse is not None and (not np.isfinite(bse[j]) or bse[j] * sd > 50):
             hits.append(name)
     return hits
 

@@ -94,10 +94,13 @@ def test_logit_warns_on_separation_and_names_term():
     with pytest.warns(risk.SeparationWarning, match=r"NV.*method='firth'"):
         m = risk.fit_risk_model(ENDO, "HG", ["NV", "PI", "EH"])
     assert m.separation == ["NV"]
-    # no warning when nothing separates
+    # no warning when nothing separates, whatever the scale of a covariate
     with warnings.catch_warnings():
         warnings.simplefilter("error", risk.SeparationWarning)
         risk.fit_risk_model(ENDO, "HG", ["PI", "EH"])
+        tiny = ENDO.assign(EH=ENDO.EH / 1000)  # coefficient about -2900 per unit
+        m2 = risk.fit_risk_model(tiny, "HG", ["PI", "EH"])
+    assert m2.separation == [] and m2.params_["EH"] < -1000
 
 
 # ------------------------------------------------------------------------- exact 2 x 2
