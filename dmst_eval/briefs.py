@@ -318,7 +318,7 @@ class Brief:
 
         p = BriefParams(**params)
         t0 = time.perf_counter()
-        cd = load(p.data_path)
+        cd = load_validated(p.data_path)
         b = cls(cd, p)
         b.load_seconds = time.perf_counter() - t0
         return b
@@ -1094,6 +1094,54 @@ def _poisson_ratio_ci(a: int, b: int, ta: float, tb: float, level: float = 0.95)
     lo = lo_p / (1 - lo_p) * k
     hi = hi_p / (1 - hi_p) * k if hi_p < 1 else np.inf
     return rr, lo, hi
+
+
+def _cache_dir() -> Path | None:
+    v = os.environ.get("DMST_EVAL_CACHE")
+    if v is not None and v.strip().lower() in ("", "0", "off", "none"):
+        return None
+    return Path(v) if v else Path(tempfile.gettempdir()) / "dmst-eval-cache"
+
+
+def load_validated(path) -> "Any":
+    """:func:`dmst_eval.load` with a cache of the *validated* bundle.
+
+    Validation is the slow part of loading and a batch of briefs loads the same bundle seven
+    times. The first load validates as usual and pickles the result under a key made of the
+    bundle's absolute path and every file's name, size and modification time; later loads of
+    the unchanged files reuse it. Any change to a file changes the key (so the bundle is
+    validated again). The cache lives in ``$DMST_EVAL_CACHE`` (default
+    ``<tmp>/dmst-eval-cache``); ``DMST_EVAL_CACHE=off`` disables it.
+    """
+    import hashlib
+    import pickle
+
+    from dmst_eval.casedata import load
+
+    path = Path(path).resolve()
+    cdir = _cache_dir()
+    if cdir is None or not path.is_dir():
+        return load(path)
+    stamp = [(f.name, f.stat().st_size, f.stat().st_mtime_ns)
+             for f in sorted(path.iterdir()) if f.is_file()]
+    key = hashlib.sha256(json.dumps([str(path), stamp]).encode()).hexdigest()[:32]
+    cfile = cdir / f"{key}.pkl"
+    if cfile.exists():
+        try:
+            with open(cfile, "rb") as fh:
+                return pickle.load(fh)
+        except Exception:  # a damaged cache entry is ignored and rewritten
+            pass
+    cd = load(path)
+    try:
+        cdir.mkdir(parents=True, exist_ok=True)
+        tmp = cfile.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            pickle.dump(cd, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, cfile)
+    except OSError:
+        pass
+    return cd
 
 
 def _keep_attrs(df: pd.DataFrame, src: pd.DataFrame) -> pd.DataFrame:
