@@ -278,3 +278,29 @@ def test_summary_plot_and_sentences():
                            f"times the odds (95% CI {r.ci_lower:.1f}–{r.ci_upper:.1f})")
     assert "compared with children who had not" in s[0]
     matplotlib.pyplot.close("all")
+
+
+@pytest.mark.slow
+def test_firth_profile_ci_coverage_at_small_counts():
+    """n=100 children, ~20 events: Firth's profile-likelihood 95% CIs cover the truth ~95%."""
+    from tests.conftest import n_seeds
+
+    reps = n_seeds(full=400, fast=40)
+    beta = np.array([-2.0, 1.0, 0.8])
+    rng = np.random.default_rng(31)
+    hits = np.zeros(3)
+    for _ in range(reps):
+        x1 = rng.normal(size=100)
+        x2 = (rng.random(100) < 0.5).astype(int)
+        y = (rng.random(100) < special.expit(beta[0] + beta[1] * x1 + beta[2] * x2)).astype(int)
+        m = risk.fit_risk_model(pd.DataFrame({"x1": x1, "x2": x2, "y": y}), "y", ["x1", "x2"],
+                                method="firth")
+        lo = np.log(m.odds_ratios.ci_lower.to_numpy())
+        hi = np.log(m.odds_ratios.ci_upper.to_numpy())
+        hits += (lo <= beta) & (beta <= hi)
+    cov = hits / reps
+    print(f"\nFirth profile CI coverage over {reps} data sets (intercept, x1, x2): {cov}")
+    if reps >= 400:
+        assert 0.93 <= cov.mean() <= 0.97 and cov.min() >= 0.91 and cov.max() <= 0.985
+    else:  # 40 x 3 = 120 intervals
+        assert 0.88 <= cov.mean() <= 1.0
