@@ -1155,16 +1155,19 @@ def _scan_null_max(sims, order, valid, E, bw, aw, T, C, chunk=256, k0=12):
     # pass B: grow all circles together, one neighbour rank at a time (SIMD-friendly adds)
     Kv = np.flatnonzero(valid.any(axis=0))
     kmax = int(Kv[-1]) + 1 if len(Kv) else 0
+    orderT = np.ascontiguousarray(order[:, :kmax].T)   # (k, n): rank k neighbour of each centre
+    cstarT = np.ascontiguousarray(cstar[:, :kmax].T)
     for j0 in range(0, n_sim, chunk):
-        blk = simsT[:, j0:j0 + chunk]
+        blk = np.ascontiguousarray(simsT[:, j0:j0 + chunk])
         R = blk.shape[1]
         bb = best[j0:j0 + R]
         acc = np.zeros((n, R), dtype=dt)
+        hit = np.empty((n, R), dtype=bool)
         for k in range(kmax):
-            acc += blk[order[:, k]]
+            acc += blk[orderT[k]]
             if k < k0:
                 continue
-            hit = acc >= cstar[:, k, None]
+            np.greater_equal(acc, cstarT[k][:, None], out=hit)
             rows = np.flatnonzero(hit.any(axis=1))
             if len(rows) == 0:
                 continue
