@@ -18,8 +18,8 @@ from tests.conftest import n_seeds
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hotspots_slow")]
 
-N_POWER = n_seeds(full=100, fast=8)
-N_NULL = n_seeds(full=100, fast=8)
+N_POWER = n_seeds(full=100, fast=5)
+N_NULL = n_seeds(full=100, fast=5)
 N_SIM = 999  # Monte Carlo replicates of the scan (p resolution 0.001)
 
 
@@ -135,7 +135,7 @@ def test_gi_star_finds_planted_cluster():
     w = geography.weights("queen")
     cl = {"Hartford", *w.neighbors["Hartford"]}
     pop = t["population_under18"].to_numpy()
-    n = n_seeds(full=100, fast=6)
+    n = n_seeds(full=100, fast=4)
     found = false_any = 0
     for s in range(n):
         for rr_val, null in ((2.5, False), (1.0, True)):
@@ -155,7 +155,7 @@ def test_scan_null_false_positive_rate_pure_poisson():
     """Cheap companion to the null-world check: multinomial nulls on the CT towns."""
     t = geography.towns()
     pop = t["population_under18"].to_numpy()
-    n = n_seeds(full=200, fast=20)
+    n = n_seeds(full=200, fast=10)
     fp = 0
     for s in range(n):
         y = np.random.default_rng(5000 + s).multinomial(300, pop / pop.sum())
