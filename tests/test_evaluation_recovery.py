@@ -47,7 +47,7 @@ def runs():
         r = ev.iptw_effect(f, "referred", "revictimized_12m", CONFOUNDERS, method="aipw")
         s = r.summary[r.summary.measure == "risk_difference"].set_index("method")
         row = {"seed": seed, "truth": t["services"]["ate_revictimization_12m"]["risk_difference"],
-               "n": len(f)}
+               "n": len(f), "truth_n": t["services"]["ate_revictimization_12m"]["n"]}
         for m in ("naive", "iptw", "aipw"):
             row[m], row[m + "_lo"], row[m + "_hi"] = s.loc[m, ["estimate", "ci_lower",
                                                                "ci_upper"]]
@@ -109,6 +109,8 @@ def test_iptw_and_aipw_recover_service_effect_naive_biased(runs):
     print("\n" + _report(runs))
     d = runs[0]
     n = len(d)
+    # service_frame selects exactly the generator's estimand population
+    assert (d["n"] == d["truth_n"]).all()
     for m in ("iptw", "aipw"):
         cov = _covered(d, m, "truth").sum()
         assert cov >= _min_covered(n), f"{m}: {cov}/{n} intervals cover the true effect"
