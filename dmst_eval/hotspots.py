@@ -506,7 +506,8 @@ class SmoothedRates:
     prior_mean, prior_var : float or ndarray
         Method-of-moments prior mean and variance of the true rates (per person).
     draws : ndarray (n_sim, n_areas)
-        Posterior draws of the rates per ``per`` (columns in ``areas`` order).
+        Posterior draws of the rates per ``per`` (columns in the order of the input areas, not
+        of ``summary``).
     """
 
     summary: pd.DataFrame
@@ -1211,6 +1212,21 @@ class ScanResult:
         s["areas"] = s["areas"].map(lambda a: ", ".join(map(str, a)))
         return s
 
+    def table(self, suppress_below: int | None = 5, max_p: float = 1.0) -> pd.DataFrame:
+        """Presentation table: clusters with p ≤ ``max_p``; counts 1..suppress_below-1 shown as
+        "<k" and the ratios that would reveal them hidden (disclosure control)."""
+        c = self.clusters[self.clusters["p_value"] <= max_p]
+        out = pd.DataFrame({"cluster": c["cluster"], "centre": c["centre"],
+                            "n_areas": c["n_areas"], "cases": c["cases"].astype(object),
+                            "expected": c["expected"].round(1),
+                            "relative_risk": c["relative_risk"].round(2).astype(object),
+                            "llr": c["llr"].round(2), "p_value": c["p_value"].round(3)})
+        if suppress_below and suppress_below > 1:
+            small = (c["cases"] > 0) & (c["cases"] < suppress_below)
+            out.loc[small, "cases"] = f"<{suppress_below}"
+            out.loc[small, "relative_risk"] = "suppressed"
+        return out.reset_index(drop=True)
+
     def significant(self, alpha: float = 0.05) -> pd.DataFrame:
         return self.clusters[self.clusters["p_value"] < alpha]
 
@@ -1246,6 +1262,15 @@ class ScanResult:
             ax.annotate(str(int(row["cluster"])), (pt.x, pt.y), ha="center", va="center",
                         fontsize=10, fontweight="bold",
                         bbox=dict(boxstyle="circle,pad=0.2", fc="white", ec="black", lw=0.8))
+        from matplotlib.lines import Line2D
+
+        old_leg = ax.get_legend()
+        if old_leg is not None:
+            ax.add_artist(old_leg)
+        ax.legend([Line2D([], [], color="black", lw=2.2),
+                   Line2D([], [], color="#777777", lw=1.2, ls="--")],
+                  [f"scan cluster, p < {alpha}", "scan cluster, not significant"],
+                  loc="upper left", fontsize=8)
         return ax
 
     def explore(self, **kw):
@@ -1256,7 +1281,11 @@ class ScanResult:
             lab[np.isin(ids, row["areas"])] = (f"cluster {int(row['cluster'])} "
                                                f"(p={row['p_value']:.3f})")
         g["scan_cluster"] = lab
-        return g.explore(column="scan_cluster", cmap="tab10", **kw)
+        cats = [c for c in pd.unique(lab[lab != "none"])] + ["none"]
+        pal = [_OKABE[k] for k in ("vermillion", "blue", "orange", "green", "purple",
+                                   "sky_blue", "yellow", "black")]
+        cols = [pal[i % len(pal)] for i in range(len(cats) - 1)] + ["#EEEEEE"]
+        return g.explore(column="scan_cluster", categories=cats, cmap=cols, **kw)
 
 
 def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, n_sim: int = 999,

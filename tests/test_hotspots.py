@@ -496,3 +496,16 @@ def test_victims_counts_each_child_once_by_home_or_episode_town():
     assert sorted(v2["town"]) == ["Hamden", "New Haven"]            # a's first episode
     r = h.area_rates(v).summary.set_index("town")
     assert r.loc["Hartford", "events"] == 1 and r["events"].sum() == 2
+
+
+def test_scan_table_hides_small_cluster_counts(grid):
+    y = np.zeros(36, dtype=int)
+    y[0] = 3                                   # one small area with 3 cases: a tiny "cluster"
+    y[20:30] = 5
+    res = h.scan_statistic(grid.assign(y=y), "y", "pop", n_sim=99, seed=1, id_col="cell")
+    tab = res.table(suppress_below=5)
+    small = res.clusters["cases"] < 5
+    assert small.any()
+    assert (tab.loc[small.to_numpy(), "cases"] == "<5").all()
+    assert (tab.loc[small.to_numpy(), "relative_risk"] == "suppressed").all()
+    assert (tab.loc[~small.to_numpy(), "cases"] == res.clusters.loc[~small, "cases"]).all()
