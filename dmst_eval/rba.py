@@ -148,7 +148,9 @@ def prepare_frames(cd, region: str | None = None, pass_mark: float = DEFAULT_PAS
     mdt_referred, responded_24h (first in-person response ≤ 24 h after receipt), confirmed,
     reporter_type. ``victims``: per child and calendar year, the first confirmed episode identified
     that year; identified_30d (identified ≤ 30 days after the episode began), referred_30d (a
-    service referral 0–``referral_days`` days after identification), revictimized_12m /
+    service referral 0–``referral_days`` days after identification; missing if identified less
+    than ``referral_days`` days before the end of the data and not yet referred),
+    revictimized_12m /
     no_revictimization_12m (a new confirmed episode beginning within 365 days after
     identification; missing without 365 days of follow-up before the end of the data).
     ``services``: referred_at as date; started, completed_bool (missing while ongoing).
@@ -197,7 +199,9 @@ def prepare_frames(cd, region: str | None = None, pass_mark: float = DEFAULT_PAS
     horizon = v["identified_at"] + pd.Timedelta(days=365)
     revict = v["next_began"].notna() & (v["next_began"] <= horizon)
     followed = horizon <= study_end
-    v["revictimized_12m"] = revict.astype("boolean").where(followed | revict, pd.NA)
+    # only victims with a full year of follow-up count (keeping early recurrences of the others
+    # would bias the recent years towards re-victimization)
+    v["revictimized_12m"] = revict.astype("boolean").where(followed, pd.NA)
     v["no_revictimization_12m"] = (~v["revictimized_12m"].astype("boolean"))
     v["identified_30d"] = (v["identified_at"] - v["began_at"]) <= pd.Timedelta(days=30)
     sv = cd.services
@@ -209,7 +213,10 @@ def prepare_frames(cd, region: str | None = None, pass_mark: float = DEFAULT_PAS
                               by="child_id", direction="forward")
     first_ref = first_ref.set_index("episode_id")["ref"]
     ref = v["episode_id"].map(first_ref)
-    v["referred_30d"] = ref.notna() & (ref <= v["identified_at"] + pd.Timedelta(days=referral_days))
+    referred = ref.notna() & (ref <= v["identified_at"] + pd.Timedelta(days=referral_days))
+    # victims identified in the last referral_days of the data cannot be judged yet
+    judged = v["identified_at"] + pd.Timedelta(days=referral_days) <= study_end
+    v["referred_30d"] = referred.astype("boolean").where(judged | referred, pd.NA)
     v["date"] = v["identified_at"]
     frames["victims"] = v.reset_index(drop=True)
 

@@ -37,7 +37,9 @@ HAND = {
     "children_referred": (1, 1.5),
     "referred_within_30d": (1.0, 0.5),           # c4 2d | c1 15d, c1-2011 none, c2 75d, c3 1d
     "service_completion": (np.nan, 2 / 3),       # s4 ongoing | s1 yes, s2 no, s3 yes
-    "no_revictimization_12m": (0.0, 0.75),       # c4 again in Oct | c1-2010 again in 2011
+    # c4 (May 2012) has < 12 months of follow-up, so is left out even though she was
+    # victimized again in October | c1-2010 again in 2011; c1-2011, c2, c3 not
+    "no_revictimization_12m": (np.nan, 0.75),
 }
 
 
