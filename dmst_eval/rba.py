@@ -149,7 +149,7 @@ def prepare_frames(cd, region: str | None = None, pass_mark: float = DEFAULT_PAS
     reporter_type. ``victims``: per child and calendar year, the first confirmed episode identified
     that year; identified_30d (identified ≤ 30 days after the episode began), referred_30d (a
     service referral 0–``referral_days`` days after identification; missing if identified less
-    than ``referral_days`` days before the end of the data and not yet referred),
+    than ``referral_days`` days before the end of the data),
     revictimized_12m /
     no_revictimization_12m (a new confirmed episode beginning within 365 days after
     identification; missing without 365 days of follow-up before the end of the data).
@@ -216,7 +216,7 @@ def prepare_frames(cd, region: str | None = None, pass_mark: float = DEFAULT_PAS
     referred = ref.notna() & (ref <= v["identified_at"] + pd.Timedelta(days=referral_days))
     # victims identified in the last referral_days of the data cannot be judged yet
     judged = v["identified_at"] + pd.Timedelta(days=referral_days) <= study_end
-    v["referred_30d"] = referred.astype("boolean").where(judged | referred, pd.NA)
+    v["referred_30d"] = referred.astype("boolean").where(judged, pd.NA)
     v["date"] = v["identified_at"]
     frames["victims"] = v.reset_index(drop=True)
 
