@@ -163,3 +163,27 @@ def test_empty_bundle_scorecard():
     assert r.loc["reports_received", "value"] == 0
     assert np.isnan(r.loc["first_response_24h", "value"])
     assert r.loc["first_response_24h", "verdict"] == "no data"
+
+
+def test_outcomes_not_yet_observable_are_left_out():
+    # x1 identified 2012-12-15 and referred 2012-12-20: fewer than 30 days of data after her
+    # identification, so she is left out of the referral share (counting her would count only
+    # the children referred quickly); x2 identified in June, never referred -> 0 / 1
+    cd = CaseData.from_frames(
+        children=pd.DataFrame({"child_id": ["x1", "x2"], "sex": ["female", "female"],
+                               "birth_date": pd.to_datetime(["1996-01-01", "1996-01-01"]),
+                               "region": ["Region 2", "Region 2"],
+                               "child_welfare_involved": [True, True]}),
+        episodes=pd.DataFrame({"episode_id": ["e1", "e2"], "child_id": ["x1", "x2"],
+                               "began_at": pd.to_datetime(["2012-12-01", "2012-05-20"]),
+                               "identified_at": pd.to_datetime(["2012-12-15", "2012-06-01"]),
+                               "confirmed": [True, True], "status_at_time": ["home", "home"],
+                               "town": ["Hartford", "Hartford"]}),
+        services=pd.DataFrame({"service_id": ["s1"], "child_id": ["x1"], "episode_id": ["e1"],
+                               "service": ["mentor"],
+                               "referred_at": pd.to_datetime(["2012-12-20"])}),
+        meta={"study_start": "2010-01-01", "study_end": "2012-12-31"})
+    sc = rba.scorecard(cd, start="2012-01-01", end="2012-12-31", baseline=(2010, 2011))
+    r = sc.row("referred_within_30d")
+    assert r["value"] == 0.0 and r["denominator"] == 1
+    assert np.isnan(sc.row("no_revictimization_12m")["value"])  # nobody followed for a year
