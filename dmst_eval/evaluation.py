@@ -107,6 +107,8 @@ class IPTWResult:
         Fitted propensity scores (probability of treatment given covariates).
     weights_ : ndarray
         Stabilised (ATE) or ATT weights after truncation.
+    treated_ : ndarray
+        The 0/1 treatment of the rows used (aligned with ``propensity_`` and ``weights_``).
     """
 
     summary: pd.DataFrame
@@ -123,6 +125,7 @@ class IPTWResult:
     n_truncated: int
     propensity_model_: Any = None
     notes: list[str] = field(default_factory=list)
+    treated_: np.ndarray | None = field(default=None, repr=False)
 
     def estimate(self, method: str | None = None, measure: str = "risk_difference") -> pd.Series:
         """The summary row for ``method`` (default: the adjusted method) and ``measure``."""
@@ -163,7 +166,7 @@ class IPTWResult:
         _style()
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 3.5))
-        t = self._t
+        t = self.treated_
         bins = np.linspace(0, 1, 26)
         ax.hist(self.propensity_[t == 1], bins=bins, alpha=0.6, color="#0072B2", label="treated",
                 density=True)
@@ -432,8 +435,7 @@ def iptw_effect(df: pd.DataFrame, treatment: str, outcome: str, covariates: Sequ
     res = IPTWResult(summary=summary, balance=balance, propensity_=e, weights_=w,
                      treatment=treatment, outcome=outcome, covariates=covariates,
                      estimand=estimand, method=method, n_used=n, n_dropped=n_dropped,
-                     n_truncated=n_trunc, propensity_model_=ps_res, notes=notes)
-    res._t = t
+                     n_truncated=n_trunc, propensity_model_=ps_res, notes=notes, treated_=t)
     return res
 
 
