@@ -1450,30 +1450,33 @@ def render_batch(regions="all", data_path: str = "data/synthetic", audience: str
         BriefParams(**j)
     rows: dict[int, dict] = {}
     bar = None
-    if progress:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        bar = Progress(TextColumn("briefs"), BarColumn(), TextColumn("{task.completed}/"
-                       "{task.total}"), TimeElapsedColumn(), TextColumn("{task.description}"))
-        task = bar.add_task("", total=len(jobs))
-        bar.start()
+    # fork (Linux) starts workers without re-importing the stack; all workers are started by
+    # the first submit, before the progress bar starts its thread
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    ex = ProcessPoolExecutor(max_workers=max(1, int(workers)), mp_context=mp.get_context(method))
     try:
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=max(1, int(workers)), mp_context=ctx) as ex:
-            futs = {ex.submit(_render_one, j, str(out_dir), pdf, timeout, strict): k
-                    for k, j in enumerate(jobs)}
-            for f in as_completed(futs):
-                k = futs[f]
-                try:
-                    rows[k] = f.result()
-                except Exception as e:  # worker crashed
-                    rows[k] = {"region": jobs[k]["region"], "status": "failed", "path": "",
-                               "seconds": float("nan"), "error": f"{type(e).__name__}: {e}"}
-                if bar is not None:
-                    bar.update(task, advance=1, description=f"{rows[k]['region']}: "
-                                                            f"{rows[k]['status']}")
+        futs = {ex.submit(_render_one, j, str(out_dir), pdf, timeout, strict): k
+                for k, j in enumerate(jobs)}
+        if progress:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            bar = Progress(TextColumn("briefs"), BarColumn(), TextColumn("{task.completed}/"
+                           "{task.total}"), TimeElapsedColumn(), TextColumn("{task.description}"))
+            task = bar.add_task("", total=len(jobs))
+            bar.start()
+        for f in as_completed(futs):
+            k = futs[f]
+            try:
+                rows[k] = f.result()
+            except Exception as e:  # worker crashed
+                rows[k] = {"region": jobs[k]["region"], "status": "failed", "path": "",
+                           "seconds": float("nan"), "error": f"{type(e).__name__}: {e}"}
+            if bar is not None:
+                bar.update(task, advance=1, description=f"{rows[k]['region']}: "
+                                                        f"{rows[k]['status']}")
     finally:
         if bar is not None:
             bar.stop()
+        ex.shutdown(wait=True, cancel_futures=True)
     return pd.DataFrame([rows[k] for k in range(len(jobs))],
                         columns=["region", "status", "path", "seconds", "error"])
