@@ -275,3 +275,14 @@ def test_calibration_reports_and_care(calib):
     assert abs(aw - 0.19) < 0.03, aw
     rv = np.mean([c["share_revictimized_12m"] for c in calib])
     assert 0.25 < rv < 0.42, rv
+
+
+@pytest.mark.parametrize("kw", [dict(scale=0.001, seed=1),
+                                dict(scale=0.1, study_start="2012-01-01", study_end="2016-12-31")])
+def test_edge_configs_valid(kw, tmp_path):
+    """No victims at all, or a window that starts after PA 11-180: still a valid bundle."""
+    cd = generate(**kw)
+    cd.save(tmp_path / "b")
+    cd2 = dmst_eval.load(tmp_path / "b")
+    assert cd2.meta["study_start"] == (kw.get("study_start") or "2008-01-01")
+    json.dumps(cd.truth, allow_nan=False)

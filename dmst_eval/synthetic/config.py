@@ -145,7 +145,7 @@ class SyntheticConfig:
     facility_sd: float = _f(0.3, "Log-sd of the other facilities' weights (assumption).", 0, 3)
 
     # ---------------------------------------------------------------- risk of identification
-    log_odds: dict = _f({"intercept": -6.62, "male": -4.2, "age_at_start": 0.06,
+    log_odds: dict = _f({"intercept": -6.62, "male": -4.05, "age_at_start": 0.06,
                          "prior_sexual_abuse": math.log(2.5),
                          "male:prior_sexual_abuse": math.log(8.2 / 2.5),
                          "prior_runaway": math.log(2.0), "substance_use": math.log(2.0),
@@ -158,8 +158,8 @@ class SyntheticConfig:
                         keys=LOG_ODDS_TERMS)
     min_victim_age: float = _f(11.0, "Youngest age (years) at which an exploitation episode is "
                                "generated (assumption; average age of entry 12-14).", 5, 17)
-    non_cw_victims_2008_2011: float = _f(2.0, "Expected victims without child-welfare involvement "
-                                         "identified 2008-2011 (DCF: 88 - 86 = 2).", 0, 1e5)
+    non_cw_victim_share: float = _f(2 / 88, "Expected share of victims without child-welfare "
+                                    "involvement (DCF: 2 of 88).", 0, 0.99)
     hotspot_towns: list = _f(["Hartford", "New Haven", "Bridgeport", "Waterbury", "New Britain",
                               "Meriden", "East Hartford"],
                              "Towns planted as hotspots: child-welfare need multiplied by "
@@ -220,7 +220,7 @@ class SyntheticConfig:
                                   "October 1, the usual effective date).")
     police_share_identifying: float = _f(0.3, "Share of police reports that are the identifying "
                                          "report of a victim (assumption).", 0, 1)
-    unconfirmed_reports: float = _f(2450.0, "Expected other (non-police) reports that are not "
+    unconfirmed_reports: float = _f(2310.0, "Expected other (non-police) reports that are not "
                                     "confirmed, over the whole window, following identification "
                                     "intensity (calibrated to 241 reports in 2021).", 0, 1e7)
 

@@ -108,6 +108,10 @@ def recurrence(cfg, vic: dict, awol_post: dict, D: int, rng) -> dict:
     """
     hr = cfg.hazard_ratios
     nv = len(vic["T"])
+    if nv == 0:
+        e = np.zeros(0)
+        return dict(ev_j=np.zeros(0, np.int64), ev_t=e, ev_awol=np.zeros(0, bool), H0_tau=e,
+                    H1_tau=e, tau=e, E1=e, Hobs_tot=e, Htot0=e, exp_awol=0.0, exp_all=0.0)
     T, cend = vic["T"], vic["cend"]
     tau = np.minimum(T + 365.0, cend)
     # points: (j, time, d_awol, d_svc, kind) kind: 0 start, 1 tau, 2 end, 3 other

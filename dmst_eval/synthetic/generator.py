@@ -48,11 +48,26 @@ class _Progress:
 
 
 def _ids(prefix: str, k: np.ndarray, width: int | None = None) -> pd.arrays.StringArray:
+    """Identifier strings ``prefix`` + zero-padded ``k``."""
     k = np.asarray(k, dtype=np.int64)
     if width is None:
         width = max(6, len(str(int(k.max()) if len(k) else 0)))
-    s = pd.Series(k).astype(str).str.zfill(width)
-    return pd.array((prefix + s).to_numpy(dtype=object), dtype="string")
+    # vectorised: code points of prefix + digits, viewed as a fixed-width unicode array
+    pw = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    digits = (k[:, None] // pw[None, :]) % 10 + ord("0")
+    pre = np.array([ord(c) for c in prefix], dtype=np.uint32)
+    cp = np.empty((len(k), len(prefix) + width), dtype=np.uint32)
+    cp[:, :len(prefix)] = pre
+    cp[:, len(prefix):] = digits
+    u = np.ascontiguousarray(cp).view(f"<U{len(prefix) + width}").ravel()
+    return pd.arrays.StringArray(u.astype(object))
+
+
+def _str_from_codes(codes: np.ndarray, labels) -> pd.arrays.StringArray:
+    """String array of ``labels[codes]`` (codes < 0 -> missing) without per-row formatting."""
+    lab = np.append(np.asarray(labels, dtype=object), pd.NA)
+    codes = np.asarray(codes, dtype=np.int64)
+    return pd.arrays.StringArray(lab[np.where(codes >= 0, codes, len(lab) - 1)])
 
 
 def _dt(start_ns: int, days, D: float | None = None, unit_days: float = 1 / 1440) -> np.ndarray:
@@ -204,7 +219,8 @@ def _generate(cfg: SyntheticConfig, prog, keep_state: bool = False):
     # post-identification AWOLs (time-varying awol in the recurrence model)
     spv = vid[sp["child"]]
     isv = spv >= 0
-    Tsp = np.where(isv, T[np.maximum(spv, 0)], np.inf)
+    Tp, Rp = np.r_[T, np.inf], np.r_[R, np.inf]  # padded: index -1 = no victim
+    Tsp = Tp[spv]
     p_lo = np.maximum(sp["start"].astype(float), Tsp)
     p_hi = np.minimum(np.minimum(sp["end"].astype(float), D), ch["b18"][sp["child"]])
     plen = np.where(isv, np.maximum(p_hi - p_lo, 0.0), 0.0)
@@ -228,9 +244,9 @@ def _generate(cfg: SyntheticConfig, prog, keep_state: bool = False):
     aw_end = np.minimum(aw_end, sp["end"][aw_sp].astype(float))
     av = vid[aw_child]
     pre = (aw_kind < 2) & (av >= 0)
-    aw_end = np.where(pre, np.minimum(aw_end, T[np.maximum(av, 0)]), aw_end)
+    aw_end = np.where(pre, np.minimum(aw_end, Tp[av]), aw_end)
     epi = aw_kind == 1
-    aw_end = np.where(epi, np.maximum(aw_end, R[np.maximum(av, 0)] + 1 / 24), aw_end)
+    aw_end = np.where(epi, np.maximum(aw_end, Rp[av] + 1 / 24), aw_end)
     aw_end = np.maximum(aw_end, aw_start)
     n_aw = len(aw_child)
     # ids in order of start
@@ -246,9 +262,8 @@ def _generate(cfg: SyntheticConfig, prog, keep_state: bool = False):
     # victims, so the non-child-welfare share is constant over time (2 of 88)
     pmf = ev.lag_pmf(cfg)
     lam_cw = ev.expected_id_intensity(g, gc, lo[elig], hi[elig], p[elig], pmf, D)
-    d2012 = ev.day_of(cfg, "2012-01-01")
-    frac_0811 = lam_cw[:max(0, min(d2012, D))].sum() / max(lam_cw.sum(), 1e-300)
-    mu_nc = cfg.non_cw_victims_2008_2011 * cfg.scale / max(frac_0811, 1e-9)
+    sh = cfg.non_cw_victim_share
+    mu_nc = sh / (1 - sh) * float(p.sum())
     lam_nc = lam_cw / max(lam_cw.sum(), 1e-300)  # per-day density of a non-CW identification
     n_nc = rng.poisson(mu_nc)
     cl = np.r_[0.0, np.cumsum(lam_nc)]
@@ -417,7 +432,7 @@ def _generate(cfg: SyntheticConfig, prog, keep_state: bool = False):
         "sex": _cat(c_male.astype(np.int64), schema.SEX),
         "birth_date": _dt(start_ns, c_birth.astype(float), unit_days=1.0),
         "race_ethnicity": _cat(race_code_schema, race_levels),
-        "home_town": pd.array(town_names[c_town], dtype="string"),
+        "home_town": _str_from_codes(c_town, town_names),
         "region": _cat(town_region[c_town], region_levels),
         "child_welfare_involved": pd.array(c_cw, dtype="boolean"),
         **flag_cols,
@@ -434,7 +449,7 @@ def _generate(cfg: SyntheticConfig, prog, keep_state: bool = False):
         "name": pd.array(("Facility " + pd.Series(np.arange(1, fac["n"] + 1)).astype(str)
                           .str.zfill(fw)).to_numpy(dtype=object), dtype="string"),
         "setting": _cat(cong_codes[fac["setting"]], schema.SETTINGS),
-        "town": pd.array(town_names[fac["town"]], dtype="string"),
+        "town": _str_from_codes(fac["town"], town_names),
         "capacity": pd.array(fac["capacity"], dtype="Int64"),
     })
 
@@ -444,9 +459,8 @@ def _generate(cfg: SyntheticConfig, prog, keep_state: bool = False):
         "placement_id": sp_id,
         "child_id": child_id[sp["child"]],
         "setting": _cat(setting, schema.SETTINGS),
-        "facility_id": pd.array(np.where(sp_fac >= 0, np.asarray(fac_id, dtype=object)[
-            np.maximum(sp_fac, 0)], None), dtype="string"),
-        "town": pd.array(town_names[sp_town], dtype="string"),
+        "facility_id": _str_from_codes(sp_fac, fac_id),
+        "town": _str_from_codes(sp_town, town_names),
         "start": _dt(start_ns, sp["start"].astype(float), unit_days=1.0),
         "end": _dt(start_ns, sp["end"].astype(float), D, unit_days=1.0),
     })
@@ -523,13 +537,10 @@ def _generate(cfg: SyntheticConfig, prog, keep_state: bool = False):
         "identified_at": _dt(start_ns, ep_ident),
         "confirmed": pd.array(np.ones(ne, bool), dtype="boolean"),
         "status_at_time": _cat(ep_status, status_levels),
-        "placement_id": pd.array(np.where(ep_sp >= 0, np.asarray(sp_id, dtype=object)[
-            np.maximum(ep_sp, 0)], None), dtype="string"),
-        "facility_id": pd.array(np.where(ep_fac >= 0, np.asarray(fac_id, dtype=object)[
-            np.maximum(ep_fac, 0)], None), dtype="string"),
-        "awol_id": pd.array(np.where(ep_aw_all >= 0, np.asarray(aw_id, dtype=object)[
-            np.maximum(ep_aw_all, 0)], None), dtype="string"),
-        "town": pd.array(town_names[ep_town], dtype="string"),
+        "placement_id": _str_from_codes(ep_sp, sp_id),
+        "facility_id": _str_from_codes(ep_fac, fac_id),
+        "awol_id": _str_from_codes(ep_aw_all, aw_id),
+        "town": _str_from_codes(ep_town, town_names),
     }).iloc[o_e].reset_index(drop=True)
     prog.step("tables")
 
@@ -582,7 +593,9 @@ def _generate(cfg: SyntheticConfig, prog, keep_state: bool = False):
                  fac=fac, sp=sp, setting=setting, is_cong=is_cong, sp_fac=sp_fac, rs=rs,
                  awol_first=awol_first, ref=ref, rec=rec, vT=vT, vcend=vcend, hr=hr,
                  mu_m=mu_m, m0=m0, months=months, exp_pol_id_m=exp_pol_id_m, pi=pi,
-                 step=step, slope_ch=slope_ch, start_ts=start_ts, lam_T=lam_T, tables=tables)
+                 step=step, slope_ch=slope_ch, start_ts=start_ts, lam_T=lam_T, tables=tables,
+                 v_cw=np.r_[np.ones(nvc, bool), np.zeros(n_nc, bool)], v_male=vmale.astype(bool),
+                 rp_t=rp_t)
     truth = build_truth(state)
     prog.step("truth")
     if keep_state:

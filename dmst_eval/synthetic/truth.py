@@ -117,7 +117,7 @@ def build_truth(s: dict) -> dict:
     frate = E_f.sum() / expo.sum() if expo.sum() > 0 else np.nan
     fw = max(3, len(str(fac["n"])))
     fids = ["F" + str(i).zfill(fw) for i in range(1, fac["n"] + 1)]
-    rr_f = {f: (None if expo[i] <= 0 else _f(E_f[i] / (expo[i] * frate)))
+    rr_f = {f: (None if expo[i] <= 0 or not frate > 0 else _f(E_f[i] / (expo[i] * frate)))
             for i, f in enumerate(fids)}
     facilities = {"relative_risk": rr_f,
                   "planted_weight": {f: _f(w) for f, w in zip(fids, fac["rr"])},
@@ -206,16 +206,10 @@ def build_truth(s: dict) -> dict:
                          "defaults); scores missing completely at random"}
 
     # ------------------------------------------------------------------ calibration
-    t = s["tables"]
-    ep = t["episodes"]
-    first = ep.sort_values("identified_at").drop_duplicates("child_id")
-    d2012 = pd.Timestamp("2012-01-01")
-    f0811 = first[(first["identified_at"] >= start_ts) & (first["identified_at"] < d2012)]
-    kids = t["children"].set_index("child_id")
-    k = kids.loc[f0811["child_id"]]
-    rep = t["reports"]
-    r2021 = int(((rep["received_at"] >= "2021-01-01") & (rep["received_at"] < "2022-01-01")).sum())
     d_2012 = ev.day_of(cfg, "2012-01-01")
+    in0811 = s["vT"] < d_2012
+    d21a, d21b = ev.day_of(cfg, "2021-01-01"), ev.day_of(cfg, "2022-01-01")
+    r2021 = int(((s["rp_t"] >= d21a) & (s["rp_t"] < d21b)).sum())
 
     def stock(date):
         d = (pd.Timestamp(date) - start_ts).days
@@ -226,9 +220,9 @@ def build_truth(s: dict) -> dict:
     s21, c21 = stock("2021-04-15")
     calibration = {
         "expected_victims_identified_2008_2011": _f(s["lam_T"][:max(0, min(d_2012, D))].sum()),
-        "victims_identified_2008_2011": int(len(f0811)),
-        "child_welfare_involved_2008_2011": int(k["child_welfare_involved"].sum()),
-        "male_2008_2011": int((k["sex"] == "male").sum()),
+        "victims_identified_2008_2011": int(in0811.sum()),
+        "child_welfare_involved_2008_2011": int((in0811 & s["v_cw"]).sum()),
+        "male_2008_2011": int((in0811 & s["v_male"]).sum()),
         "reports_2021": r2021,
         "in_care_2011_01_15": s11, "congregate_share_2011_01_15": c11,
         "in_care_2021_04_15": s21, "congregate_share_2021_04_15": c21,
