@@ -345,7 +345,9 @@ class Brief:
         import matplotlib.pyplot as plt
 
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=plots.DPI, bbox_inches="tight", facecolor="white")
+        # house-style figures use constrained layout: no second "tight" layout pass needed
+        tight = None if fig.get_layout_engine() is not None else "tight"
+        fig.savefig(buf, format="png", dpi=plots.DPI, bbox_inches=tight, facecolor="white")
         if self.figures_dir:
             plots.save_figure(fig, f"{self.params.slug}_{name}", self.figures_dir)
         plt.close(fig)
