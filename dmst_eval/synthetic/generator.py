@@ -116,7 +116,7 @@ def generate(config: SyntheticConfig | None = None, progress: bool = False, **ov
     >>> from dmst_eval.synthetic import generate
     >>> cd = generate(scale=0.2, seed=1)
     >>> cd.meta["source"], sorted(cd.truth)[:3]
-    ('synthetic', ['awol', 'calibration', 'facilities'])
+    ('synthetic', ['awol', 'calibration', 'definitions'])
     """
     from dmst_eval.casedata import CaseData
 
