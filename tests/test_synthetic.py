@@ -13,7 +13,7 @@ import dmst_eval
 from dmst_eval import schema
 from dmst_eval.synthetic import SyntheticConfig, generate
 from dmst_eval.synthetic.generator import _generate, _Progress
-from tests.conftest import REPO, n_seeds
+from tests.conftest import REPO
 from tests.test_synthetic_recovery import risk_frame
 
 TRUTH_KEYS = {"null_world", "study_start", "study_end", "seed", "risk", "geography",
@@ -238,7 +238,7 @@ def test_null_world_switches_effects_off():
 
 
 # ------------------------------------------------------------------ calibration (issue §4)
-N_CAL = n_seeds(full=30, fast=10)
+N_CAL = 30  # generate(scale=1) takes ~1.3 s, so the full 30 seeds run in the fast suite
 
 
 @pytest.fixture(scope="module")
@@ -246,7 +246,6 @@ def calib():
     return [generate(seed=500 + s).truth["calibration"] for s in range(N_CAL)]
 
 
-@pytest.mark.slow
 @pytest.mark.xdist_group("synthetic_calibration")
 def test_calibration_victims_2008_2011(calib):
     v = np.array([c["victims_identified_2008_2011"] for c in calib])
@@ -259,7 +258,6 @@ def test_calibration_victims_2008_2011(calib):
     assert abs(male.mean() - 3) <= 3 * np.sqrt(3 / N_CAL), male.mean()
 
 
-@pytest.mark.slow
 @pytest.mark.xdist_group("synthetic_calibration")
 def test_calibration_reports_and_care(calib):
     r = np.array([c["reports_2021"] for c in calib])
