@@ -33,9 +33,15 @@ def generate(
 
     try:
         cfg = SyntheticConfig.from_yaml(config) if config else SyntheticConfig()
+        cfg_text = Path(config).read_text() if config else None
         overrides = {k: v for k, v in {"scale": scale, "seed": seed}.items() if v is not None}
         cd = _generate(cfg, progress=True, **overrides)
-        cd.save(out)
+        cd.save(out)  # replaces the folder atomically, so the config is written back after
+        cfg_out = Path(out) / "config.yaml"
+        if config and not overrides and Path(config).resolve() == cfg_out.resolve():
+            cfg_out.write_text(cfg_text)  # `make data`: keep the committed config verbatim
+        else:
+            cfg.replace(**overrides).to_yaml(cfg_out)  # the bundle documents its own config
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
     typer.echo(f"wrote {out} ({', '.join(f'{k}: {len(v):,}' for k, v in cd.tables.items())})")
