@@ -163,12 +163,17 @@ class SyntheticConfig:
                                "generated (assumption; average age of entry 12-14).", 5, 17)
     non_cw_victim_share: float = _f(2 / 88, "Expected share of victims without child-welfare "
                                     "involvement (DCF: 2 of 88).", 0, 0.99)
-    hotspot_towns: list = _f(["Hartford", "New Haven", "Bridgeport", "Waterbury", "New Britain",
-                              "Meriden", "East Hartford"],
+    hotspot_towns: list = _f(["Bloomfield", "East Hartford", "East Haven", "Hamden", "Hartford",
+                              "New Haven", "Newington", "North Haven", "Orange", "South Windsor",
+                              "West Hartford", "West Haven", "Wethersfield", "Windsor",
+                              "Woodbridge"],
                              "Towns planted as hotspots: child-welfare need multiplied by "
-                             "hotspot_multiplier (assumption: urban centres).")
-    hotspot_multiplier: float = _f(2.0, "Multiplier of child-welfare need in hotspot towns "
-                                   "(assumption).", 1, 50)
+                             "hotspot_multiplier (assumption: two contiguous clusters, Hartford and "
+                             "New Haven with their queen neighbours, so cluster methods have a "
+                             "target).")
+    hotspot_multiplier: float = _f(3.0, "Multiplier of child-welfare need in hotspot towns "
+                                   "(assumption; urban child-welfare rates in CT are several "
+                                   "times suburban ones).", 1, 50)
     spatial_sd: float = _f(0.3, "Sd of the spatially smooth log-need field (assumption).", 0, 3)
     spatial_range_km: float = _f(25.0, "Range (km) of the Gaussian kernel of the smooth field "
                                  "(assumption).", 1, 500)
