@@ -349,7 +349,11 @@ class Brief:
         tight = None if fig.get_layout_engine() is not None else "tight"
         fig.savefig(buf, format="png", dpi=plots.DPI, bbox_inches=tight, facecolor="white")
         if self.figures_dir:
-            plots.save_figure(fig, f"{self.params.slug}_{name}", self.figures_dir)
+            # write the PNG already rendered for the brief: drawing a figure twice costs ~0.4 s
+            out = Path(self.figures_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / f"{plots._safe_name(f'{self.params.slug}_{name}')}.png").write_bytes(
+                buf.getvalue())
         plt.close(fig)
         b64 = base64.b64encode(buf.getvalue()).decode()
         meta = ""
