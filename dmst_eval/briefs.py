@@ -242,7 +242,9 @@ figure.dmst-figure{margin:8px 0 12px 0}
 figure.dmst-figure img{max-width:100%;height:auto}
 figure.dmst-figure figcaption{color:#444;font-size:0.9em}
 ul.dmst-findings li{margin-bottom:4px}
-@media print{.dmst-section{page-break-inside:avoid}}
+@media print{.dmst-section{page-break-inside:avoid}
+ table.dmst-table{font-size:0.74em} table.dmst-table th,table.dmst-table td{padding:2px 4px}
+ .jp-OutputArea-output,.jp-RenderedHTMLCommon{overflow:visible !important}}
 </style>
 """
 
