@@ -31,7 +31,7 @@ briefs: setup
 
 # Unit tests (slow checks with a reduced seed count) and nbval on the notebooks.
 test: setup
-	@JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter $(PY) -m pytest -q -n 2 --dist loadgroup $(PYTEST_ARGS) tests
+	@JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter $(PY) -m pytest -q -n 2 --dist loadgroup --doctest-modules $(PYTEST_ARGS) tests dmst_eval
 	@JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter $(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks $(PYTEST_ARGS)
 
 # Full-count coverage/power checks (the figures README reports).

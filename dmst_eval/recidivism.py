@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
+
+from dmst_eval.intervals import wilson_ci  # noqa: F401  (re-exported)
 import pandas as pd
 from scipy import stats
 
@@ -70,37 +72,6 @@ class RecidivismInputError(ValueError):
 # ============================================================================================
 # Small helpers
 # ============================================================================================
-def wilson_ci(k: Any, n: Any, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for a binomial proportion ``k / n``.
-
-    Parameters
-    ----------
-    k, n : int or array-like
-        Successes and trials. Where ``n == 0`` the interval is ``(nan, nan)``.
-    level : float
-        Confidence level.
-
-    Returns
-    -------
-    (lower, upper) : tuple of float arrays
-
-    Examples
-    --------
-    >>> lo, hi = wilson_ci(5, 20)
-    >>> round(float(lo), 4), round(float(hi), 4)
-    (0.1119, 0.4687)
-    """
-    k = np.asarray(k, dtype=float)
-    n = np.asarray(n, dtype=float)
-    z = stats.norm.ppf(0.5 + level / 2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / n
-        den = 1 + z**2 / n
-        centre = (p + z**2 / (2 * n)) / den
-        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / den
-        lo = np.where(n > 0, np.clip(centre - half, 0, 1), np.nan)
-        hi = np.where(n > 0, np.clip(centre + half, 0, 1), np.nan)
-    return lo, hi
 
 
 def _require_columns(df: pd.DataFrame, cols: Sequence[str], what: str = "df") -> None:

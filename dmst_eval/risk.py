@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
+
+from dmst_eval.intervals import wilson_ci  # noqa: F401  (re-exported)
 import pandas as pd
 from scipy import optimize, special, stats
 
@@ -1001,26 +1003,6 @@ def _fit_risk_model(df, outcome, predictors, cluster, method, missing, alpha,
 # ============================================================================================
 # 3. Screening-tool evaluation
 # ============================================================================================
-def wilson_ci(k: Any, n: Any, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for a proportion ``k / n`` (vectorised; NaN where ``n == 0``).
-
-    Examples
-    --------
-    >>> lo, hi = wilson_ci(8, 10)
-    >>> round(float(lo), 4), round(float(hi), 4)
-    (0.4902, 0.9433)
-    """
-    k = np.asarray(k, dtype=float)
-    n = np.asarray(n, dtype=float)
-    z = float(stats.norm.ppf(1 - alpha / 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / n
-        den = 1 + z * z / n
-        centre = (p + z * z / (2 * n)) / den
-        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-        lo = np.where(n > 0, np.clip(centre - half, 0, 1), np.nan)
-        hi = np.where(n > 0, np.clip(centre + half, 0, 1), np.nan)
-    return lo, hi
 
 
 def _binary(y: Any, name: str = "y_true") -> np.ndarray:
@@ -1097,7 +1079,7 @@ def screening_performance(y_true: Any, score: Any, thresholds: Any,
     with np.errstate(divide="ignore", invalid="ignore"):
         for name, k, n in (("sensitivity", tp, tp + fn), ("specificity", tn, tn + fp),
                            ("ppv", tp, tp + fp), ("npv", tn, tn + fn)):
-            lo, hi = wilson_ci(k, n, alpha)
+            lo, hi = wilson_ci(k, n, 1 - alpha)
             out[name] = np.where(n > 0, k / np.where(n > 0, n, 1), np.nan)
             out[f"{name}_lower"], out[f"{name}_upper"] = lo, hi
         sens, spec = out["sensitivity"].to_numpy(), out["specificity"].to_numpy()
@@ -1281,7 +1263,7 @@ def calibration(y_true: Any, p: Any, bins: int = 10, alpha: float = 0.05) -> Cal
     d = pd.DataFrame({"bin": grp.to_numpy() + 1, "y": y, "p": pr})
     t = d.groupby("bin").agg(n=("y", "size"), events=("y", "sum"), mean_predicted=("p", "mean"))
     t["observed"] = t["events"] / t["n"]
-    t["ci_lower"], t["ci_upper"] = wilson_ci(t["events"], t["n"], alpha)
+    t["ci_lower"], t["ci_upper"] = wilson_ci(t["events"], t["n"], 1 - alpha)
     t = t.reset_index()
     z = float(stats.norm.ppf(1 - alpha / 2))
     if y.sum() in (0, len(y)):

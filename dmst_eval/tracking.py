@@ -38,6 +38,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from dmst_eval.intervals import wilson_ci  # noqa: F401  (re-exported)
 import pandas as pd
 
 from dmst_eval import schema
@@ -51,27 +53,6 @@ _AGE_BREAKS = [-np.inf, 12, 14, 16, 18, np.inf]
 
 class TrackingInputError(ValueError):
     """Bad arguments or data for the tracking summary."""
-
-
-def wilson_ci(k, n, z: float = 1.959963984540054):
-    """Wilson score interval for a proportion ``k/n`` (vectorised; NaN where ``n == 0``).
-
-    Examples
-    --------
-    >>> lo, hi = wilson_ci(0, 10)
-    >>> round(float(lo), 3), round(float(hi), 3)
-    (0.0, 0.278)
-    """
-    k = np.asarray(k, dtype=float)
-    n = np.asarray(n, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / n
-        den = 1 + z**2 / n
-        centre = (p + z**2 / (2 * n)) / den
-        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / den
-        lo = np.where(n > 0, np.clip(centre - half, 0, 1), np.nan)
-        hi = np.where(n > 0, np.clip(centre + half, 0, 1), np.nan)
-    return lo, hi
 
 
 # --------------------------------------------------------------------------------------------
