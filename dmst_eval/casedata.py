@@ -387,8 +387,11 @@ def load(path: str | os.PathLike = "data/synthetic") -> CaseData:
 
     Examples
     --------
+    >>> from pathlib import Path
     >>> import dmst_eval
-    >>> cd = dmst_eval.load("data/synthetic")  # doctest: +SKIP
+    >>> cd = dmst_eval.load(Path(dmst_eval.__file__).parent.parent / "data" / "synthetic")
+    >>> cd.is_synthetic
+    True
     """
     path = Path(path)
     if not path.exists():

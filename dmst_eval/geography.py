@@ -353,8 +353,13 @@ def load_boundaries(path, town_col: str = "town"):
 
     Examples
     --------
+    >>> import os, tempfile
     >>> from dmst_eval import geography
-    >>> gdf = geography.load_boundaries("my_towns.gpkg", town_col="NAME")  # doctest: +SKIP
+    >>> path = os.path.join(tempfile.mkdtemp(), "my_towns.gpkg")
+    >>> geography.towns()[["town", "geometry"]].rename(columns={"town": "NAME"}).to_file(path)
+    >>> gdf = geography.load_boundaries(path, town_col="NAME")
+    >>> len(gdf)
+    169
     """
     import geopandas as gpd
 
