@@ -887,9 +887,7 @@ class LocalMoranResult:
     def explore(self, **kw):
         g = self.gdf.assign(cluster=self.summary["cluster"].to_numpy(),
                             p_fdr=self.summary["p_fdr"].round(3).to_numpy())
-        cats = [c for c in _LISA_COLORS if c in set(g["cluster"])]
-        return g.explore(column="cluster", categories=cats,
-                         cmap=[_LISA_COLORS[c] for c in cats], **kw)
+        return _categorical_explore(g, "cluster", _LISA_COLORS, **kw)
 
 
 def _local_prep(gdf, column, weights, id_col, events, population):
@@ -984,8 +982,7 @@ class GiStarResult:
     def explore(self, **kw):
         g = self.gdf.assign(spot=self.summary["spot"].to_numpy(),
                             z=self.summary["z"].round(2).to_numpy())
-        cats = [c for c in _GI_COLORS if c in set(g["spot"])]
-        return g.explore(column="spot", categories=cats, cmap=[_GI_COLORS[c] for c in cats], **kw)
+        return _categorical_explore(g, "spot", _GI_COLORS, **kw)
 
 
 def local_gi_star(gdf, column=None, weights="queen", permutations: int = 9999, seed=None, *,
@@ -1720,6 +1717,12 @@ def choropleth(gdf, column: str, ax=None, scheme: str | None = "fisher_jenks", k
     if title:
         ax.set_title(title)
     return ax
+
+
+def _categorical_explore(g, column: str, colors: dict, **kw):
+    """Interactive (folium) map of a categorical column in the given category colours."""
+    cats = [c for c in colors if c in set(g[column])]
+    return g.explore(column=column, categories=cats, cmap=[colors[c] for c in cats], **kw)
 
 
 def _categorical_map(g, column, colors, ax=None, title=None, legend_title=None):

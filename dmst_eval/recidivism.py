@@ -1053,7 +1053,7 @@ class KaplanMeierResult:
 
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 4.5))
-        colours = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
+        from dmst_eval.plots import PALETTE as colours  # house Okabe-Ito palette
         groups = list(self.table["group"].unique())
         for i, g in enumerate(groups):
             tb = self.table[self.table["group"] == g]
@@ -1249,7 +1249,7 @@ class MCFResult:
 
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 4.5))
-        colours = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]
+        from dmst_eval.plots import PALETTE as colours  # house Okabe-Ito palette
         for i, (g, tb) in enumerate(self.table.groupby("group", sort=False)):
             col = colours[i % len(colours)]
             x = np.concatenate([[0], tb["time"].to_numpy()])
