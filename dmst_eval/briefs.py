@@ -29,13 +29,13 @@ import base64
 import datetime as _dt
 import functools
 import html as _h
-import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import traceback
 import warnings
@@ -346,18 +346,14 @@ class Brief:
         """Embed ``fig`` as a base64 PNG with its (suppressed) data; save it to figures_dir."""
         import matplotlib.pyplot as plt
 
-        buf = io.BytesIO()
-        # house-style figures use constrained layout: no second "tight" layout pass needed
-        tight = None if fig.get_layout_engine() is not None else "tight"
-        fig.savefig(buf, format="png", dpi=plots.DPI, bbox_inches=tight, facecolor="white")
+        png = plots.png_bytes(fig)  # drawn once (constrained layout, no "tight" pass)
         if self.figures_dir:
             # write the PNG already rendered for the brief: drawing a figure twice costs ~0.4 s
             out = Path(self.figures_dir)
             out.mkdir(parents=True, exist_ok=True)
-            (out / f"{plots._safe_name(f'{self.params.slug}_{name}')}.png").write_bytes(
-                buf.getvalue())
+            (out / f"{plots._safe_name(f'{self.params.slug}_{name}')}.png").write_bytes(png)
         plt.close(fig)
-        b64 = base64.b64encode(buf.getvalue()).decode()
+        b64 = base64.b64encode(png).decode()
         meta = ""
         if data is not None:
             info = data.attrs.get("disclosure")
@@ -733,16 +729,17 @@ class Brief:
         zero = (df["episodes"] == 0).to_numpy()
         pos = shown & ~zero
         g = g.assign(rate=np.where(pos, df["rate_per_10k_per_year"].to_numpy(), np.nan))
-        if zero.any():
-            g[zero].plot(ax=ax, color="white", edgecolor="#BBBBBB", linewidth=0.4)
-        if pos.any():
-            g[pos].plot(column="rate", ax=ax, cmap=plots.SEQUENTIAL, legend=True,
-                        edgecolor="white", linewidth=0.4,
-                        legend_kwds={"label": "confirmed episodes per 10,000 children per year",
-                                     "shrink": 0.6})
-        if hidden.any():
-            g[hidden].plot(ax=ax, color=plots.SUPPRESSED_COLOR, hatch=plots.SUPPRESSED_HATCH,
-                           edgecolor="#999999", linewidth=0.4)
+        with plots.deferred_draw(fig):  # one render when saved, not one per layer
+            if zero.any():
+                g[zero].plot(ax=ax, color="white", edgecolor="#BBBBBB", linewidth=0.4)
+            if pos.any():
+                g[pos].plot(column="rate", ax=ax, cmap=plots.SEQUENTIAL, legend=True,
+                            edgecolor="white", linewidth=0.4,
+                            legend_kwds={"label": "confirmed episodes per 10,000 children "
+                                                  "per year", "shrink": 0.6})
+            if hidden.any():
+                g[hidden].plot(ax=ax, color=plots.SUPPRESSED_COLOR,
+                               hatch=plots.SUPPRESSED_HATCH, edgecolor="#999999", linewidth=0.4)
         ax.set_axis_off()
         ax.set_title(f"Confirmed episodes by town, {lo.year}–{hi.year}")
         fig_html = self.figure(fig, "hotspot_map",
@@ -1111,7 +1108,42 @@ def _cache_dir() -> Path | None:
     return Path(v) if v else Path(tempfile.gettempdir()) / "dmst-eval-cache"
 
 
-def load_validated(path) -> "Any":
+def _cache_key(path: Path) -> str:
+    import hashlib
+
+    stamp = [(f.name, f.stat().st_size, f.stat().st_mtime_ns)
+             for f in sorted(path.iterdir()) if f.is_file()]
+    return hashlib.sha256(json.dumps([str(path), stamp]).encode()).hexdigest()[:32]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _wait_for_other(pending: Path, cfile: Path, wait: float) -> None:
+    """Wait while another live process is validating the same bundle (its ``.pending``
+    marker exists) and has not yet written ``cfile``; a stale marker is removed."""
+    deadline = time.monotonic() + wait
+    while pending.exists() and not cfile.exists():
+        try:
+            pid = int(pending.read_text() or "0")
+        except (OSError, ValueError):
+            pid = 0
+        if pid and not _pid_alive(pid):
+            pending.unlink(missing_ok=True)  # its owner died: validate here
+            return
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.02)
+
+
+def load_validated(path, wait: float = 120.0) -> "Any":
     """:func:`dmst_eval.load` with a cache of the *validated* bundle.
 
     Validation is the slow part of loading and a batch of briefs loads the same bundle seven
@@ -1120,8 +1152,12 @@ def load_validated(path) -> "Any":
     the unchanged files reuse it. Any change to a file changes the key (so the bundle is
     validated again). The cache lives in ``$DMST_EVAL_CACHE`` (default
     ``<tmp>/dmst-eval-cache``); ``DMST_EVAL_CACHE=off`` disables it.
+
+    While one process validates a bundle it holds a ``<key>.pending`` marker; another process
+    asking for the same bundle waits for that result (up to ``wait`` seconds, or until the
+    owner exits) instead of validating it a second time. :func:`render` uses this to validate
+    the data in its own process while the brief's kernel starts.
     """
-    import hashlib
     import pickle
 
     from dmst_eval.casedata import load
@@ -1130,26 +1166,79 @@ def load_validated(path) -> "Any":
     cdir = _cache_dir()
     if cdir is None or not path.is_dir():
         return load(path)
-    stamp = [(f.name, f.stat().st_size, f.stat().st_mtime_ns)
-             for f in sorted(path.iterdir()) if f.is_file()]
-    key = hashlib.sha256(json.dumps([str(path), stamp]).encode()).hexdigest()[:32]
+    key = _cache_key(path)
     cfile = cdir / f"{key}.pkl"
+    pending = cdir / f"{key}.pending"
+    _wait_for_other(pending, cfile, wait)
     if cfile.exists():
         try:
             with open(cfile, "rb") as fh:
                 return pickle.load(fh)
         except Exception:  # a damaged cache entry is ignored and rewritten
             pass
-    cd = load(path)
+    return _validate_into_cache(path, cfile, pending, owner=_claim(pending))
+
+
+def _claim(pending: Path) -> bool:
+    """Create the ``.pending`` marker for this process; False if another process holds it."""
     try:
-        cdir.mkdir(parents=True, exist_ok=True)
-        tmp = cfile.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            pickle.dump(cd, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, cfile)
-    except OSError:
-        pass
-    return cd
+        pending.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(pending, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except OSError:  # another process took the marker just now, or the cache is read-only
+        return False
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    return True
+
+
+def _validate_into_cache(path: Path, cfile: Path, pending: Path, owner: bool):
+    import pickle
+
+    from dmst_eval.casedata import load
+
+    try:
+        cd = load(path)
+        try:
+            tmp = cfile.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+            with open(tmp, "wb") as fh:
+                pickle.dump(cd, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, cfile)
+        except OSError:
+            pass
+        return cd
+    finally:
+        if owner:
+            pending.unlink(missing_ok=True)
+
+
+def _prevalidate(data_path: Path) -> threading.Thread | None:
+    """Start validating ``data_path`` into the cache in a background thread, so that a brief's
+    kernel, which starts at the same time, finds the validated bundle ready instead of
+    validating it itself (the two run on separate cores). Returns the thread, or ``None`` when
+    there is nothing to do (cache off, already cached, or another process is validating).
+
+    The ``.pending`` marker is taken *before* the thread starts, so the kernel always waits
+    for this result rather than racing it. Errors are left for the brief to report: without a
+    cache entry the kernel validates again and fails with the full
+    :class:`~dmst_eval.casedata.DataValidationError`.
+    """
+    cdir = _cache_dir()
+    if cdir is None or not data_path.is_dir():
+        return None
+    key = _cache_key(data_path)
+    cfile, pending = cdir / f"{key}.pkl", cdir / f"{key}.pending"
+    if cfile.exists() or not _claim(pending):
+        return None
+
+    def work():
+        try:
+            _validate_into_cache(data_path, cfile, pending, owner=True)
+        except Exception:
+            pass
+
+    t = threading.Thread(target=work, name="dmst-eval-prevalidate", daemon=True)
+    t.start()
+    return t
 
 
 def _keep_attrs(df: pd.DataFrame, src: pd.DataFrame) -> pd.DataFrame:
@@ -1325,6 +1414,7 @@ def render(params: dict | BriefParams | None = None, out_dir: str | Path = "repo
         old_strict = os.environ.get("DMST_EVAL_BRIEF_STRICT")
         if strict is not None:  # the kernel inherits this process's environment
             os.environ["DMST_EVAL_BRIEF_STRICT"] = "1" if strict else "0"
+        pre = _prevalidate(data_path)  # overlaps validation with the kernel's start-up
         try:
             pm.execute_notebook(str(template), str(nb_tmp), parameters=run_params,
                                 kernel_name=KERNEL, cwd=str(work), execution_timeout=timeout,
@@ -1333,6 +1423,8 @@ def render(params: dict | BriefParams | None = None, out_dir: str | Path = "repo
             raise BriefError(f"brief {slug} failed in cell {e.exec_count}: {e.ename}: "
                              f"{str(e.evalue)[:300]}") from None
         finally:
+            if pre is not None:
+                pre.join()
             if strict is not None:
                 if old_strict is None:
                     os.environ.pop("DMST_EVAL_BRIEF_STRICT", None)

@@ -1673,44 +1673,47 @@ def choropleth(gdf, column: str, ax=None, scheme: str | None = "fisher_jenks", k
     rest = ~supp & ~nodata & ~zero
     handles, labels = [], []
     edge = dict(edgecolor="white", linewidth=0.3)
-    if zero.any():
-        gdf[zero].plot(ax=ax, facecolor="#FFFFFF", edgecolor="#BBBBBB", linewidth=0.3)
-        handles.append(Patch(facecolor="#FFFFFF", edgecolor="#999999"))
-        labels.append("0")
-    if rest.any():
-        v = vals_all[rest]
-        uniq = np.unique(v)
-        if scheme and len(uniq) > k:
-            import mapclassify
+    from dmst_eval import plots
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                cls = mapclassify.classify(v, scheme=scheme, k=k)
-            bins, yb = np.asarray(cls.bins, dtype=float), np.asarray(cls.yb)
-            lows = np.r_[v.min(), bins[:-1]]
-            labs = [f"{fmt.format(lo)} – {fmt.format(hi)}" for lo, hi in zip(lows, bins)]
-        else:
-            bins, yb = uniq, np.searchsorted(uniq, v)
-            labs = [fmt.format(b) for b in uniq]
-        nb = len(bins)
-        cols = [cm(0.12 + 0.88 * i / max(nb - 1, 1)) for i in range(nb)]
-        sub = gdf[rest]
-        sub.plot(ax=ax, color=[cols[i] for i in yb], **edge)
-        for i in range(nb):
-            if (yb == i).any():
-                handles.append(Patch(facecolor=cols[i], edgecolor="white"))
-                labels.append(labs[i])
-    if supp.any():
-        gdf[supp].plot(ax=ax, facecolor=_const("SUPPRESSED_COLOR", "#DDDDDD"),
-                       hatch=_const("SUPPRESSED_HATCH", "///"), edgecolor="#8A8A8A",
-                       linewidth=0.3)
-        handles.append(Patch(facecolor=_const("SUPPRESSED_COLOR", "#DDDDDD"),
-                             hatch=_const("SUPPRESSED_HATCH", "///"), edgecolor="#8A8A8A"))
-        labels.append(f"suppressed (<{suppress_below})")
-    if nodata.any():
-        gdf[nodata].plot(ax=ax, facecolor="#F0F0F0", edgecolor="#BBBBBB", linewidth=0.3)
-        handles.append(Patch(facecolor="#F0F0F0", edgecolor="#BBBBBB"))
-        labels.append("no data")
+    with plots.deferred_draw(ax.figure):  # one render when saved/shown, not one per layer
+        if zero.any():
+            gdf[zero].plot(ax=ax, facecolor="#FFFFFF", edgecolor="#BBBBBB", linewidth=0.3)
+            handles.append(Patch(facecolor="#FFFFFF", edgecolor="#999999"))
+            labels.append("0")
+        if rest.any():
+            v = vals_all[rest]
+            uniq = np.unique(v)
+            if scheme and len(uniq) > k:
+                import mapclassify
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    cls = mapclassify.classify(v, scheme=scheme, k=k)
+                bins, yb = np.asarray(cls.bins, dtype=float), np.asarray(cls.yb)
+                lows = np.r_[v.min(), bins[:-1]]
+                labs = [f"{fmt.format(lo)} – {fmt.format(hi)}" for lo, hi in zip(lows, bins)]
+            else:
+                bins, yb = uniq, np.searchsorted(uniq, v)
+                labs = [fmt.format(b) for b in uniq]
+            nb = len(bins)
+            cols = [cm(0.12 + 0.88 * i / max(nb - 1, 1)) for i in range(nb)]
+            sub = gdf[rest]
+            sub.plot(ax=ax, color=[cols[i] for i in yb], **edge)
+            for i in range(nb):
+                if (yb == i).any():
+                    handles.append(Patch(facecolor=cols[i], edgecolor="white"))
+                    labels.append(labs[i])
+        if supp.any():
+            gdf[supp].plot(ax=ax, facecolor=_const("SUPPRESSED_COLOR", "#DDDDDD"),
+                           hatch=_const("SUPPRESSED_HATCH", "///"), edgecolor="#8A8A8A",
+                           linewidth=0.3)
+            handles.append(Patch(facecolor=_const("SUPPRESSED_COLOR", "#DDDDDD"),
+                                 hatch=_const("SUPPRESSED_HATCH", "///"), edgecolor="#8A8A8A"))
+            labels.append(f"suppressed (<{suppress_below})")
+        if nodata.any():
+            gdf[nodata].plot(ax=ax, facecolor="#F0F0F0", edgecolor="#BBBBBB", linewidth=0.3)
+            handles.append(Patch(facecolor="#F0F0F0", edgecolor="#BBBBBB"))
+            labels.append("no data")
     ax.legend(handles, labels, title=legend_title, loc="lower right", fontsize=8,
               title_fontsize=8.5)
     ax.set_axis_off()
@@ -1730,13 +1733,16 @@ def _categorical_map(g, column, colors, ax=None, title=None, legend_title=None):
 
     ax = _new_ax(ax, "map")
     handles, labels = [], []
-    for cat, col in colors.items():
-        sub = g[g[column] == cat]
-        if len(sub):
-            sub.plot(ax=ax, color=col, edgecolor="white", linewidth=0.3)
-        n = len(sub)
-        handles.append(Patch(facecolor=col, edgecolor="#999999"))
-        labels.append(f"{cat} ({n})")
+    from dmst_eval import plots
+
+    with plots.deferred_draw(ax.figure):
+        for cat, col in colors.items():
+            sub = g[g[column] == cat]
+            if len(sub):
+                sub.plot(ax=ax, color=col, edgecolor="white", linewidth=0.3)
+            n = len(sub)
+            handles.append(Patch(facecolor=col, edgecolor="#999999"))
+            labels.append(f"{cat} ({n})")
     ax.legend(handles, labels, title=legend_title, loc="upper center", fontsize=8,
               title_fontsize=8.5, bbox_to_anchor=(0.5, 0.02), ncol=3)
     ax.set_axis_off()

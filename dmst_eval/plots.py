@@ -25,6 +25,8 @@ True
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 from pathlib import Path
 from typing import Iterable
@@ -157,6 +159,56 @@ def _safe_name(name: str) -> str:
     return stem
 
 
+def _bbox(fig) -> str:
+    """``savefig.bbox`` for ``fig``: a figure with a layout engine (house style: constrained)
+    already fits its labels, and a second "tight" pass would draw the whole figure twice."""
+    return "standard" if fig.get_layout_engine() is not None else "tight"
+
+
+def png_bytes(fig, dpi: int = DPI) -> bytes:
+    """``fig`` as PNG bytes, rendered once (see :func:`save_figure` for the bounding box).
+
+    Examples
+    --------
+    >>> fig, ax = new_figure("small")
+    >>> png_bytes(fig)[:8] == b"\\x89PNG\\r\\n\\x1a\\n"
+    True
+    """
+    buf = io.BytesIO()
+    with mpl.rc_context({"savefig.bbox": _bbox(fig)}):
+        fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
+    return buf.getvalue()
+
+
+@contextlib.contextmanager
+def deferred_draw(fig):
+    """Within this block, ``fig.canvas.draw_idle()`` does nothing.
+
+    Plotting helpers such as ``GeoDataFrame.plot`` ask for an immediate redraw after every
+    layer; on the non-interactive backends used for briefs and saved figures that is a full
+    render of the figure per layer, thrown away when the figure is saved. Use this around
+    layered map drawing; the figure is drawn once, when it is saved or shown.
+
+    Examples
+    --------
+    >>> fig, ax = new_figure("small")
+    >>> with deferred_draw(fig):
+    ...     _ = ax.plot([0, 1], [0, 1])
+    >>> "draw_idle" in vars(fig.canvas)
+    False
+    """
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    canvas = fig.canvas
+    canvas.draw_idle = lambda *a, **k: None
+    try:
+        yield fig
+    finally:
+        del canvas.draw_idle
+        if type(canvas).draw_idle is not FigureCanvasBase.draw_idle:
+            canvas.draw_idle()  # an interactive canvas schedules one redraw (cheap)
+
+
 def save_figure(fig, name: str, figures_dir: str | Path | None = "figures",
                 formats: Iterable[str] = ("png",), dpi: int = DPI) -> Path | None:
     """Save ``fig`` as ``<figures_dir>/<name>.<fmt>`` for each format; return the PNG path.
@@ -185,7 +237,8 @@ def save_figure(fig, name: str, figures_dir: str | Path | None = "figures",
     paths = {}
     for fmt in fmts:
         paths[fmt] = out / f"{stem}.{fmt}"
-        fig.savefig(paths[fmt], dpi=dpi, bbox_inches="tight", facecolor="white")
+        with mpl.rc_context({"savefig.bbox": _bbox(fig)}):
+            fig.savefig(paths[fmt], dpi=dpi, facecolor="white")
     return paths.get("png", paths[fmts[0]])
 
 

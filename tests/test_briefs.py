@@ -316,16 +316,8 @@ def test_load_validated_cache_hits_and_invalidates(tmp_path, monkeypatch):
     import os
 
     from dmst_eval import casedata
-    from dmst_eval.casedata import CaseData
 
-    bundle = tmp_path / "bundle"
-    CaseData.from_frames(
-        children=pd.DataFrame({"child_id": ["c1"], "sex": ["female"],
-                               "birth_date": pd.to_datetime(["2000-01-01"]),
-                               "race_ethnicity": ["Unknown"], "home_town": ["Hartford"],
-                               "region": ["Region 4"], "child_welfare_involved": [True]}),
-        meta={"source": "synthetic", "study_start": "2008-01-01",
-              "study_end": "2012-12-31"}).save(bundle)
+    bundle = _tiny_bundle(tmp_path / "bundle")
     monkeypatch.setenv("DMST_EVAL_CACHE", str(tmp_path / "cache"))
     calls = []
     real = casedata.load
@@ -341,3 +333,66 @@ def test_load_validated_cache_hits_and_invalidates(tmp_path, monkeypatch):
     monkeypatch.setenv("DMST_EVAL_CACHE", "off")
     briefs.load_validated(bundle)
     assert len(calls) == 3
+
+
+def _tiny_bundle(path):
+    from dmst_eval.casedata import CaseData
+
+    CaseData.from_frames(
+        children=pd.DataFrame({"child_id": ["c1"], "sex": ["female"],
+                               "birth_date": pd.to_datetime(["2000-01-01"]),
+                               "race_ethnicity": ["Unknown"], "home_town": ["Hartford"],
+                               "region": ["Region 4"], "child_welfare_involved": [True]}),
+        meta={"source": "synthetic", "study_start": "2008-01-01",
+              "study_end": "2012-12-31"}).save(path)
+    return path
+
+
+def test_prevalidate_validates_once_and_the_kernel_side_waits(tmp_path, monkeypatch):
+    """render() validates in its own process while the kernel starts; a load_validated call
+    arriving meanwhile waits for that result instead of validating the bundle again."""
+    import threading
+
+    from dmst_eval import casedata
+
+    bundle = _tiny_bundle(tmp_path / "bundle").resolve()
+    monkeypatch.setenv("DMST_EVAL_CACHE", str(tmp_path / "cache"))
+    gate, calls = threading.Event(), []
+    real = casedata.load
+
+    def slow_load(p):
+        calls.append(p)
+        gate.wait(10)  # hold the validation until the second caller is waiting
+        return real(p)
+
+    monkeypatch.setattr(casedata, "load", slow_load)
+    t = briefs._prevalidate(bundle)
+    assert t is not None and list((tmp_path / "cache").glob("*.pending"))
+    got = {}
+    waiter = threading.Thread(target=lambda: got.setdefault("cd", briefs.load_validated(bundle)))
+    waiter.start()
+    waiter.join(0.3)
+    assert waiter.is_alive()  # waiting on the marker, not validating
+    gate.set()
+    t.join(10)
+    waiter.join(10)
+    assert len(calls) == 1 and got["cd"].is_synthetic
+    assert not list((tmp_path / "cache").glob("*.pending"))  # marker removed
+    assert briefs._prevalidate(bundle) is None  # cached: nothing left to do
+
+
+def test_stale_pending_marker_is_ignored(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    bundle = _tiny_bundle(tmp_path / "bundle").resolve()
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("DMST_EVAL_CACHE", str(cache))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    cache.mkdir()
+    marker = cache / f"{briefs._cache_key(bundle)}.pending"
+    marker.write_text(str(dead.pid))  # left behind by a process that died mid-validation
+    cd = briefs.load_validated(bundle, wait=30)
+    assert cd.is_synthetic and not marker.exists()
+    assert (cache / f"{briefs._cache_key(bundle)}.pkl").exists()
