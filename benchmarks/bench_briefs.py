@@ -3,8 +3,10 @@
 Measures, in one run and on the same machine state:
 
 1. **floor** — papermill on a notebook that only imports the stack the brief uses (pandas,
-   geopandas, statsmodels, scipy, matplotlib and every dmst_eval analysis module), plus the same
-   HTML export the brief uses. Nothing a brief does can be faster than this.
+   geopandas, statsmodels, scipy, matplotlib, the readers pyogrio and yaml, threadpoolctl, and
+   every dmst_eval analysis module — the same third-party modules a brief's kernel ends up
+   importing), plus the same HTML export the brief uses. Nothing a brief does can be faster
+   than this.
 2. **brief** — the default statewide brief end to end with :func:`dmst_eval.briefs.render`
    (execute, export, disclosure audit, publish; no PDF).
 3. **batch** — statewide + the six regions with :func:`dmst_eval.briefs.render_batch`
@@ -33,6 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 FLOOR_SOURCE = """import pandas, numpy, scipy.stats, geopandas, statsmodels.api, matplotlib.pyplot
+import pyogrio, yaml, threadpoolctl
 from dmst_eval import briefs, casedata, tracking, rba, risk, recidivism, evaluation, hotspots
 from dmst_eval import disclosure, plots, geography
 briefs.quiet()

@@ -1211,32 +1211,38 @@ def _validate_into_cache(path: Path, cfile: Path, pending: Path, owner: bool):
             pending.unlink(missing_ok=True)
 
 
-def _prevalidate(data_path: Path) -> threading.Thread | None:
-    """Start validating ``data_path`` into the cache in a background thread, so that a brief's
-    kernel, which starts at the same time, finds the validated bundle ready instead of
-    validating it itself (the two run on separate cores). Returns the thread, or ``None`` when
-    there is nothing to do (cache off, already cached, or another process is validating).
+def _prevalidate(data_path: Path) -> threading.Thread:
+    """Prepare, in a background thread, what :func:`render` needs while the brief's kernel
+    starts and runs (the two use separate cores): the validated bundle in the cache, so the
+    kernel finds it ready instead of validating it itself, then the compiled HTML export
+    templates. Returns the thread; join it before exporting.
 
-    The ``.pending`` marker is taken *before* the thread starts, so the kernel always waits
-    for this result rather than racing it. Errors are left for the brief to report: without a
-    cache entry the kernel validates again and fails with the full
+    The cache's ``.pending`` marker is taken *before* the thread starts, so the kernel always
+    waits for this result rather than racing it. Nothing is validated when the cache is off,
+    the bundle is already cached, or another process is validating it. Errors are left for the
+    brief to report: without a cache entry the kernel validates again and fails with the full
     :class:`~dmst_eval.casedata.DataValidationError`.
     """
     cdir = _cache_dir()
-    if cdir is None or not data_path.is_dir():
-        return None
-    key = _cache_key(data_path)
-    cfile, pending = cdir / f"{key}.pkl", cdir / f"{key}.pending"
-    if cfile.exists() or not _claim(pending):
-        return None
+    cfile = pending = None
+    if cdir is not None and data_path.is_dir():
+        key = _cache_key(data_path)
+        cfile, pending = cdir / f"{key}.pkl", cdir / f"{key}.pending"
+        if cfile.exists() or not _claim(pending):
+            cfile = None
 
     def work():
+        if cfile is not None:
+            try:
+                _validate_into_cache(data_path, cfile, pending, owner=True)
+            except Exception:
+                pass
         try:
-            _validate_into_cache(data_path, cfile, pending, owner=True)
-        except Exception:
+            _warm_exporter()
+        except Exception:  # the export itself will raise a clear error
             pass
 
-    t = threading.Thread(target=work, name="dmst-eval-prevalidate", daemon=True)
+    t = threading.Thread(target=work, name="dmst-eval-prepare", daemon=True)
     t.start()
     return t
 
@@ -1306,21 +1312,37 @@ def quiet() -> None:
     plots.apply_style()
 
 
-def _html_export(nb_path: Path) -> str:
-    import nbformat
+@functools.lru_cache(maxsize=1)
+def _exporter():
+    """The brief's HTML exporter, made once per process (compiling nbconvert's Jinja templates
+    takes about half a second; a batch worker renders several briefs)."""
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
+
+    exp = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
+                       exclude_output_prompt=True)
+    exp.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={"remove"}), enabled=True)
+    exp.mathjax_url = ""  # no CDN script; the brief has no maths
+    return exp
+
+
+def _warm_exporter() -> None:
+    """Compile the export templates now (render() does this while the kernel runs)."""
+    import nbformat
+
+    _exporter().from_notebook_node(nbformat.v4.new_notebook())
+
+
+def _html_export(nb_path: Path) -> str:
+    import nbformat
 
     nb = nbformat.read(nb_path, as_version=4)
     for cell in nb.cells:  # stderr (warnings, logging) never goes into a published brief
         if cell.get("cell_type") == "code":
             cell.outputs = [o for o in cell.get("outputs", [])
                             if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
-    exp = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
-                       exclude_output_prompt=True)
-    exp.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={"remove"}), enabled=True)
-    exp.mathjax_url = ""  # no CDN script; the brief has no maths
-    body, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": "DMST evaluation brief"}})
+    body, _ = _exporter().from_notebook_node(
+        nb, resources={"metadata": {"name": "DMST evaluation brief"}})
     # a brief needs no JavaScript: drop every script but our JSON data blocks (MathJax and
     # mermaid loaders would reach for a CDN), and any external stylesheet
     body = re.sub(r"<script\b(?![^>]*dmst-)[^>]*>.*?</script>", "", body, flags=re.S)
@@ -1414,7 +1436,7 @@ def render(params: dict | BriefParams | None = None, out_dir: str | Path = "repo
         old_strict = os.environ.get("DMST_EVAL_BRIEF_STRICT")
         if strict is not None:  # the kernel inherits this process's environment
             os.environ["DMST_EVAL_BRIEF_STRICT"] = "1" if strict else "0"
-        pre = _prevalidate(data_path)  # overlaps validation with the kernel's start-up
+        pre = _prevalidate(data_path)  # validate + compile templates while the kernel runs
         try:
             pm.execute_notebook(str(template), str(nb_tmp), parameters=run_params,
                                 kernel_name=KERNEL, cwd=str(work), execution_timeout=timeout,
@@ -1423,8 +1445,7 @@ def render(params: dict | BriefParams | None = None, out_dir: str | Path = "repo
             raise BriefError(f"brief {slug} failed in cell {e.exec_count}: {e.ename}: "
                              f"{str(e.evalue)[:300]}") from None
         finally:
-            if pre is not None:
-                pre.join()
+            pre.join()
             if strict is not None:
                 if old_strict is None:
                     os.environ.pop("DMST_EVAL_BRIEF_STRICT", None)

@@ -300,9 +300,47 @@ def forest_plot(summary, term: str = "term", estimate: str = "odds_ratio",
     ax.set_yticks(y)
     ax.set_yticklabels(df[term].astype(str).tolist())
     if log:
-        ax.set_xscale("log")
+        log_ratio_axis(ax, np.r_[lo, hi, est, null])
     ax.set_xlabel(xlabel or estimate.replace("_", " "))
     if title:
         ax.set_title(title)
     ax.grid(axis="y", visible=False)
     return ax
+
+
+#: Tick values offered on a log-scaled ratio axis (odds, hazard or rate ratios).
+RATIO_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 4, 5, 10, 20, 50, 100)
+
+
+def log_ratio_axis(ax, values, axis: str = "x"):
+    """Log scale for ratios, ticked at plain numbers (0.5, 1, 2, 4 …) instead of powers of ten.
+
+    Plain labels read better for non-statisticians than ``10^0``, and skip the mathtext
+    typesetting matplotlib would do for every tick. At most seven ticks are kept, spread over
+    the range of ``values`` (finite, positive ones); there are no minor ticks.
+
+    Examples
+    --------
+    >>> fig, ax = new_figure("small")
+    >>> _ = ax.plot([0.4, 3.0], [0, 1])
+    >>> _ = log_ratio_axis(ax, [0.4, 3.0])
+    >>> [f"{t:g}" for t in ax.get_xticks()]
+    ['0.5', '1', '2']
+    """
+    import numpy as np
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    lo, hi = (v.min(), v.max()) if v.size else (0.5, 2.0)
+    ticks = [t for t in RATIO_TICKS if lo <= t <= hi] or [1.0]
+    if len(ticks) > 7:  # keep the ends and 1, thin the rest evenly
+        idx = np.unique(np.round(np.linspace(0, len(ticks) - 1, 7)).astype(int))
+        ticks = sorted({ticks[i] for i in idx} | ({1} if lo <= 1 <= hi else set()))
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    a.set_major_locator(FixedLocator(ticks))
+    a.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    a.set_minor_locator(NullLocator())
+    return ax
+

@@ -360,7 +360,9 @@ class CoxResult:
                     xerr=[s["hazard_ratio"] - s["ci_lower"], s["ci_upper"] - s["hazard_ratio"]],
                     fmt="o", color="#0072B2", ecolor="#0072B2", capsize=3)
         ax.axvline(1, color="0.5", lw=1, ls="--")
-        ax.set_xscale("log")
+        from dmst_eval.plots import log_ratio_axis
+
+        log_ratio_axis(ax, np.r_[s["ci_lower"], s["ci_upper"], 1.0])
         ax.set_yticks(y)
         ax.set_yticklabels(s.index)
         ax.set_xlabel(f"Hazard ratio ({int(self.level * 100)}% CI, log scale)")
