@@ -591,6 +591,24 @@ def _binary_neighbours(w, n):
     return m
 
 
+def _rank_order(draws: np.ndarray, rng) -> np.ndarray:
+    """Per row of ``draws``, the columns from highest to lowest value, ties broken at random.
+
+    Equal to ``np.lexsort((rng.random(draws.shape), -draws))``: a plain argsort gives the same
+    order wherever a row has no ties, so the (5x slower) lexsort with its random tie-breaking
+    key is only run on rows that have ties. The tie-breaking numbers are the last draws from
+    ``rng`` and are generated only when needed, so they are the same numbers either way.
+    """
+    neg = -draws
+    order = np.argsort(neg, axis=1)
+    srt = np.take_along_axis(neg, order, axis=1)
+    tied = (srt[:, 1:] == srt[:, :-1]).any(axis=1)
+    if tied.any():
+        tie = rng.random(draws.shape)  # random tie-breaking (areas with degenerate posteriors)
+        order[tied] = np.lexsort((tie[tied], neg[tied]))
+    return order
+
+
 def smooth_rates(rates, population=None, *, method: str = "empirical_bayes", by: str = "town",
                  weights="queen", per: float | None = None, n_sim: int = 2000, seed=None,
                  top_k: int = 5, rank_level: float = 0.95, **area_kw) -> SmoothedRates:
@@ -708,24 +726,33 @@ def smooth_rates(rates, population=None, *, method: str = "empirical_bayes", by:
     # posterior draws (Gamma-Poisson); degenerate at m_i where A_i == 0
     rng = np.random.default_rng(seed)
     pos = A_i > 0
-    draws = np.tile(m_i, (n_sim, 1))
-    if pos.any():
-        shape = m_i[pos] ** 2 / A_i[pos] + y[pos]
-        rate_ = m_i[pos] / A_i[pos] + n[pos]
-        draws[:, pos] = rng.gamma(shape, 1.0 / rate_, size=(n_sim, int(pos.sum())))
-    tie = rng.random((n_sim, N))  # random tie-breaking (areas with degenerate posteriors)
-    order = np.lexsort((tie, -draws))  # along each row: by rate desc, ties random
-    ranks = np.empty((n_sim, N), dtype=np.int32)
-    np.put_along_axis(ranks, order, np.arange(1, N + 1, dtype=np.int32)[None, :], axis=1)
+    if pos.all():  # the usual case: every column drawn (same stream as filling a tiled m_i)
+        draws = rng.gamma(m_i ** 2 / A_i + y, 1.0 / (m_i / A_i + n), size=(n_sim, N))
+    else:
+        draws = np.tile(m_i, (n_sim, 1))
+        if pos.any():
+            shape = m_i[pos] ** 2 / A_i[pos] + y[pos]
+            rate_ = m_i[pos] / A_i[pos] + n[pos]
+            draws[:, pos] = rng.gamma(shape, 1.0 / rate_, size=(n_sim, int(pos.sum())))
+    order = _rank_order(draws, rng)
+    # how often each area takes each rank: counts[i, k] = draws in which area i has rank k + 1
+    # (one bincount instead of a rank matrix, its quantiles and comparisons)
+    counts = np.bincount((order * N + np.arange(N)).ravel(), minlength=N * N).reshape(N, N)
     a = (1 - rank_level) / 2
-    lo, hi = np.quantile(ranks, [a, 1 - a], axis=0, method="inverted_cdf")
+    # "inverted_cdf" quantiles are order statistics at positions that depend on n_sim only;
+    # the rank at position k is the first rank whose cumulative count exceeds k
+    k_lo, k_hi = np.quantile(np.arange(n_sim), [a, 1 - a], method="inverted_cdf").astype(int)
+    cum = counts.cumsum(axis=1)
+    lo = np.argmax(cum > k_lo, axis=1) + 1
+    hi = np.argmax(cum > k_hi, axis=1) + 1
+    rank_values = np.arange(1, N + 1)
     rank_s = stats.rankdata(-eb, method="min").astype(int)
     rank_c = stats.rankdata(-r, method="min").astype(int)
     summ = pd.DataFrame({by: ids, "events": y.astype(int), "population": n,
                          "crude_rate": r * per, "smoothed_rate": eb * per, "shrinkage": C,
                          "rank_crude": rank_c, "rank": rank_s, "rank_lower": lo.astype(int),
-                         "rank_upper": hi.astype(int), "prob_top": (ranks == 1).mean(axis=0),
-                         "prob_top_k": (ranks <= top_k).mean(axis=0)})
+                         "rank_upper": hi.astype(int), "prob_top": counts[:, 0] / n_sim,
+                         "prob_top_k": counts[:, rank_values <= top_k].sum(axis=1) / n_sim})
     summ = summ.sort_values(["rank", "rank_crude", by], kind="stable").reset_index(drop=True)
     if gdf is not None:
         gdf = gdf[[by, "geometry"]]

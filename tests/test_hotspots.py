@@ -158,6 +158,50 @@ def test_no_extra_variation_gives_no_ranking():
     assert (s.summary["prob_top"] < 0.5).all()
 
 
+
+def _reference_rank_columns(t, seed, n_sim, top_k, rank_level):
+    """The rank-interval columns of smooth_rates (global EB) by the direct formulation: a full
+    rank matrix from lexsort with random tie-breaking, its quantiles and comparisons."""
+    y, n = t["events"].to_numpy(float), t["population"].to_numpy(float)
+    r, m = y / n, y.sum() / n.sum()
+    A = max((n * (r - m) ** 2).sum() / n.sum() - m / n.mean(), 0.0)
+    rng = np.random.default_rng(seed)
+    draws = np.full((n_sim, len(y)), m)
+    if A > 0:
+        draws[:] = rng.gamma(m ** 2 / A + y, 1.0 / (m / A + n), size=draws.shape)
+    tie = rng.random(draws.shape)
+    order = np.lexsort((tie, -draws))
+    ranks = np.empty(draws.shape, dtype=np.int32)
+    np.put_along_axis(ranks, order, np.arange(1, len(y) + 1, dtype=np.int32)[None, :], axis=1)
+    a = (1 - rank_level) / 2
+    lo, hi = np.quantile(ranks, [a, 1 - a], axis=0, method="inverted_cdf")
+    return pd.DataFrame({"town": t["town"].to_numpy(), "rank_lower": lo.astype(int),
+                         "rank_upper": hi.astype(int), "prob_top": (ranks == 1).mean(axis=0),
+                         "prob_top_k": (ranks <= top_k).mean(axis=0)}).set_index("town")
+
+
+@pytest.mark.parametrize("events", [[30, 2, 25, 1, 0, 5, 10, 40, 3, 7], [2] * 10])
+@pytest.mark.parametrize("n_sim,top_k,level", [(2000, 5, 0.95), (137, 3, 0.8), (50, 2.5, 0.5)])
+def test_rank_columns_match_direct_formulation(events, n_sim, top_k, level):
+    # second case: no variation beyond chance, so every draw is tied and ranks are random
+    t = pd.DataFrame({"town": list("abcdefghij"), "events": events,
+                      "population": [10_000, 300, 12_000, 200, 500, 9_000, 8_000, 9_000,
+                                     700, 4_000] if events[0] != 2 else [1000] * 10})
+    got = h.smooth_rates(t, seed=5, n_sim=n_sim, top_k=top_k, rank_level=level).summary
+    ref = _reference_rank_columns(t, 5, n_sim, top_k, level)
+    pd.testing.assert_frame_equal(got.set_index("town")[ref.columns], ref.loc[got["town"]],
+                                  check_exact=True)
+
+
+def test_rank_order_equals_lexsort_with_random_ties():
+    rng = np.random.default_rng(0)
+    draws = rng.gamma(2.0, 1.0, size=(300, 12))
+    draws[::3, 4:9] = 1.5          # ties in every third row
+    draws[7] = 0.0                 # a row of ties only
+    got = h._rank_order(draws, np.random.default_rng(9))
+    want = np.lexsort((np.random.default_rng(9).random(draws.shape), -draws))
+    np.testing.assert_array_equal(got, want)
+
 # ---------------------------------------------------------------------------- esda wrappers
 def _state_token():
     return np.random.get_state()[1].copy(), np.random.get_state()[2]
