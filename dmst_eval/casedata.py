@@ -405,9 +405,7 @@ def load(path: str | os.PathLike = "data/synthetic") -> CaseData:
         pq_file, csv_file = path / f"{t}.parquet", path / f"{t}.csv"
         try:
             if pq_file.exists():
-                import pyarrow.parquet as pq
-
-                raw[t] = pq.read_table(pq_file).to_pandas()
+                raw[t] = _read_parquet(pq_file)
             elif csv_file.exists():
                 raw[t] = pd.read_csv(csv_file, dtype=str, keep_default_na=False,
                                      na_values=CSV_NA_VALUES, skipinitialspace=False,
@@ -427,6 +425,21 @@ def load(path: str | os.PathLike = "data/synthetic") -> CaseData:
         meta = None
     tables, meta = _validate(raw, meta, source=str(path), prior=problems)
     return CaseData(tables, meta=meta, truth=truth)
+
+
+def _read_parquet(p: Path) -> pd.DataFrame:
+    """A Parquet table as a DataFrame; text and boolean columns stay Arrow-backed.
+
+    Text columns become ``pd.ArrowDtype(pa.string())`` (no Python string per cell; validation
+    trims and encodes them in Arrow) and boolean columns nullable ``boolean`` (instead of an
+    object column of True/False/None). The values are those of a plain ``to_pandas()``, and
+    validation casts every column to its schema dtype, so the loaded bundle is the same.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    types = {pa.string(): pd.ArrowDtype(pa.string()), pa.bool_(): pd.BooleanDtype()}
+    return pq.read_table(p).to_pandas(types_mapper=types.get)
 
 
 def _read_json(p: Path, name: str, problems: list) -> Any:
@@ -506,18 +519,41 @@ def _isna(v) -> bool:
         return False
 
 
-def _text(s: pd.Series) -> pd.Series:
-    """Values as stripped nullable strings (vectorised)."""
-    if pd.api.types.is_string_dtype(s.dtype) or s.dtype == object:
-        try:  # fast path: all values are text or missing
-            import pyarrow as pa
-            import pyarrow.compute as pc
+def _trimmed_arrow(s: pd.Series):
+    """Values of ``s`` as a stripped Arrow string array (null = missing), or None.
 
+    None when ``s`` holds anything but text and missing values (:func:`_text` then takes the
+    pandas path). Arrow-backed text (Parquet) is used as is, without Python strings.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(s.dtype, pd.ArrowDtype):
+        if s.dtype.pyarrow_dtype != pa.string():
+            return None
+        arr = pa.array(s.array)
+    elif pd.api.types.is_string_dtype(s.dtype) or s.dtype == object:
+        try:
             vals = s.to_numpy(dtype=object, na_value=None)
-            arr = pc.utf8_trim_whitespace(pa.array(vals, type=pa.string(), from_pandas=True))
-            return pd.Series(arr.to_numpy(zero_copy_only=False), index=s.index).astype("string")
-        except Exception:  # non-text values: slow path below
-            pass
+            arr = pa.array(vals, type=pa.string(), from_pandas=True)
+        except Exception:  # non-text values
+            return None
+    else:
+        return None
+    return pc.utf8_trim_whitespace(arr)
+
+
+def _string_series(arr, index=None) -> pd.Series:
+    """An Arrow string array as a pandas ``string`` Series."""
+    return pd.Series(pd.array(arr.to_numpy(zero_copy_only=False), dtype="string"), index=index)
+
+
+def _text(s: pd.Series, arr=None) -> pd.Series:
+    """Values as stripped nullable strings (vectorised); ``arr``: ``_trimmed_arrow(s)`` if known."""
+    if arr is None:
+        arr = _trimmed_arrow(s)
+    if arr is not None:  # fast path: all values are text or missing
+        return _string_series(arr, index=s.index)
     try:
         t = s.astype("string")
     except (TypeError, ValueError):
@@ -527,26 +563,42 @@ def _text(s: pd.Series) -> pd.Series:
 
 def _coerce_column(s: pd.Series, col: schema.Column) -> tuple[pd.Series, np.ndarray, str | None]:
     """Cast ``s`` to the column's dtype. Returns (values, bad mask, expectation for bad)."""
-    s = s.reset_index(drop=True)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not (isinstance(s.index, pd.RangeIndex) and s.index.start == 0 and s.index.step == 1):
+        s = s.reset_index(drop=True)  # (a copy; _validate already passes a 0..n-1 index)
     present = s.notna().to_numpy(dtype=bool)
     none = np.zeros(len(s), dtype=bool)
     kind = col.kind
     exp = schema.expectation(col)
-    if kind in ("id", "str", "town"):
-        out = _text(s) if kind != "str" else _text_raw(s)
-        if kind == "town":
-            from dmst_eval import geography
+    arr = _trimmed_arrow(s) if kind in ("id", "town", "category") else None
+    if kind in ("id", "str"):
+        return (_text(s, arr) if kind == "id" else _text_raw(s)), none, None
+    if kind == "town":
+        from dmst_eval import geography
 
-            norm = geography.normalise_towns(out)
-            bad = present & norm.isna().to_numpy(dtype=bool)
-            return norm, bad, exp
-        return out, none, None
+        if arr is None:
+            norm = geography.normalise_towns(_text(s))
+        else:  # normalise each distinct name once, then spread by position (no Python strings)
+            uniq = pc.drop_null(pc.unique(arr))
+            names = geography.normalise_towns(_string_series(uniq)).array
+            pos = pc.index_in(arr, value_set=uniq).fill_null(-1).to_numpy(zero_copy_only=False)
+            norm = pd.Series(names.take(pos, allow_fill=True), index=s.index)
+        bad = present & norm.isna().to_numpy(dtype=bool)
+        return norm, bad, exp
     if kind == "category":
-        txt = _text(s)
         levels = list(col.levels or ())
-        ok = txt.isin(levels).fillna(False).to_numpy(dtype=bool)
+        if arr is not None:  # level codes straight from the Arrow text
+            codes = pc.index_in(arr, value_set=pa.array(levels, type=pa.string()))
+            codes = codes.fill_null(-1).to_numpy(zero_copy_only=False)
+            ok = codes >= 0
+            out = pd.Series(pd.Categorical.from_codes(codes, dtype=col.dtype), index=s.index)
+        else:
+            txt = _text(s)
+            ok = txt.isin(levels).fillna(False).to_numpy(dtype=bool)
+            out = pd.Series(pd.Categorical(txt.astype(object).where(ok, None), categories=levels))
         bad = present & ~ok
-        out = pd.Series(pd.Categorical(txt.astype(object).where(ok, None), categories=levels))
         return out, bad, exp
     if kind == "datetime":
         if isinstance(s.dtype, pd.DatetimeTZDtype):
@@ -554,8 +606,9 @@ def _coerce_column(s: pd.Series, col: schema.Column) -> tuple[pd.Series, np.ndar
                     exp + " (this column carries a time zone)")
         if pd.api.types.is_datetime64_dtype(s.dtype):
             return s.astype("datetime64[ns]"), none, None
-        txt = _text(s).astype(object).where(present, None)
-        has_tz = _text(s).str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True).fillna(False)
+        text = _text(s)
+        txt = text.astype(object).where(present, None)
+        has_tz = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True).fillna(False)
         txt = txt.where(~has_tz.to_numpy(dtype=bool), None)
         try:
             out = pd.to_datetime(txt, format="ISO8601", errors="coerce")
@@ -593,8 +646,7 @@ def _coerce_column(s: pd.Series, col: schema.Column) -> tuple[pd.Series, np.ndar
             with np.errstate(invalid="ignore"):
                 bad = bad | (fin & ((np.abs(v) >= 2**53) | (np.floor(v) != v)))
             ok = fin & ~bad
-            out = pd.Series(pd.array(np.where(ok, v, 0).astype("int64"), dtype="Int64"))
-            out[~ok] = pd.NA
+            out = pd.Series(pd.arrays.IntegerArray(np.where(ok, v, 0).astype("int64"), ~ok))
             return out, bad, exp
         return pd.Series(np.where(bad, np.nan, v), dtype="float64"), bad, exp
     raise AssertionError(kind)  # pragma: no cover

@@ -448,3 +448,82 @@ def test_header_only_csv_stands_for_an_absent_table(tmp_path):
     assert len(cd.trainings) == 0 and len(cd.training_attendance) == 0
     assert dict(cd.trainings.dtypes) == schema.TABLES["trainings"].dtypes
     assert len(cd.children) == 3
+
+
+# ---- text storage: object, pandas string and Arrow-backed (Parquet) text validate alike -------
+def _messy_text_frames() -> dict[str, pd.DataFrame]:
+    """valid_frames() with surrounding whitespace and town variants in the text columns."""
+    f = valid_frames()
+    f["children"]["child_id"] = [" C1", "C2\t", "C3"]
+    f["children"]["sex"] = ["female ", " male", "female"]
+    f["children"]["home_town"] = [" hartford ", "NEW HAVEN", "Willimantic"]
+    f["placements"]["setting"] = [" group_home", "foster_family ", "shelter"]
+    f["placements"]["facility_id"] = ["F1 ", None, " F2"]
+    f["facilities"]["name"] = ["  Facility 001 ", "Facility 002"]  # str: kept as written
+    return f
+
+
+def _with_text_storage(frames: dict[str, pd.DataFrame], dtype) -> dict[str, pd.DataFrame]:
+    out = {}
+    for t, df in frames.items():
+        text = [c.name for c in schema.TABLES[t].columns
+                if c.kind in ("id", "str", "town", "category")]
+        out[t] = df.astype({c: dtype for c in text})
+    return out
+
+
+def _arrow_text_storages():
+    import pyarrow as pa
+
+    return [object, "string", pd.ArrowDtype(pa.string())]
+
+
+def test_text_is_trimmed_and_normalised_in_every_storage(tmp_path):
+    ref = CaseData(_messy_text_frames(), meta=META).validate()
+    assert ref.children["child_id"].tolist() == ["C1", "C2", "C3"]
+    assert ref.children["sex"].tolist() == ["female", "male", "female"]
+    assert ref.children["home_town"].tolist() == ["Hartford", "New Haven", "Windham"]
+    assert ref.placements["setting"].tolist() == ["group_home", "foster_family", "shelter"]
+    assert ref.placements["facility_id"].tolist()[::2] == ["F1", "F2"]
+    assert pd.isna(ref.placements["facility_id"].iloc[1])
+    assert ref.facilities["name"].tolist() == ["  Facility 001 ", "Facility 002"]
+    assert dict(ref.children.dtypes) == schema.TABLES["children"].dtypes
+    for dtype in _arrow_text_storages():
+        cd = CaseData(_with_text_storage(_messy_text_frames(), dtype), meta=META).validate()
+        for t in schema.TABLE_NAMES:
+            pd.testing.assert_frame_equal(cd.tables[t], ref.tables[t], check_exact=True)
+        assert cd.data_hash == ref.data_hash
+    # the same frames written to Parquet (text and booleans are read Arrow-backed)
+    d = valid_bundle().save(tmp_path / "pq")
+    for t, df in _messy_text_frames().items():
+        df.to_parquet(d / f"{t}.parquet", index=False)
+    back = load(d)
+    for t in schema.TABLE_NAMES:
+        pd.testing.assert_frame_equal(back.tables[t], ref.tables[t], check_exact=True)
+    assert back.data_hash == ref.data_hash
+
+
+def test_text_problems_are_the_same_in_every_storage(tmp_path):
+    f = _messy_text_frames()
+    f["children"].loc[1, "sex"] = " Male"                     # unknown level
+    f["children"].loc[2, "home_town"] = "Springfield "        # not a CT town
+    f["placements"].loc[2, "facility_id"] = " F9"             # dangling foreign key
+    f["children"]["region"] = f["children"]["region"].astype(object)
+    f["children"].loc[0, "region"] = 4                         # not text at all
+    runs = [problems_of(_with_text_storage(f, dtype)) for dtype in _arrow_text_storages()[:2]]
+    f["children"]["region"] = f["children"]["region"].astype(str)  # Arrow text holds only text
+    runs.append(problems_of(_with_text_storage(f, _arrow_text_storages()[2])))
+    pq_dir = valid_bundle().save(tmp_path / "pq")
+    for t, df in f.items():
+        df.to_parquet(pq_dir / f"{t}.parquet", index=False)
+    with pytest.raises(DataValidationError) as ei:
+        load(pq_dir)
+    runs.append(ei.value.problems)
+    # rows are labelled and values quoted as written
+    got = {(p["table"], p["column"]): (p["rows"], p.get("found")) for p in runs[0]}
+    assert got[("children", "sex")] == (["C2\t"], [" Male"])
+    assert got[("children", "home_town")] == (["C3"], ["Springfield "])
+    assert got[("children", "region")] == ([" C1"], ["4"])
+    assert got[("placements", "facility_id")][0] == ["P3"]
+    for other in runs[1:]:
+        assert other == runs[0]
