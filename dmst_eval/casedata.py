@@ -714,6 +714,49 @@ def _pandera_problems(ctx: _Ctx, df: pd.DataFrame, present: list[str], problems:
         ctx.report(problems, column, mask, expected, values=vals)
 
 
+class _Lookup:
+    """Row lookups between validated tables by text key (first matching row, like
+    ``drop_duplicates(key).set_index(key)``), hashed in Arrow rather than as Python strings."""
+
+    def __init__(self, tables: dict[str, pd.DataFrame]):
+        self.tables = tables
+        self._arrow: dict[tuple[str, str], Any] = {}
+
+    def _arr(self, t: str, c: str):
+        import pyarrow as pa
+
+        if (t, c) not in self._arrow:
+            self._arrow[(t, c)] = pa.array(self.tables[t][c].array, type=pa.string())
+        return self._arrow[(t, c)]
+
+    def positions(self, t: str, c: str, pt: str, pc: str, rows: np.ndarray | None = None
+                  ) -> np.ndarray:
+        """For each row of ``t``, the first row of ``pt`` (among ``rows``, a mask) whose ``pc``
+        equals ``t.c``; -1 where there is none or ``t.c`` is missing."""
+        import pyarrow as pa
+        import pyarrow.compute as pc_
+
+        cand = np.arange(len(self.tables[pt])) if rows is None else np.flatnonzero(rows)
+        try:
+            keys = self._arr(pt, pc)
+            if rows is not None:
+                keys = keys.filter(pa.array(rows))
+            pos = pc_.index_in(self._arr(t, c), value_set=keys, skip_nulls=True)
+            pos = pos.fill_null(-1).to_numpy(zero_copy_only=False)
+        except (pa.ArrowException, UnicodeError):  # text Arrow cannot hold (lone surrogates)
+            keys = self.tables[pt][pc].iloc[cand]
+            first = keys.notna().to_numpy(dtype=bool) & ~keys.duplicated().to_numpy(dtype=bool)
+            cand, keys = cand[first], keys[first]
+            pos = pd.Index(keys.astype(object)).get_indexer(
+                self.tables[t][c].astype(object))
+        return np.where(pos >= 0, cand[np.maximum(pos, 0)], -1) if len(cand) else \
+            np.full(len(self.tables[t]), -1)
+
+    def take(self, pt: str, col: str, pos: np.ndarray) -> pd.Series:
+        """Column ``col`` of ``pt`` at rows ``pos`` (missing where ``pos`` is -1)."""
+        return pd.Series(self.tables[pt][col].array.take(pos, allow_fill=True))
+
+
 def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | None,
               prior: list | None = None) -> tuple[dict[str, pd.DataFrame], dict]:
     """Check and cast every table; raise DataValidationError with all problems."""
@@ -815,6 +858,8 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
     def usable(t: str, *cols: str) -> bool:
         return not (set(cols) & missing_cols[t])
 
+    look = _Lookup(tables)
+
     # foreign keys
     for t in TABLE_NAMES:
         spec = TABLES[t]
@@ -825,8 +870,7 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
             if not usable(pt, pc) or (pt in raw and raw[pt] is None):
                 continue
             vals = tables[t][c.name]
-            parent = pd.Index(tables[pt][pc].dropna().unique())
-            bad = vals.notna().to_numpy() & ~vals.isin(parent).to_numpy()
+            bad = vals.notna().to_numpy() & (look.positions(t, c.name, pt, pc) < 0)
             if c.name in ctxs[t].flagged:
                 bad &= ~ctxs[t].flagged[c.name]
             ctxs[t].report(problems, c.name, bad, f"a {pc} that exists in {pt}")
@@ -863,8 +907,7 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
             pt, pc = c.references
             if "child_id" not in TABLES[pt].column_names or not usable(pt, pc, "child_id"):
                 continue
-            owner = tables[pt].dropna(subset=[pc]).drop_duplicates(pc).set_index(pc)["child_id"]
-            other = tables[t][c.name].map(owner)
+            other = look.take(pt, "child_id", look.positions(t, c.name, pt, pc))
             bad = (other.notna() & tables[t]["child_id"].notna()
                    & (other != tables[t]["child_id"])).fillna(False).to_numpy(dtype=bool)
             ctxs[t].report(problems, c.name, bad,
@@ -873,9 +916,8 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
     # placements: the setting of a facility placement is the facility's setting
     if usable("placements", "setting", "facility_id") and usable("facilities", "facility_id",
                                                                   "setting"):
-        fset = tables["facilities"].dropna(subset=["facility_id"]).drop_duplicates("facility_id")
-        fset = fset.set_index("facility_id")["setting"].astype(object)
-        pf = tables["placements"]["facility_id"].map(fset)
+        pos = look.positions("placements", "facility_id", "facilities", "facility_id")
+        pf = look.take("facilities", "setting", pos).astype(object)
         ps = tables["placements"]["setting"].astype(object)
         bad = (pf.notna() & ps.notna() & (pf != ps)).fillna(False).to_numpy(dtype=bool)
         ctxs["placements"].report(problems, "setting", bad,
@@ -884,10 +926,9 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
     # AWOL episodes start during the placement they left
     if usable("awol_episodes", "placement_id", "start") and usable("placements", "placement_id",
                                                                     "start", "end"):
-        pl = tables["placements"].dropna(subset=["placement_id"]).drop_duplicates("placement_id")
-        pl = pl.set_index("placement_id")
+        pos = look.positions("awol_episodes", "placement_id", "placements", "placement_id")
         aw = tables["awol_episodes"]
-        ps, pe = aw["placement_id"].map(pl["start"]), aw["placement_id"].map(pl["end"])
+        ps, pe = look.take("placements", "start", pos), look.take("placements", "end", pos)
         bad = ((aw["start"] < ps) | (aw["start"] > pe)).fillna(False).to_numpy(dtype=bool)
         ctxs["awol_episodes"].report(problems, "start", bad,
                                      "start between the placement's start and end")
@@ -910,13 +951,13 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
 
     # life events: not before birth, not after age MAX_EVENT_AGE
     if usable("children", "child_id", "birth_date"):
-        births = tables["children"].dropna(subset=["child_id", "birth_date"])
-        births = births.drop_duplicates("child_id").set_index("child_id")["birth_date"]
+        has_birth = tables["children"]["birth_date"].notna().to_numpy(dtype=bool)
         for t in TABLE_NAMES:
             spec = TABLES[t]
             if not spec.life_events or not usable(t, "child_id"):
                 continue
-            b = tables[t]["child_id"].map(births)
+            pos = look.positions(t, "child_id", "children", "child_id", rows=has_birth)
+            b = look.take("children", "birth_date", pos)
             limit = b + pd.DateOffset(years=schema.MAX_EVENT_AGE)
             for c in spec.life_events:
                 if not usable(t, c):

@@ -527,3 +527,42 @@ def test_text_problems_are_the_same_in_every_storage(tmp_path):
     assert got[("placements", "facility_id")][0] == ["P3"]
     for other in runs[1:]:
         assert other == runs[0]
+
+
+def test_links_use_the_first_row_of_a_duplicated_key():
+    """Cross-table rules look a key up in its first row (among rows with a birth date, for
+    births); the duplicates themselves are reported as such."""
+    f = valid_frames()
+    extra = f["placements"].iloc[[1]].assign(placement_id="P1", start=T("2001-01-01"))
+    f["placements"] = pd.concat([f["placements"], extra], ignore_index=True)  # P1 of C2
+    undated = f["children"].iloc[[0]].assign(birth_date=pd.NaT)               # C1, no birth date
+    later = f["children"].iloc[[2]].assign(birth_date=T("2011-01-01"))         # C3, born 2011
+    f["children"] = pd.concat([undated, f["children"], later], ignore_index=True)
+    f["facilities"] = pd.concat([f["facilities"], f["facilities"].iloc[[0]].assign(
+        setting="shelter")], ignore_index=True)                                # F1, a shelter
+    with pytest.raises(DataValidationError) as ei:
+        dmst_eval.casedata.validate(f)
+    got = {(p["table"], p["column"], p["expected"], tuple(p["rows"])) for p in ei.value.problems}
+    assert got == {
+        ("children", "child_id", "unique values (this is the table's key)",
+         ("C1", "C1", "C3", "C3")),
+        ("children", "birth_date", "a value (this column may not be empty)", ("C1",)),
+        ("facilities", "facility_id", "unique values (this is the table's key)", ("F1", "F1")),
+        ("placements", "placement_id", "unique values (this is the table's key)", ("P1", "P1")),
+        # the second P1 (C2's) started before C2 was born; A1 and E1 link to the first P1
+        ("placements", "start", "start on or after the child's birth_date", ("P1",)),
+    }
+
+
+def test_text_arrow_cannot_hold_is_still_checked():
+    """Ids with lone surrogates (not valid UTF-8) take the pandas path of the key lookups."""
+    f = valid_frames()
+    for t in ("children", "placements", "awol_episodes"):
+        f[t].loc[0, "child_id"] = "C\ud8001"
+    f["trainings"].loc[0, "hours"] = 99.0
+    with pytest.raises(DataValidationError) as ei:
+        dmst_eval.casedata.validate(f)
+    got = {(p["table"], p["column"], tuple(p["rows"])) for p in ei.value.problems}
+    assert got == {("trainings", "hours", ("T1",)), ("reports", "child_id", ("R1",)),
+                   ("episodes", "child_id", ("E1",)), ("services", "child_id", ("S1",)),
+                   ("episodes", "placement_id", ("E1",)), ("episodes", "awol_id", ("E1",))}
