@@ -238,12 +238,6 @@ def _age_group(age: pd.Series) -> pd.Series:
     return pd.cut(age, _AGE_BREAKS, right=False, labels=list(AGE_GROUPS))
 
 
-def _label(df: pd.DataFrame, date_col: str) -> pd.DataFrame:
-    """Rows labelled with their calendar year (``period``), stacked with a copy labelled "all"."""
-    by_year = df.assign(period=df[date_col].dt.year.astype(str))
-    return pd.concat([by_year, df.assign(period="all")], ignore_index=True)
-
-
 def _ratio(k, n) -> np.ndarray:
     k = np.asarray(k, float)
     n = np.asarray(n, float)
@@ -304,74 +298,98 @@ def summary(cd, start=None, end=None, region: str | None = None, min_victims: in
     _check_region(region)
     if min_victims < 1:
         raise TrackingInputError("min_victims must be at least 1")
-    ep_all = confirmed_episodes(cd, region)
+    # all confirmed episodes (the town ranking uses every child's), then those of the region's
+    # children: filtering the sorted table keeps the order sorting the filtered table would give
+    ep_conf = confirmed_episodes(cd, None)
+    ids = _children_in_region(cd, region)
+    ep_all = ep_conf if ids is None else ep_conf[ep_conf["child_id"].astype(str).isin(ids)]
     ch = cd.children
     _require(ch, "children", ["child_id", "sex", "birth_date", "child_welfare_involved"])
-    chi = ch.assign(child_id=ch["child_id"].astype(str)).set_index("child_id")
     ep_all = ep_all.assign(child_id=ep_all["child_id"].astype(str))
     windows = _windows(s, e)
     labels = [w[0] for w in windows]
-    win_end = pd.Series({lab: hi for lab, _, hi in windows})
+    # Periods are coded 0..n_years-1 (calendar years s.year..e.year) and n_years ("all"); every
+    # count below is an np.bincount over these codes (one pass, no per-period frames)
+    n_per = len(labels)
+    ALL = n_per - 1
+    win_end = pd.DatetimeIndex([hi for _, _, hi in windows]).to_numpy()
     notes: list[str] = []
     headline: list[tuple] = []
 
-    # confirmed episodes in the window, labelled by year and once more as "all"
+    # confirmed episodes identified in the window, with their year code
     inw = ep_all[(ep_all["identified_at"] >= s) & (ep_all["identified_at"] <= e)]
-    epl = _label(inw, "identified_at")
+    ycode = inw["identified_at"].dt.year.to_numpy(dtype=np.int64) - s.year
+    cid = inw["child_id"].to_numpy()
 
     # ---- 1. confirmed victims: first identification per child and period ---------------------
-    v = epl.drop_duplicates(["period", "child_id"], keep="first")
-    info = chi.reindex(v["child_id"])
-    age = ((v["identified_at"].to_numpy() - info["birth_date"].to_numpy())
+    # rows of `v`: first episode of each child in each year, then in the whole window ("all")
+    first_y = ~pd.DataFrame({"y": ycode, "c": cid}).duplicated().to_numpy()
+    first_a = ~pd.Series(cid).duplicated().to_numpy()
+    rows = np.concatenate([np.flatnonzero(first_y), np.flatnonzero(first_a)])
+    v_per = np.concatenate([ycode[first_y], np.full(int(first_a.sum()), ALL)])
+    v_id = cid[rows]
+    n_by = np.bincount(v_per, minlength=n_per)
+    # the victims' children rows (looked up among the children concerned only)
+    chid = ch["child_id"].astype(str)
+    need = chid.isin(v_id).to_numpy()
+    info = (ch.loc[need, ["sex", "birth_date", "child_welfare_involved"]]
+            .set_index(chid[need]).reindex(v_id))
+    age = ((inw["identified_at"].to_numpy()[rows] - info["birth_date"].to_numpy())
            / np.timedelta64(1, "D") / 365.25)
     cw_map = {True: "child-welfare involved", False: "not child-welfare involved"}
-    dims = {
+    dims = {  # values outside the levels (incl. missing) are counted as "unknown"
         "sex": (info["sex"].astype("object").to_numpy(), list(schema.SEX)),
         "age_group": (_age_group(pd.Series(age)).astype("object").to_numpy(), list(AGE_GROUPS)),
         "child_welfare": (info["child_welfare_involved"].astype("object").map(cw_map).to_numpy(),
                           list(cw_map.values())),
     }
-    n_by = v.groupby("period").size().reindex(labels, fill_value=0)
-    parts = [pd.DataFrame({"period": labels, "dimension": "total", "level": "all",
-                           "n": n_by.to_numpy()})]
+    # one (period x level) block of counts per dimension, side by side: victims is their long form
+    dim_names, level_names, blocks = ["total"], ["all"], [n_by[:, None]]
+    by_level = {}
     for dim, (vals, levels) in dims.items():
-        lev = pd.Series(vals, index=v.index).where(pd.Series(vals, index=v.index).isin(levels),
-                                                    "unknown")
-        tab = pd.crosstab(v["period"], lev).reindex(index=labels, fill_value=0)
-        cols = levels + (["unknown"] if "unknown" in tab.columns else [])
-        tab = tab.reindex(columns=cols, fill_value=0)
-        long = tab.stack().rename("n").reset_index()
-        long.columns = ["period", "level", "n"]
-        long.insert(1, "dimension", dim)
-        parts.append(long)
-    victims = pd.concat(parts, ignore_index=True)
-    victims["_o"] = victims["period"].map({lab: i for i, lab in enumerate(labels)})
-    victims = victims.sort_values("_o", kind="stable").drop(columns="_o").reset_index(drop=True)
-    victims["n"] = victims["n"].astype(int)
-    tot = victims["period"].map(n_by)
-    victims["share"] = np.where(tot > 0, victims["n"] / tot.where(tot > 0, 1), np.nan)
-    victims = victims[["period", "dimension", "level", "n", "share"]]
-    male = victims[(victims.dimension == "sex") & (victims.level == "male")].set_index("period")["n"]
-    cwv = victims[(victims.dimension == "child_welfare") & (victims.level == cw_map[True])
-                  ].set_index("period")["n"]
+        codes = pd.Categorical(vals, categories=levels).codes.astype(np.int64)
+        unknown = codes < 0
+        k = len(levels) + 1  # last column: unknown
+        tab = np.bincount(v_per * k + np.where(unknown, k - 1, codes),
+                          minlength=n_per * k).reshape(n_per, k)
+        levs = levels + ["unknown"] if unknown.any() else levels
+        tab = tab[:, :len(levs)]
+        by_level[dim] = dict(zip(levs, tab.T))
+        dim_names += [dim] * len(levs)
+        level_names += levs
+        blocks.append(tab)
+    n_lev = len(level_names)
+    counts = np.hstack(blocks)
+    tot = np.repeat(n_by, n_lev)
+    victims = pd.DataFrame({
+        "period": np.repeat(np.array(labels, dtype=object), n_lev),
+        "dimension": np.tile(np.array(dim_names, dtype=object), n_per),
+        "level": np.tile(np.array(level_names, dtype=object), n_per),
+        "n": counts.ravel().astype(int)})
+    victims["share"] = np.where(tot > 0, victims["n"] / np.where(tot > 0, tot, 1), np.nan)
+    zeros = np.zeros(n_per, dtype=np.int64)
+    male = by_level["sex"].get("male", zeros)
+    cwv = by_level["child_welfare"].get(cw_map[True], zeros)
 
     # ---- 2. repeat victims: >= 2 confirmed episodes identified by the end of the period -------
-    pairs = v[["period", "child_id"]].merge(ep_all[["child_id", "identified_at"]], on="child_id")
-    pairs = pairs[pairs["identified_at"] <= pairs["period"].map(win_end)]
-    upto = pairs.groupby(["period", "child_id"]).size()
-    rep_by = (upto >= 2).groupby(level="period").sum().reindex(labels, fill_value=0).astype(int)
-    lo_r, hi_r = wilson_ci(rep_by.to_numpy(), n_by.to_numpy())
-    repeat = pd.DataFrame({"period": labels, "victims": n_by.to_numpy(),
-                           "repeat_victims": rep_by.to_numpy(),
-                           "share": _ratio(rep_by.to_numpy(), n_by.to_numpy()),
-                           "ci_lower": lo_r, "ci_upper": hi_r})
+    # i.e. the child's second confirmed identification (any time; ep_all is sorted by it) is on
+    # or before the end of the period
+    known = ep_all[ep_all["identified_at"].notna()]
+    later = known["child_id"].duplicated().to_numpy()
+    second = pd.Series(known["identified_at"].to_numpy()[later],
+                       index=known["child_id"].to_numpy()[later])
+    second = second[~second.index.duplicated()]
+    is_rep = second.reindex(v_id).to_numpy() <= win_end[v_per]  # NaT (no second): False
+    rep_by = np.bincount(v_per[is_rep], minlength=n_per)
+    lo_r, hi_r = wilson_ci(rep_by, n_by)
+    repeat = pd.DataFrame({"period": labels, "victims": n_by, "repeat_victims": rep_by,
+                           "share": _ratio(rep_by, n_by), "ci_lower": lo_r, "ci_upper": hi_r})
 
     # ---- 4. AWOL ------------------------------------------------------------------------------
-    st = epl["status_at_time"].astype("object")
-    m_by = epl.groupby("period").size().reindex(labels, fill_value=0).to_numpy()
-    k_by = (st == "awol").groupby(epl["period"]).sum().reindex(labels, fill_value=0).to_numpy()
-    c_by = st.isin(["awol", "placement"]).groupby(epl["period"]).sum().reindex(
-        labels, fill_value=0).to_numpy()
+    st = inw["status_at_time"].astype("object")
+    m_by = _per_period(ycode, n_per)
+    k_by = _per_period(ycode[(st == "awol").to_numpy()], n_per)
+    c_by = _per_period(ycode[st.isin(["awol", "placement"]).to_numpy()], n_per)
     lo_a, hi_a = wilson_ci(k_by, m_by)
     lo_c, hi_c = wilson_ci(k_by, c_by)
     awol = pd.DataFrame({"period": labels, "episodes": m_by.astype(int),
@@ -383,17 +401,24 @@ def summary(cd, start=None, end=None, region: str | None = None, min_victims: in
     # ---- 5. congregate facilities with several victims ----------------------------------------
     fac = cd.facilities
     cong = fac.loc[fac["setting"].isin(schema.CONGREGATE_SETTINGS), "facility_id"].astype(str)
-    fe = epl[epl["facility_id"].notna()]
-    fe = fe.assign(facility_id=fe["facility_id"].astype(str))
-    fe = fe[fe["facility_id"].isin(set(cong))]
-    g = fe.groupby(["period", "facility_id"]).agg(victims=("child_id", "nunique"),
-                                                  episodes=("episode_id", "size"))
-    several = g[g["victims"] >= min_victims]
-    fby = several.groupby(level="period").size().reindex(labels, fill_value=0).astype(int)
-    facilities_by_year = pd.DataFrame({"period": labels,
-                                       "facilities_with_several_victims": fby.to_numpy()})
-    sev_all = several.xs("all", level="period") if "all" in several.index.get_level_values(0) \
-        else several.iloc[0:0].droplevel("period")
+    has_fac = inw["facility_id"].notna().to_numpy()
+    fid = inw["facility_id"][has_fac].astype(str)
+    in_cong = fid.isin(set(cong)).to_numpy()
+    fcode, fac_ids = pd.factorize(fid.to_numpy()[in_cong])
+    ccode = pd.factorize(cid[has_fac][in_cong])[0]
+    f_y = ycode[has_fac][in_cong]
+    n_fac, n_ch, n_years = len(fac_ids), max(int(ccode.max(initial=-1)) + 1, 1), n_per - 1
+    # distinct victims per (year, facility) and per facility: distinct (…, facility, child) keys
+    yf = np.unique((f_y * n_fac + fcode) * n_ch + ccode) // n_ch
+    vic_y = np.bincount(yf, minlength=n_years * n_fac).reshape(n_years, n_fac)
+    vic_all = np.bincount(np.unique(fcode * n_ch + ccode) // n_ch, minlength=n_fac)
+    sev = vic_all >= min_victims
+    fby = np.append((vic_y >= min_victims).sum(axis=1), sev.sum())
+    facilities_by_year = pd.DataFrame({"period": labels, "facilities_with_several_victims": fby})
+    sev_all = pd.DataFrame({"victims": vic_all[sev],
+                            "episodes": np.bincount(fcode, minlength=n_fac)[sev]},
+                           index=pd.Index(fac_ids[sev], dtype=object, name="facility_id"))
+    sev_all = sev_all.sort_index()
     f = fac.assign(facility_id=fac["facility_id"].astype(str)).set_index("facility_id")
     fac_table = sev_all.join(f[["name", "setting", "town", "capacity"]], how="left")
     fac_table = fac_table.reset_index()
@@ -405,23 +430,23 @@ def summary(cd, start=None, end=None, region: str | None = None, min_victims: in
                            "episodes", "victims_per_10_beds"]].reset_index(drop=True)
 
     for i, lab in enumerate(labels):
-        n = int(n_by.iloc[i])
+        n = int(n_by[i])
         headline += [
             ("victims", "confirmed_victims", lab, n, np.nan, np.nan),
-            ("victims", "male_victims", lab, int(male.get(lab, 0)), np.nan, np.nan),
-            ("victims", "child_welfare_involved_victims", lab, int(cwv.get(lab, 0)), np.nan,
+            ("victims", "male_victims", lab, int(male[i]), np.nan, np.nan),
+            ("victims", "child_welfare_involved_victims", lab, int(cwv[i]), np.nan,
              np.nan),
-            ("repeat victims", "repeat_victims", lab, int(rep_by.iloc[i]), np.nan, np.nan),
+            ("repeat victims", "repeat_victims", lab, int(rep_by[i]), np.nan, np.nan),
             ("repeat victims", "repeat_share", lab, repeat["share"].iloc[i], lo_r[i], hi_r[i]),
             ("AWOL", "confirmed_episodes", lab, int(m_by[i]), np.nan, np.nan),
             ("AWOL", "awol_share", lab, awol["share"].iloc[i], lo_a[i], hi_a[i]),
-            ("congregate settings", "facilities_with_several_victims", lab, int(fby.iloc[i]),
+            ("congregate settings", "facilities_with_several_victims", lab, int(fby[i]),
              np.nan, np.nan),
         ]
 
     # ---- 3. towns ------------------------------------------------------------------------------
     # all confirmed episodes (wherever the child lives), then the towns of the region
-    towns, smoothing = _town_rates(confirmed_episodes(cd, None), s, e, region, top_towns)
+    towns, smoothing = _town_rates(ep_conf, s, e, region, top_towns)
     if towns["episodes"].sum() == 0:
         notes.append("no confirmed episodes in the window: town ranking is empty")
 
@@ -443,54 +468,72 @@ def summary(cd, start=None, end=None, region: str | None = None, min_victims: in
                            notes=notes)
 
 
+def _per_period(ycode: np.ndarray, n_per: int) -> np.ndarray:
+    """Counts of rows per year code, and their total as the last ("all") period."""
+    by_year = np.bincount(ycode, minlength=n_per - 1)
+    return np.append(by_year, by_year.sum())
+
+
 def _report_counts(cd, windows, region) -> pd.DataFrame:
     rep = cd.reports
     _require(rep, "reports", ["report_id", "received_at", "reporter_type", "guardian_perpetrator",
                               "accepted", "region", "disposition"])
     if region is not None:
         rep = rep[rep["region"] == region]
-    acc = rep["accepted"].fillna(False).astype(bool)
-    gp = rep["guardian_perpetrator"].fillna(False).astype(bool)
-    base = pd.DataFrame({
-        "reporter_type": pd.Categorical(rep["reporter_type"].astype("object"),
-                                        categories=list(schema.REPORTER_TYPES)),
-        "received_at": rep["received_at"],
-        "reports": 1,
-        "accepted": acc.astype(int),
-        "accepted_without_guardian": (acc & ~gp).astype(int),
-        "confirmed": (rep["disposition"].astype("object") == "confirmed").astype(int),
-    })
+    acc = rep["accepted"].fillna(False).astype(bool).to_numpy()
+    gp = rep["guardian_perpetrator"].fillna(False).astype(bool).to_numpy()
+    types = list(schema.REPORTER_TYPES)
+    n_types, n_per = len(types), len(windows)
+    # reports of another (or no) reporter type are in no row, nor in the "all" totals
+    rt = pd.Categorical(rep["reporter_type"].astype("object"), categories=types).codes
     s, e = windows[-1][1], windows[-1][2]
-    b = _label(base[(base["received_at"] >= s) & (base["received_at"] <= e)], "received_at")
-    labels = [w[0] for w in windows]
-    g = b.groupby(["period", "reporter_type"], observed=False)[
-        ["reports", "accepted", "accepted_without_guardian", "confirmed"]].sum()
-    full = pd.MultiIndex.from_product([labels, list(schema.REPORTER_TYPES)],
-                                      names=["period", "reporter_type"])
-    g = g.reindex(full, fill_value=0)
-    tot = g.groupby(level="period").sum()
-    tot.index = pd.MultiIndex.from_arrays([tot.index, ["all"] * len(tot)],
-                                          names=["period", "reporter_type"])
-    res = pd.concat([g, tot]).reset_index()
-    res["_o"] = res["period"].map({lab: i for i, lab in enumerate(labels)})
-    res = res.sort_values("_o", kind="stable").drop(columns="_o").reset_index(drop=True)
-    res["reporter_type"] = res["reporter_type"].astype(str)
-    for c in ("reports", "accepted", "accepted_without_guardian", "confirmed"):
-        res[c] = res[c].astype(int)
-    return res
+    rec = rep["received_at"]
+    ok = ((rec >= s) & (rec <= e)).to_numpy() & (rt >= 0)
+    cell = ((pd.DatetimeIndex(rec.to_numpy()[ok]).year.to_numpy(dtype=np.int64) - s.year)
+            * n_types + rt[ok])  # (year, reporter type) of each counted report
+    flags = {"reports": np.ones(len(rep), dtype=bool), "accepted": acc,
+             "accepted_without_guardian": acc & ~gp,
+             "confirmed": (rep["disposition"].astype("object") == "confirmed").to_numpy()}
+    out = {"period": np.repeat(np.array([w[0] for w in windows], dtype=object), n_types + 1),
+           "reporter_type": np.tile(np.array(types + ["all"], dtype=object), n_per)}
+    for name, flag in flags.items():
+        # (year x type) counts, the "all" period as their total, the "all" type as row totals
+        by = np.bincount(cell[flag[ok]], minlength=(n_per - 1) * n_types).reshape(-1, n_types)
+        by = np.vstack([by, by.sum(axis=0)])
+        out[name] = np.hstack([by, by.sum(axis=1, keepdims=True)]).ravel().astype(int)
+    return pd.DataFrame(out)
 
 
 # --------------------------------------------------------------------------------------------
 # town rates and smoothing
 # --------------------------------------------------------------------------------------------
+#: Parsed town population table, keyed by what it was read from (see _town_population).
+_TOWN_POPULATION: dict[tuple, pd.DataFrame] = {}
+
+
 def _town_population() -> pd.DataFrame:
+    """Towns with their population under 18 (2010) and DCF region (a fresh copy each call).
+
+    The table is read once per process and reused while the reference file (path, size and
+    modification time) and the area-office override are unchanged.
+    """
+    import os
+
     from dmst_eval import geography
 
-    tab = pd.read_csv(geography.reference_dir() / "ct_towns.csv",
-                      usecols=["town", "population_under18_2010"])
-    reg = geography.town_area_offices()[["town", "dcf_region"]]
-    return tab.merge(reg, on="town", how="left").rename(
-        columns={"population_under18_2010": "population_under18", "dcf_region": "region"})
+    path = geography.reference_dir() / "ct_towns.csv"
+    st = os.stat(path)
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size,
+           os.environ.get("DMST_EVAL_AREA_OFFICES"))
+    tab = _TOWN_POPULATION.get(key)
+    if tab is None:
+        tab = pd.read_csv(path, usecols=["town", "population_under18_2010"])
+        reg = geography.town_area_offices()[["town", "dcf_region"]]
+        tab = tab.merge(reg, on="town", how="left").rename(
+            columns={"population_under18_2010": "population_under18", "dcf_region": "region"})
+        _TOWN_POPULATION.clear()  # one entry: the reference data in use
+        _TOWN_POPULATION[key] = tab
+    return tab.copy()
 
 
 def _town_rates(ep_all, s, e, region, top) -> tuple[pd.DataFrame, str]:

@@ -1,6 +1,8 @@
 """tracking.summary on a hand-built bundle with hand-counted answers."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -244,3 +246,39 @@ def test_empty_bundle_gives_zeros():
     assert s.value("confirmed_victims") == 0 and s.value("reports") == 0
     assert np.isnan(s.value("awol_share"))
     assert s.facilities.empty
+
+
+def test_town_population_cache_follows_the_reference_file(tmp_path, monkeypatch):
+    geography.town_area_offices()  # geography's own tables stay those of the shipped data
+    first = tracking._town_population()
+    first.loc[0, "population_under18"] = -1  # callers get a copy: the cache is not touched
+    assert tracking._town_population()["population_under18"].iloc[0] > 0
+    src = geography.reference_dir() / "ct_towns.csv"
+    ref = tmp_path / "reference"
+    ref.mkdir()
+    tab = pd.read_csv(src)
+    tab.to_csv(ref / "ct_towns.csv", index=False)
+    monkeypatch.setenv("DMST_EVAL_REFERENCE", str(ref))
+    same = tracking._town_population()
+    pd.testing.assert_frame_equal(same, tracking._town_population())
+    # a changed file (same path, same size) is read again, whatever the file system's time
+    # resolution
+    st = os.stat(ref / "ct_towns.csv")
+    old = _hartford_population(src)
+    changed = int("9" * len(str(old))) if old != int("9" * len(str(old))) else old - 1
+    tab.loc[tab["town"] == "Hartford", "population_under18_2010"] = changed
+    tab.to_csv(ref / "ct_towns.csv", index=False)
+    assert os.stat(ref / "ct_towns.csv").st_size == st.st_size
+    os.utime(ref / "ct_towns.csv", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    new = tracking._town_population().set_index("town")["population_under18"]
+    assert new["Hartford"] == changed
+    before = same.set_index("town")["population_under18"]
+    assert new.drop("Hartford").equals(before.drop("Hartford"))
+    monkeypatch.delenv("DMST_EVAL_REFERENCE")  # back to the shipped file
+    back = tracking._town_population().set_index("town")["population_under18"]
+    assert back["Hartford"] == old
+
+
+def _hartford_population(path) -> int:
+    t = pd.read_csv(path)
+    return int(t.loc[t["town"] == "Hartford", "population_under18_2010"].iloc[0])
