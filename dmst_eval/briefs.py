@@ -316,9 +316,20 @@ class Brief:
     @classmethod
     def from_params(cls, **params) -> "Brief":
         """Load the data named by ``data_path`` and build the brief (the notebook's entry)."""
-        from dmst_eval.casedata import load
-
         p = BriefParams(**params)
+        # the sections need these modules; importing them first gives render()'s parallel
+        # validation time to finish
+        import geopandas  # noqa: F401
+        import statsmodels.api  # noqa: F401
+
+        import dmst_eval.evaluation  # noqa: F401
+        import dmst_eval.geography  # noqa: F401
+        import dmst_eval.hotspots  # noqa: F401
+        import dmst_eval.rba  # noqa: F401
+        import dmst_eval.recidivism  # noqa: F401
+        import dmst_eval.risk  # noqa: F401
+        import dmst_eval.tracking  # noqa: F401
+
         t0 = time.perf_counter()
         cd = load_validated(p.data_path)
         b = cls(cd, p)
