@@ -89,13 +89,24 @@ def _canonical(df: pd.DataFrame, table: str) -> pd.DataFrame:
     out = {}
     for c in spec.columns:
         if c.name in df.columns:
+            s = df[c.name]
+            if _has_dtype(s, c.dtype):  # already cast (a validated table): no copy
+                out[c.name] = s.array
+                continue
             try:
-                out[c.name] = df[c.name].astype(c.dtype)
+                out[c.name] = s.astype(c.dtype).array
             except Exception:  # invalid content: hash its text form (validation reports it)
-                out[c.name] = df[c.name].astype(object).map(repr).astype("string")
+                out[c.name] = s.astype(object).map(repr).astype("string").array
         else:
-            out[c.name] = pd.Series(index=df.index, dtype=c.dtype)
-    return pd.DataFrame(out, index=df.index).reset_index(drop=True)
+            out[c.name] = pd.Series(index=df.index, dtype=c.dtype).array
+    return pd.DataFrame(out, index=pd.RangeIndex(len(df)), copy=False)
+
+
+def _has_dtype(s: pd.Series, dtype) -> bool:
+    """``s`` has exactly ``dtype`` (categoricals: never assumed; storage of strings counts)."""
+    dtype = pd.api.types.pandas_dtype(dtype)
+    return (not isinstance(dtype, pd.CategoricalDtype) and s.dtype == dtype
+            and repr(s.dtype) == repr(dtype))
 
 
 def content_hash(df: pd.DataFrame, table: str) -> str:
@@ -561,8 +572,13 @@ def _text(s: pd.Series, arr=None) -> pd.Series:
     return t.str.strip()
 
 
-def _coerce_column(s: pd.Series, col: schema.Column) -> tuple[pd.Series, np.ndarray, str | None]:
-    """Cast ``s`` to the column's dtype. Returns (values, bad mask, expectation for bad)."""
+def _coerce_column(s: pd.Series, col: schema.Column, keep_arrow: dict | None = None
+                   ) -> tuple[pd.Series, np.ndarray, str | None]:
+    """Cast ``s`` to the column's dtype. Returns (values, bad mask, expectation for bad).
+
+    For an id column read through Arrow, ``keep_arrow[col.name]`` receives the Arrow array of
+    the returned values (reused by the cross-table lookups).
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -573,8 +589,13 @@ def _coerce_column(s: pd.Series, col: schema.Column) -> tuple[pd.Series, np.ndar
     kind = col.kind
     exp = schema.expectation(col)
     arr = _trimmed_arrow(s) if kind in ("id", "town", "category") else None
-    if kind in ("id", "str"):
-        return (_text(s, arr) if kind == "id" else _text_raw(s)), none, None
+    if kind == "str":
+        return _text_raw(s), none, None
+    if kind == "id":
+        out = _text(s, arr)
+        if arr is not None and keep_arrow is not None:
+            keep_arrow[col.name] = arr
+        return out, none, None
     if kind == "town":
         from dmst_eval import geography
 
@@ -678,7 +699,10 @@ def _pandera_problems(ctx: _Ctx, df: pd.DataFrame, present: list[str], problems:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            sch.validate(df[present], lazy=True)
+            # pandera only reads the frame here (coerce=False): a shallow copy spares its deep
+            # copy, and keeps its accessor off the returned table
+            sch.validate(df[present] if len(present) < df.shape[1] else df.copy(deep=False),
+                         lazy=True, inplace=True)
         return
     except pae.SchemaErrors as e:
         fc = e.failure_cases
@@ -718,9 +742,17 @@ class _Lookup:
     """Row lookups between validated tables by text key (first matching row, like
     ``drop_duplicates(key).set_index(key)``), hashed in Arrow rather than as Python strings."""
 
-    def __init__(self, tables: dict[str, pd.DataFrame]):
+    def __init__(self, tables: dict[str, pd.DataFrame], arrow: dict | None = None):
         self.tables = tables
-        self._arrow: dict[tuple[str, str], Any] = {}
+        #: Arrow arrays of id columns by (table, column), as produced while casting
+        self._arrow: dict[tuple[str, str], Any] = dict(arrow or {})
+        self._positions: dict[tuple[str, str, str, str], np.ndarray] = {}
+
+    def present(self, t: str, c: str) -> np.ndarray:
+        """``tables[t][c].notna()`` (from the Arrow validity bitmap when there is one)."""
+        if (t, c) in self._arrow:
+            return self._arrow[(t, c)].is_valid().to_numpy(zero_copy_only=False)
+        return self.tables[t][c].notna().to_numpy(dtype=bool)
 
     def _arr(self, t: str, c: str):
         import pyarrow as pa
@@ -736,6 +768,8 @@ class _Lookup:
         import pyarrow as pa
         import pyarrow.compute as pc_
 
+        if rows is None and (t, c, pt, pc) in self._positions:
+            return self._positions[(t, c, pt, pc)]
         cand = np.arange(len(self.tables[pt])) if rows is None else np.flatnonzero(rows)
         try:
             keys = self._arr(pt, pc)
@@ -749,8 +783,11 @@ class _Lookup:
             cand, keys = cand[first], keys[first]
             pos = pd.Index(keys.astype(object)).get_indexer(
                 self.tables[t][c].astype(object))
-        return np.where(pos >= 0, cand[np.maximum(pos, 0)], -1) if len(cand) else \
-            np.full(len(self.tables[t]), -1)
+        pos = (np.where(pos >= 0, cand[np.maximum(pos, 0)], -1) if len(cand)
+               else np.full(len(self.tables[t]), -1))
+        if rows is None:
+            self._positions[(t, c, pt, pc)] = pos
+        return pos
 
     def take(self, pt: str, col: str, pos: np.ndarray) -> pd.Series:
         """Column ``col`` of ``pt`` at rows ``pos`` (missing where ``pos`` is -1)."""
@@ -763,6 +800,7 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
     problems: list[dict] = list(prior or [])
     tables: dict[str, pd.DataFrame] = {}
     ctxs: dict[str, _Ctx] = {}
+    id_arrow: dict[tuple[str, str], Any] = {}  # Arrow arrays of cast id columns
     missing_cols: dict[str, set[str]] = {}
 
     # ---- per table: columns, types, pandera checks ------------------------------------------
@@ -802,8 +840,11 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
             if c.name in miss:
                 out[c.name] = pd.Series(index=df.index, dtype=c.dtype)
                 continue
+            kept: dict = {}
             try:
-                vals, bad, exp = _coerce_column(df[c.name], c)
+                vals, bad, exp = _coerce_column(df[c.name], c, keep_arrow=kept)
+                if c.name in kept:
+                    id_arrow[(t, c.name)] = kept[c.name]
             except Exception as e:  # defensive: never leak a pandas error
                 vals = pd.Series(index=df.index, dtype=c.dtype)
                 bad, exp = df[c.name].notna().to_numpy(), (
@@ -858,7 +899,7 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
     def usable(t: str, *cols: str) -> bool:
         return not (set(cols) & missing_cols[t])
 
-    look = _Lookup(tables)
+    look = _Lookup(tables, id_arrow)
 
     # foreign keys
     for t in TABLE_NAMES:
@@ -869,8 +910,7 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
             pt, pc = c.references
             if not usable(pt, pc) or (pt in raw and raw[pt] is None):
                 continue
-            vals = tables[t][c.name]
-            bad = vals.notna().to_numpy() & (look.positions(t, c.name, pt, pc) < 0)
+            bad = look.present(t, c.name) & (look.positions(t, c.name, pt, pc) < 0)
             if c.name in ctxs[t].flagged:
                 bad &= ~ctxs[t].flagged[c.name]
             ctxs[t].report(problems, c.name, bad, f"a {pc} that exists in {pt}")
