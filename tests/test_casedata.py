@@ -566,3 +566,19 @@ def test_text_arrow_cannot_hold_is_still_checked():
     assert got == {("trainings", "hours", ("T1",)), ("reports", "child_id", ("R1",)),
                    ("episodes", "child_id", ("E1",)), ("services", "child_id", ("S1",)),
                    ("episodes", "placement_id", ("E1",)), ("episodes", "awol_id", ("E1",))}
+
+
+def test_parquet_folder_dataset_and_unreadable_parquet(tmp_path):
+    d = valid_bundle().save(tmp_path / "pq")
+    # <table>.parquet may be a folder of part files (as Spark writes them)
+    (d / "children.parquet").unlink()
+    (d / "children.parquet").mkdir()
+    valid_frames()["children"].to_parquet(d / "children.parquet" / "part-0.parquet", index=False)
+    assert load(d).children["child_id"].tolist() == ["C1", "C2", "C3"]
+    (d / "trainings.parquet").write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(DataValidationError) as ei:
+        load(d)
+    (p,) = ei.value.problems
+    assert p["table"] == "trainings" and p["column"] is None
+    assert p["expected"].startswith("a readable Parquet/CSV file (ArrowInvalid: Could not open "
+                                    "Parquet input source")
