@@ -20,6 +20,7 @@ models of :mod:`dmst_eval.recidivism`.
 """
 from __future__ import annotations
 
+import functools
 import textwrap
 from dataclasses import dataclass, field
 from importlib import resources
@@ -100,29 +101,40 @@ def _parse_measures(entries: list[dict], source: str) -> list[Measure]:
     return out
 
 
+def _yaml_load(text: str):
+    """``yaml.safe_load`` with libyaml's C parser when PyYAML has it (same documents, ~10x
+    faster), else the pure-Python one."""
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def _read_text(path: str | Path | None, default: str) -> tuple[str, str]:
+    """Text of ``path`` (or of the shipped file ``default``) and the name used in messages."""
+    if path is None:
+        return resources.files("dmst_eval").joinpath(default).read_text("utf-8"), default
+    return Path(path).read_text("utf-8"), str(path)
+
+
+# Parsing is cached by the file's text itself (reading a file is cheap, parsing it is not): an
+# edited registry is parsed again whatever its path, size or modification time, and two calls
+# never share a mutable result (measures are frozen; callers get a new list / dict).
+@functools.lru_cache(maxsize=16)
+def _measures_from_text(text: str, src: str) -> tuple[Measure, ...]:
+    return tuple(_parse_measures(_yaml_load(text), src))
+
+
+@functools.lru_cache(maxsize=16)
+def _targets_from_text(text: str) -> tuple[tuple[str, float], ...]:
+    return tuple(_parse_targets(_yaml_load(text) or {}).items())
+
+
 def load_measures(path: str | Path | None = None) -> list[Measure]:
     """The measure registry (default: the shipped ``rba_measures.yaml``)."""
-    import yaml
-
-    if path is None:
-        text = resources.files("dmst_eval").joinpath("rba_measures.yaml").read_text("utf-8")
-        src = "rba_measures.yaml"
-    else:
-        text, src = Path(path).read_text("utf-8"), str(path)
-    return _parse_measures(yaml.safe_load(text), src)
+    return list(_measures_from_text(*_read_text(path, "rba_measures.yaml")))
 
 
-def load_targets(targets: str | Path | dict | None = None) -> dict[str, float]:
-    """Targets by measure key (default: the shipped ``rba_targets.yaml``; a dict is used as is)."""
-    import yaml
-
-    if isinstance(targets, dict):
-        raw = targets
-    elif targets is None:
-        raw = yaml.safe_load(
-            resources.files("dmst_eval").joinpath("rba_targets.yaml").read_text("utf-8")) or {}
-    else:
-        raw = yaml.safe_load(Path(targets).read_text("utf-8")) or {}
+def _parse_targets(raw) -> dict[str, float]:
     out = {}
     for k, v in raw.items():
         try:
@@ -130,6 +142,13 @@ def load_targets(targets: str | Path | dict | None = None) -> dict[str, float]:
         except (TypeError, ValueError):
             raise RBAInputError(f"target for {k!r} must be a number, got {v!r}") from None
     return out
+
+
+def load_targets(targets: str | Path | dict | None = None) -> dict[str, float]:
+    """Targets by measure key (default: the shipped ``rba_targets.yaml``; a dict is used as is)."""
+    if isinstance(targets, dict):
+        return _parse_targets(targets)
+    return dict(_targets_from_text(_read_text(targets, "rba_targets.yaml")[0]))
 
 
 def measures(path: str | Path | None = None) -> pd.DataFrame:
@@ -250,32 +269,59 @@ def prepare_frames(cd, region: str | None = None, pass_mark: float = DEFAULT_PAS
     frames["trainings"] = trf
     at = cd.training_attendance
     _require(at, "training_attendance", ["session_id", "attendee_id", "pre_score", "post_score"])
-    at = at.assign(session_id=at["session_id"].astype(str)).merge(
-        trf[["session_id", "date", "curriculum", "audience"]], on="session_id", how="inner")
-    pre = pd.to_numeric(at["pre_score"], errors="coerce").astype(float)
-    post = pd.to_numeric(at["post_score"], errors="coerce").astype(float)
+    sid = at["session_id"].astype(str)
+    sessions = pd.Index(trf["session_id"])
+    session_cols = ["date", "curriculum", "audience"]
+    if sessions.is_unique:
+        # each attendee row matches at most one session: the inner merge is a look-up that keeps
+        # the matched rows in their order
+        pos = sessions.get_indexer(sid)
+        keep = pos >= 0
+        at, sid, pos = at[keep], sid[keep], pos[keep]
+        sess = {c: trf[c].to_numpy()[pos] for c in session_cols}
+    else:
+        at = at.assign(session_id=sid).merge(trf[["session_id", *session_cols]],
+                                             on="session_id", how="inner")
+        sid = at["session_id"]
+        sess = {c: at[c].to_numpy() for c in session_cols}
+    pre = pd.to_numeric(at["pre_score"], errors="coerce").astype(float).to_numpy()
+    post = pd.to_numeric(at["post_score"], errors="coerce").astype(float).to_numpy()
     gain = post - pre
     frames["attendance"] = pd.DataFrame({
-        "date": at["date"].to_numpy(),
-        "session_id": at["session_id"].to_numpy(),
-        "curriculum": at["curriculum"].to_numpy(),
-        "audience": at["audience"].to_numpy(),
+        "date": sess["date"],
+        "session_id": sid.to_numpy(),
+        "curriculum": sess["curriculum"],
+        "audience": sess["audience"],
         "role": at["role"].astype("object").to_numpy() if "role" in at else None,
-        "tested": (pre.notna() & post.notna()).to_numpy(),
-        "passed": (post >= pass_mark).astype("boolean").where(post.notna(), pd.NA).to_numpy(),
-        "gain": gain.to_numpy(),
-        "gained_10": (gain >= 10).astype("boolean").where(gain.notna(), pd.NA).to_numpy(),
+        "tested": ~np.isnan(pre) & ~np.isnan(post),
+        "passed": _yes_no(post >= pass_mark, ~np.isnan(post)),
+        "gain": gain,
+        "gained_10": _yes_no(gain >= 10, ~np.isnan(gain)),
     })
     return frames
+
+
+def _yes_no(flag: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """What a nullable boolean column's ``to_numpy()`` gives, built without one: booleans when
+    every value is known, else True/False objects with ``pd.NA`` where not ``known``."""
+    if known.all():
+        return flag
+    out = flag.astype(object)
+    out[~known] = pd.NA
+    return out
 
 
 # --------------------------------------------------------------------------------------------
 # computing one measure
 # --------------------------------------------------------------------------------------------
-def _select(m: Measure, frame: pd.DataFrame) -> pd.DataFrame:
+def _check_column(m: Measure, frame: pd.DataFrame) -> None:
     if m.column and m.column not in frame.columns:
         raise RBAInputError(f"measure {m.key!r}: column {m.column!r} not in frame {m.frame!r} "
                             f"(columns: {list(frame.columns)})")
+
+
+def _select(m: Measure, frame: pd.DataFrame) -> pd.DataFrame:
+    _check_column(m, frame)
     if m.where:
         try:
             frame = frame.query(m.where, engine="python")
@@ -285,28 +331,72 @@ def _select(m: Measure, frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _num_den(m: Measure, f: pd.DataFrame, by=None):
-    """Numerator and denominator (per group ``by`` if given)."""
+class _Rows:
+    """The rows some measures are computed on (a prepared frame after a ``where`` filter) and
+    what every measure on them needs: which rows fall in the reporting period and in the baseline
+    years, and the position of each row's year in the yearly series (-1 outside it)."""
+
+    def __init__(self, f: pd.DataFrame, windows, years: list[int]):
+        self.frame = f
+        d = f["date"]
+        if isinstance(d.dtype, np.dtype) and d.dtype.kind == "M":  # plain numpy datetimes
+            dn = d.to_numpy()
+            self.in_window = [(dn >= lo.to_datetime64()) & (dn <= hi.to_datetime64())
+                              for lo, hi in windows]  # NaT compares False
+            yr = np.where(np.isnat(dn), np.nan,
+                          dn.astype("datetime64[Y]").astype(np.int64) + 1970.0)
+        else:
+            self.in_window = [((d >= lo) & (d <= hi)).to_numpy(dtype=bool) for lo, hi in windows]
+            yr = d.dt.year.to_numpy(dtype=float, na_value=np.nan)
+        yr = yr - years[0]
+        inside = (yr >= 0) & (yr < len(years))  # NaN (no date) is outside
+        self.year_code = np.where(inside, yr, -1).astype(np.int64)
+
+
+def _contributions(m: Measure, f: pd.DataFrame):
+    """What each row adds to measure ``m`` (computed once per measure, then summed by window and
+    by year): ``(x, ok)``. count: nothing; sum: the column as floats, missing = 0; nunique: the
+    column; share / mean: the column as floats (NaN = missing) and ``ok`` = not missing."""
     if m.kind == "count":
-        num = f.groupby(by).size() if by is not None else len(f)
-        return num, None
+        return None, None
     col = f[m.column]
     if m.kind == "sum":
-        x = pd.to_numeric(col, errors="coerce").astype(float).fillna(0.0)
-        return (x.groupby(by).sum() if by is not None else x.sum()), None
+        return pd.to_numeric(col, errors="coerce").astype(float).fillna(0.0).to_numpy(), None
     if m.kind == "nunique":
-        return (col.groupby(by).nunique() if by is not None else col.nunique()), None
-    x = pd.to_numeric(col.astype("object").where(col.notna(), np.nan), errors="coerce")
-    x = x.astype(float)
-    ok = x.notna()
-    if by is not None:
-        return x.fillna(0).groupby(by).sum(), ok.groupby(by).sum()
-    return float(x[ok].sum()), int(ok.sum())
+        return col, None
+    if _plain_numbers(col):  # yes/no or numbers: converted directly, missing -> NaN
+        x = col.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        x = pd.to_numeric(col.astype("object").where(col.notna(), np.nan), errors="coerce")
+        x = x.astype(float).to_numpy()
+    return x, ~np.isnan(x)
 
 
-def _window_value(m: Measure, f: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp):
-    w = f[(f["date"] >= lo) & (f["date"] <= hi)]
-    num, den = _num_den(m, w)
+def _plain_numbers(col: pd.Series) -> bool:
+    """True when ``col`` holds booleans or real numbers (numpy or nullable dtypes), or is an
+    object column of booleans and missing values (as the prepared frames' yes/no outcomes are):
+    converting it to floats directly gives what ``pd.to_numeric(errors="coerce")`` gives."""
+    t = col.dtype
+    if pd.api.types.is_bool_dtype(t) or (pd.api.types.is_numeric_dtype(t)
+                                         and not pd.api.types.is_complex_dtype(t)):
+        return True
+    return t == object and pd.api.types.infer_dtype(col, skipna=True) == "boolean"
+
+
+def _num_den(m: Measure, x, ok, rows: np.ndarray):
+    """Numerator and denominator over the rows marked in ``rows``."""
+    if m.kind == "count":
+        return int(rows.sum()), None
+    if m.kind == "sum":
+        return np.sum(x[rows]), None
+    if m.kind == "nunique":
+        return x[rows].nunique(), None
+    sel = rows & ok
+    return float(np.sum(x[sel])), int(sel.sum())
+
+
+def _window_value(m: Measure, x, ok, rows: np.ndarray, lo: pd.Timestamp, hi: pd.Timestamp):
+    num, den = _num_den(m, x, ok, rows)
     if m.is_rate:
         return (num / den if den else np.nan), float(num), float(den)
     years = ((hi - lo) + pd.Timedelta(1, "ns")) / pd.Timedelta(days=365.25)
@@ -316,28 +406,63 @@ def _window_value(m: Measure, f: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestam
     return float(num) / years, float(num), float(years)
 
 
-def _annual(m: Measure, f: pd.DataFrame, years: list[int]) -> pd.DataFrame:
-    yr = f["date"].dt.year
-    num, den = _num_den(m, f, by=yr)
-    num = pd.Series(num, dtype=float).reindex(years, fill_value=0.0)
-    if m.is_rate:
-        den = pd.Series(den, dtype=float).reindex(years, fill_value=0.0)
-        val = num / den.where(den > 0)
-    else:
-        den = pd.Series(1.0, index=years)
-        val = num
-    return pd.DataFrame({"measure": m.key, "year": years, "numerator": num.to_numpy(),
-                         "denominator": den.to_numpy(), "value": val.to_numpy()})
+def _sum_by_year(code: np.ndarray, v: np.ndarray, n: int) -> np.ndarray:
+    """Sum of ``v`` per year code 0..n-1.
+
+    Whole numbers (every count and yes/no column) add up exactly in any order, so np.bincount
+    gives exactly what pandas' compensated groupby sum gives; other values go through that
+    groupby sum, as the yearly series always has.
+    """
+    if np.isfinite(v).all() and (v == np.floor(v)).all() and np.abs(v).sum() < 2.0 ** 53:
+        return np.bincount(code, weights=v, minlength=n)
+    return pd.Series(v).groupby(code).sum().reindex(range(n), fill_value=0.0).to_numpy(float)
+
+
+def _annual(m: Measure, x, ok, year_code: np.ndarray, years: list[int]) -> dict:
+    """The yearly series of ``m`` (columns of :attr:`ScorecardResult.annual`, as arrays)."""
+    n = len(years)
+    inside = year_code >= 0
+    code = year_code[inside]
+    den = np.ones(n)
+    if m.kind == "count":
+        num = np.bincount(code, minlength=n).astype(float)
+    elif m.kind == "nunique":
+        num = (x[inside].groupby(code).nunique().reindex(range(n), fill_value=0)
+               .to_numpy(float))
+    elif m.kind == "sum":
+        num = _sum_by_year(code, x[inside], n)
+    else:  # share / mean: missing values add 0 to the numerator and nothing to the denominator
+        num = _sum_by_year(code, np.where(ok, x, 0.0)[inside], n)
+        den = np.bincount(code[ok[inside]], minlength=n).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        val = np.where(den > 0, num / den, np.nan) if m.is_rate else num
+    return {"measure": m.key, "year": np.asarray(years, dtype=np.int64), "numerator": num,
+            "denominator": den, "value": val}
+
+
+def _annual_table(series: list[dict]) -> pd.DataFrame:
+    """The yearly series of all measures, stacked in one table."""
+    cols = {c: np.concatenate([a[c] for a in series])
+            for c in ("year", "numerator", "denominator", "value")}
+    keys = np.array([a["measure"] for a in series], dtype=object)
+    return pd.DataFrame({"measure": np.repeat(keys, [len(a["year"]) for a in series]), **cols})
+
+
+@functools.lru_cache(maxsize=64)
+def _t_quantile(p: float, dfree: int) -> float:
+    return stats.t.ppf(p, dfree)
 
 
 def _forecast(annual: pd.DataFrame, base_years, report_years, level: float = 0.95):
     """Linear trend on baseline years → mean forecast over reporting years with a PI."""
-    b = annual[annual["year"].isin(base_years) & annual["value"].notna()]
+    yrs = np.asarray(annual["year"])
+    vals = np.asarray(annual["value"], dtype=float)
+    b = np.isin(yrs, base_years) & ~np.isnan(vals)
     k = len(report_years)
-    if len(b) < 3 or k == 0:
+    if b.sum() < 3 or k == 0:
         return np.nan, np.nan, np.nan, None
-    x = b["year"].to_numpy(float)
-    y = b["value"].to_numpy(float)
+    x = yrs[b].astype(float)
+    y = vals[b]
     X = np.column_stack([np.ones_like(x), x - x.mean()])
     beta, *_ = np.linalg.lstsq(X, y, rcond=None)
     resid = y - X @ beta
@@ -347,7 +472,7 @@ def _forecast(annual: pd.DataFrame, base_years, report_years, level: float = 0.9
     a = np.array([1.0, np.mean(np.asarray(report_years, float)) - x.mean()])
     mean = float(a @ beta)
     se = float(np.sqrt(a @ XtXi @ a * s2 + s2 / k))
-    q = stats.t.ppf(0.5 + level / 2, dfree) if dfree > 0 else np.inf
+    q = _t_quantile(0.5 + level / 2, dfree) if dfree > 0 else np.inf
     line = (float(beta[0] - beta[1] * x.mean()), float(beta[1]), float(x.mean()), s2, XtXi,
             dfree)
     return mean, mean - q * se, mean + q * se, line
@@ -573,11 +698,17 @@ def scorecard(cd, region: str | None = None, start=None, end=None, baseline=None
     report_years = list(range(s.year, e.year + 1))
     blo, bhi = _year_bounds(b0, b1)
     rows, annual, lines = [], [], {}
+    selected: dict[tuple, _Rows] = {}  # one filter (and its date masks) per (frame, where)
     for m in registry:
-        f = _select(m, frames[m.frame])
-        val, num, den = _window_value(m, f, s, e)
-        bval, _, _ = _window_value(m, f, blo, bhi)
-        a = _annual(m, f, years)
+        _check_column(m, frames[m.frame])
+        key = (m.frame, m.where)
+        if key not in selected:
+            selected[key] = _Rows(_select(m, frames[m.frame]), [(s, e), (blo, bhi)], years)
+        r = selected[key]
+        x, ok = _contributions(m, r.frame)
+        val, num, den = _window_value(m, x, ok, r.in_window[0], s, e)
+        bval, _, _ = _window_value(m, x, ok, r.in_window[1], blo, bhi)
+        a = _annual(m, x, ok, r.year_code, years)
         annual.append(a)
         fc, flo, fhi, line = _forecast(a, base_years, report_years)
         if line is not None:
@@ -597,5 +728,5 @@ def scorecard(cd, region: str | None = None, start=None, end=None, baseline=None
     summ["_q"] = summ["question"].map({k: i for i, k in enumerate(QUESTIONS)})
     summ = summ.sort_values(["_s", "_q"], kind="stable").drop(columns=["_s", "_q"])
     return ScorecardResult(summary=summ.reset_index(drop=True),
-                           annual=pd.concat(annual, ignore_index=True), measures=registry,
+                           annual=_annual_table(annual), measures=registry,
                            start=s, end=e, baseline=(b0, b1), region=region, trend_lines=lines)

@@ -1,9 +1,12 @@
 """rba.scorecard on the hand-built bundle (hand-counted), the registry, and the forecast."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from dmst_eval import rba
 from dmst_eval.casedata import CaseData
@@ -187,3 +190,53 @@ def test_outcomes_not_yet_observable_are_left_out():
     r = sc.row("referred_within_30d")
     assert r["value"] == 0.0 and r["denominator"] == 1
     assert np.isnan(sc.row("no_revictimization_12m")["value"])  # nobody followed for a year
+
+
+def test_registry_cache_never_returns_a_stale_registry(tmp_path):
+    path = tmp_path / "measures.yaml"
+    entry = {**SESSIONS[0]}
+    text = yaml.safe_dump([entry])
+    path.write_text(text)
+    first = rba.load_measures(path)
+    assert first[0].label == "Sessions" and rba.load_measures(path) == first
+    first.append("x")  # callers get their own list
+    assert len(rba.load_measures(path)) == 1
+    # same path, same size, same modification time: only the content changed
+    st = os.stat(path)
+    path.write_text(text.replace("Sessions", "Sittings"))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(path).st_size == st.st_size
+    assert rba.load_measures(path)[0].label == "Sittings"
+    # targets likewise
+    tpath = tmp_path / "targets.yaml"
+    tpath.write_text("sessions_delivered: 4\n")
+    assert rba.load_targets(tpath) == {"sessions_delivered": 4.0}
+    tpath.write_text("sessions_delivered: 5\n")
+    assert rba.load_targets(tpath) == {"sessions_delivered": 5.0}
+    rba.load_targets(tpath)["x"] = 1.0
+    assert rba.load_targets(tpath) == {"sessions_delivered": 5.0}
+    # a bad file raises every time (errors are not cached)
+    tpath.write_text("sessions_delivered: high\n")
+    for _ in range(2):
+        with pytest.raises(rba.RBAInputError, match="number"):
+            rba.load_targets(tpath)
+
+
+def test_shipped_registry_parses_the_same_with_the_c_and_python_yaml_parsers():
+    from importlib import resources
+
+    for name in ("rba_measures.yaml", "rba_targets.yaml"):
+        text = resources.files("dmst_eval").joinpath(name).read_text("utf-8")
+        assert rba._yaml_load(text) == yaml.load(text, Loader=yaml.SafeLoader)
+    assert rba.load_measures() == rba._parse_measures(
+        yaml.safe_load(resources.files("dmst_eval").joinpath("rba_measures.yaml")
+                       .read_text("utf-8")), "rba_measures.yaml")
+
+
+def test_yearly_sums_of_fractional_values_use_the_compensated_groupby_sum():
+    code = np.array([0, 0, 1, 2, 0, 2])
+    whole = np.array([1.0, 0.0, 3.0, 1.0, 1.0, 0.0])
+    np.testing.assert_array_equal(rba._sum_by_year(code, whole, 4), [2.0, 3.0, 1.0, 0.0])
+    frac = np.array([0.1, 0.2, 1e16, 0.3, 1.0, -1e16])
+    want = pd.Series(frac).groupby(code).sum().reindex(range(4), fill_value=0.0).to_numpy()
+    np.testing.assert_array_equal(rba._sum_by_year(code, frac, 4), want)
