@@ -544,10 +544,10 @@ def _trimmed_arrow(s: pd.Series):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if isinstance(s.dtype, pd.ArrowDtype):
-        if s.dtype.pyarrow_dtype != pa.string():
-            return None
-        arr = pa.array(s.array)
+    if isinstance(s.dtype, pd.ArrowDtype) and s.dtype.pyarrow_dtype == pa.string():
+        arr = pa.array(s.array)  # zero-copy
+        if isinstance(arr, pa.ChunkedArray):  # (several Parquet row groups)
+            arr = arr.combine_chunks()
     elif pd.api.types.is_string_dtype(s.dtype) or s.dtype == object:
         try:
             vals = s.to_numpy(dtype=object, na_value=None)

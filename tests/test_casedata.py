@@ -468,7 +468,9 @@ def _with_text_storage(frames: dict[str, pd.DataFrame], dtype) -> dict[str, pd.D
     for t, df in frames.items():
         text = [c.name for c in schema.TABLES[t].columns
                 if c.kind in ("id", "str", "town", "category")]
-        out[t] = df.astype({c: dtype for c in text})
+        df = df.astype({c: dtype for c in text})
+        # concatenated halves: Arrow-backed columns then hold several chunks
+        out[t] = pd.concat([df.iloc[:1], df.iloc[1:]], ignore_index=True)
     return out
 
 
@@ -493,14 +495,16 @@ def test_text_is_trimmed_and_normalised_in_every_storage(tmp_path):
         for t in schema.TABLE_NAMES:
             pd.testing.assert_frame_equal(cd.tables[t], ref.tables[t], check_exact=True)
         assert cd.data_hash == ref.data_hash
-    # the same frames written to Parquet (text and booleans are read Arrow-backed)
-    d = valid_bundle().save(tmp_path / "pq")
-    for t, df in _messy_text_frames().items():
-        df.to_parquet(d / f"{t}.parquet", index=False)
-    back = load(d)
-    for t in schema.TABLE_NAMES:
-        pd.testing.assert_frame_equal(back.tables[t], ref.tables[t], check_exact=True)
-    assert back.data_hash == ref.data_hash
+    # the same frames written to Parquet (text and booleans are read Arrow-backed), in one
+    # row group or in one row group per row (chunked Arrow columns)
+    for row_group_size in (None, 1):
+        d = valid_bundle().save(tmp_path / f"pq{row_group_size}")
+        for t, df in _messy_text_frames().items():
+            df.to_parquet(d / f"{t}.parquet", index=False, row_group_size=row_group_size)
+        back = load(d)
+        for t in schema.TABLE_NAMES:
+            pd.testing.assert_frame_equal(back.tables[t], ref.tables[t], check_exact=True)
+        assert back.data_hash == ref.data_hash
 
 
 def test_text_problems_are_the_same_in_every_storage(tmp_path):
@@ -515,7 +519,7 @@ def test_text_problems_are_the_same_in_every_storage(tmp_path):
     runs.append(problems_of(_with_text_storage(f, _arrow_text_storages()[2])))
     pq_dir = valid_bundle().save(tmp_path / "pq")
     for t, df in f.items():
-        df.to_parquet(pq_dir / f"{t}.parquet", index=False)
+        df.to_parquet(pq_dir / f"{t}.parquet", index=False, row_group_size=2)
     with pytest.raises(DataValidationError) as ei:
         load(pq_dir)
     runs.append(ei.value.problems)
