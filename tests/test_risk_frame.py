@@ -158,3 +158,35 @@ def test_screening_features_and_wiser_like_score(frame):
     assert score[["C1", "C3", "C10", "C2"]].tolist() == [40, 61, 27, 0]
     perf = risk.screening_performance(f.victim, score, risk.WISER_LIKE_CUTOFF).iloc[0]
     assert (perf.tp, perf.fn, perf.fp, perf.tn) == (1, 1, 2, 3)
+
+
+def test_first_event_per_child_matches_groupby_min():
+    rng = np.random.default_rng(4)
+    ids = rng.choice([f"k{i}" for i in range(40)], 300)
+    start = pd.Series(pd.to_datetime("2010-01-01")
+                      + pd.to_timedelta(rng.integers(0, 3000, 300), "D"))
+    start[rng.random(300) < 0.2] = pd.NaT  # unknown dates never count as the first
+    events = pd.DataFrame({"child_id": ids, "start": start})
+    cid = np.array([f"k{i}" for i in range(0, 60, 2)] + ["k0"], dtype=object)  # some have none
+    ref = (pd.Series(events["start"].to_numpy(), index=ids).groupby(level=0).min()
+           .reindex(cid).to_numpy())
+    ev = risk._ChildEvents(events, cid)
+    np.testing.assert_array_equal(ev.first(), ref)
+    rows = rng.random(300) < 0.5
+    ref_rows = (pd.Series(events["start"].to_numpy()[rows], index=ids[rows]).groupby(level=0)
+                .min().reindex(cid).to_numpy())
+    np.testing.assert_array_equal(ev.first(rows), ref_rows)
+    empty = risk._ChildEvents(events.iloc[:0], cid)
+    assert np.isnat(empty.first()).all() and len(empty.first()) == len(cid)
+
+
+@pytest.mark.parametrize("values", [
+    pd.Categorical(["Region 1", None, "Region 3", "x"], categories=["x", "Region 3", "Region 1"]),
+    pd.Categorical([1, None, 2], categories=[2, 1]),
+    ["Region 1", None, "Region 6", np.nan],
+])
+def test_str_codes_match_astype_str(values):
+    s = pd.Series(values)
+    want = pd.Index(["Region 1", "Region 3", "Region 6", "1", "nan"]).get_indexer(s.astype(str))
+    got = risk._str_codes(s, ["Region 1", "Region 3", "Region 6", "1", "nan"])
+    np.testing.assert_array_equal(got, want)

@@ -304,3 +304,23 @@ def test_firth_profile_ci_coverage_at_small_counts():
         assert 0.93 <= cov.mean() <= 0.97 and cov.min() >= 0.91 and cov.max() <= 0.985
     else:  # 40 x 3 = 120 intervals
         assert 0.88 <= cov.mean() <= 1.0
+
+
+def test_plain_column_design_is_patsys_design():
+    import patsy
+
+    rng = np.random.default_rng(2)
+    df = pd.DataFrame({"a": rng.normal(size=200), "b": rng.integers(0, 2, 200).astype(float),
+                       "c": rng.normal(size=200), "y": (rng.random(200) < 0.3).astype(int)})
+    d = risk._build_design(df, "y", ["b", "a", "c"], None, "drop")
+    ref = patsy.dmatrix("b + a + c", df, return_type="dataframe", NA_action="raise")
+    np.testing.assert_array_equal(d.X, ref.to_numpy(dtype=float))
+    assert d.X.flags["C_CONTIGUOUS"] == ref.to_numpy(dtype=float).flags["C_CONTIGUOUS"]
+    assert d.names == ["intercept", "b", "a", "c"]
+    assert d.design_info.column_names == ref.design_info.column_names
+    m = risk.fit_risk_model(df, "y", ["b", "a", "c"])
+    np.testing.assert_allclose(m.predict(df.iloc[:5]),
+                               special.expit(ref.to_numpy()[:5] @ m.params_.to_numpy()))
+    # repeated terms and formula terms go through patsy
+    for preds in (["a", "a"], ["a", "a:b"], ["C(b)"]):
+        assert not risk._plain_terms(df, preds)
