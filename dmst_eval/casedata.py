@@ -965,8 +965,9 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
     if usable("placements", "setting", "facility_id") and usable("facilities", "facility_id",
                                                                   "setting"):
         pos = look.positions("placements", "facility_id", "facilities", "facility_id")
-        pf = look.take("facilities", "setting", pos).astype(object)
-        ps = tables["placements"]["setting"].astype(object)
+        pf = look.take("facilities", "setting", pos)
+        ps = tables["placements"]["setting"]
+        # both categoricals have the schema's SETTINGS levels: compare them as they are
         bad = (pf.notna() & ps.notna() & (pf != ps)).fillna(False).to_numpy(dtype=bool)
         ctxs["placements"].report(problems, "setting", bad,
                                   "the setting of the placement's facility (facilities.setting)")
