@@ -727,7 +727,9 @@ def smooth_rates(rates, population=None, *, method: str = "empirical_bayes", by:
     rng = np.random.default_rng(seed)
     pos = A_i > 0
     if pos.all():  # the usual case: every column drawn (same stream as filling a tiled m_i)
-        draws = rng.gamma(m_i ** 2 / A_i + y, 1.0 / (m_i / A_i + n), size=(n_sim, N))
+        # = rng.gamma(shape, scale, size) (which is scale * standard_gamma(shape), drawn in the
+        # same order), without its per-element broadcasting of a second parameter
+        draws = rng.standard_gamma(m_i ** 2 / A_i + y, size=(n_sim, N)) * (1.0 / (m_i / A_i + n))
     else:
         draws = np.tile(m_i, (n_sim, 1))
         if pos.any():
