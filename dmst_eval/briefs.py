@@ -405,15 +405,25 @@ class Brief:
         return self._cache["episodes"]
 
     def _tracking(self, which: str):
+        """Tracking summary for the period (with its top-10 town ranking) or the comparison
+        period (counts only: the brief shows no town ranking for it)."""
         key = f"tracking_{which}"
         if key not in self._cache:
             from dmst_eval import tracking
 
-            s, e = {"period": (self._ps, self._pe), "comparison": (self._cs, self._ce),
-                    "study": self.study}[which]
+            s, e = {"period": (self._ps, self._pe), "comparison": (self._cs, self._ce)}[which]
             self._cache[key] = tracking.summary(self.cd, s, e, region=self._region_arg,
-                                                top_towns=169 if which == "study" else 10)
+                                                top_towns=10 if which == "period" else 0)
         return self._cache[key]
+
+    def _study_towns(self) -> pd.DataFrame:
+        """Town ranking over the whole study window (towns of the brief's region)."""
+        if "study_towns" not in self._cache:
+            from dmst_eval import tracking
+
+            self._cache["study_towns"] = tracking.town_ranking(
+                self.cd, *self.study, region=self._region_arg, top=169)
+        return self._cache["study_towns"]
 
     def _headline(self) -> dict:
         """Headline numbers for the period and comparison period (raw; suppressed when shown)."""
@@ -761,7 +771,7 @@ class Brief:
                                "worked out from the total).",
                                data=sup[["town", "episodes", "rate_per_10k_per_year"]]
                                .pipe(_keep_attrs, sup))
-        tw = self._tracking("study").towns
+        tw = self._study_towns()
         tw = tw[tw["episodes"].astype(int) >= self.threshold].head(10)
         top = pd.DataFrame({"town": tw["town"], "episodes": tw["episodes"].astype(int),
                             "smoothed_rate": tw["smoothed_rate"].astype(float),

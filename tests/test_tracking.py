@@ -282,3 +282,22 @@ def test_town_population_cache_follows_the_reference_file(tmp_path, monkeypatch)
 def _hartford_population(path) -> int:
     t = pd.read_csv(path)
     return int(t.loc[t["town"] == "Hartford", "population_under18_2010"].iloc[0])
+
+
+def test_town_ranking_alone_matches_summary_and_top_towns_zero_skips_it():
+    from dmst_eval import tracking
+    from dmst_eval.synthetic import generate
+
+    cd = generate(seed=3)
+    full = tracking.summary(cd, "2011-01-01", "2013-12-31", region="Region 2", top_towns=5)
+    alone = tracking.town_ranking(cd, "2011-01-01", "2013-12-31", region="Region 2", top=5)
+    pd.testing.assert_frame_equal(full.towns, alone)
+    bare = tracking.summary(cd, "2011-01-01", "2013-12-31", region="Region 2", top_towns=0)
+    assert bare.towns.empty and list(bare.towns.columns) == list(full.towns.columns)
+    # everything else is the same table
+    pd.testing.assert_frame_equal(bare.summary, full.summary)
+    pd.testing.assert_frame_equal(bare.repeat_victims, full.repeat_victims)
+    with pytest.raises(tracking.TrackingInputError, match="top_towns"):
+        tracking.summary(cd, top_towns=-1)
+    with pytest.raises(tracking.TrackingInputError, match="top must"):
+        tracking.town_ranking(cd, top=0)
