@@ -709,15 +709,26 @@ def simulate_recurrent(n: int, log_hr: dict[str, float], baseline_rate: float = 
 # ============================================================================================
 # Counting-process rows from a CaseData bundle
 # ============================================================================================
+# Datetime64[D] range that converts to datetime64[ns] (pd.Timestamp.min/max at midnight)
+_NS_DAYS = (np.datetime64("1677-09-22", "D"), np.datetime64("2262-04-11", "D"))
+
+
 def _birthday(birth: pd.Series, years: float) -> pd.Series:
-    """Date of the ``years``-th birthday (29 Feb -> 1 Mar in common years), vectorised."""
+    """Date of the ``years``-th birthday (29 Feb -> 1 Mar in common years), vectorised.
+
+    Calendar arithmetic in numpy datetime64 rather than ``pd.to_datetime`` from year/month/day
+    columns: the birth month plus ``12 * whole years``, plus the day's offset within the month.
+    A 29 February birth whose birthday falls in a common year runs one day past the end of
+    February, i.e. to 1 March -- the same rule as before. The time of day is dropped; a fractional
+    part of ``years`` adds ``frac * 365.25`` days. Birthdays outside the datetime64[ns] range
+    are NaT.
+    """
     whole = int(np.floor(years))
-    out = pd.to_datetime(pd.DataFrame({"year": birth.dt.year + whole, "month": birth.dt.month,
-                                       "day": birth.dt.day}), errors="coerce")
-    leap = out.isna() & birth.notna()
-    if leap.any():
-        out[leap] = pd.to_datetime(pd.DataFrame({"year": birth[leap].dt.year + whole,
-                                                 "month": 3, "day": 1}))
+    day = birth.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+    month = day.astype("datetime64[M]")
+    bday = (month + 12 * whole).astype("datetime64[D]") + (day - month.astype("datetime64[D]"))
+    bday[(bday < _NS_DAYS[0]) | (bday > _NS_DAYS[1])] = np.datetime64("NaT")
+    out = pd.Series(bday.astype("datetime64[ns]"), index=birth.index)
     frac = years - whole
     if frac:
         out = out + pd.to_timedelta(frac * DAYS_PER_YEAR, unit="D")
@@ -726,6 +737,14 @@ def _birthday(birth: pd.Series, years: float) -> pd.Series:
 
 def _flag(s: pd.Series) -> pd.Series:
     return s.astype("Float64").astype(float)
+
+
+def _segment_cumsum(x: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Cumulative sum of ``x`` (along axis 0) restarting wherever ``new`` is True (row 0 is)."""
+    cs = np.cumsum(x, axis=0)
+    starts = np.flatnonzero(new)
+    before = cs[starts] - x[starts]
+    return cs - before[np.cumsum(new) - 1]
 
 
 def recurrent_frame(cd, start: Any = None, end: Any = None, censor_age: float = 18,
@@ -808,104 +827,129 @@ def recurrent_frame(cd, start: Any = None, end: Any = None, censor_age: float = 
     if w_end <= w_start:
         raise RecidivismInputError(f"window: end {w_end.date()} must be after start "
                                    f"{w_start.date()}")
+    cols_out = ["child_id", "start", "stop", "event", "event_number", "gap_start", "gap_stop",
+                "awol", "in_placement", "service", "aged_out", *BASELINE_COVARIATES]
     eps = cd.episodes
     if confirmed_only:
         eps = eps[eps["confirmed"].fillna(False).astype(bool)]
     eps = eps[["child_id", "began_at", "identified_at"]].dropna(subset=["identified_at"])
-    first = eps.groupby("child_id", observed=True)["identified_at"].min().rename("t0")
-    kids = cd.children.set_index("child_id")
-    unknown = first.index.difference(kids.index)
-    if len(unknown):
+    # Children are handled by integer position throughout: ``kid`` = position in ``uniq`` (the
+    # sorted child ids of the episodes, as a groupby would order them), so per-child values are
+    # plain arrays and lookups are takes instead of map/merge on string ids.
+    code, uniq = pd.factorize(eps["child_id"], sort=True)
+    ok = code >= 0
+    idv = eps["identified_at"].to_numpy()
+    t0 = np.full(len(uniq), np.iinfo(np.int64).max)
+    np.minimum.at(t0, code[ok], idv.view("i8")[ok])        # first identification per child
+    t0 = t0.view(idv.dtype)
+    children = cd.children
+    kid_of_row = uniq.get_indexer(children["child_id"])
+    k_rows = np.flatnonzero(kid_of_row >= 0)
+    n_rows = np.bincount(kid_of_row[k_rows], minlength=len(uniq))
+    if (n_rows == 0).any():
+        unknown = uniq.difference(pd.Index(children["child_id"]))
         raise RecidivismInputError(
             f"table 'episodes': child_id(s) {list(unknown[:10])} are not in 'children'; "
             "expected every episode's child to be listed")
-    base = kids.loc[first.index].copy()
-    base["t0"] = first
-    base["aging_date"] = _birthday(base["birth_date"], censor_age)
-    base = base[(base["t0"] >= w_start) & (base["t0"] < w_end) & (base["t0"] < base["aging_date"])]
-    base["t_end"] = base["aging_date"].where(base["aging_date"] <= w_end, w_end)
-    base["aged_out_child"] = base["aging_date"] <= w_end
-    base["fu"] = (base["t_end"] - base["t0"]) / pd.Timedelta(days=1)
-    base = base[base["fu"] > 0]
-    cols_out = ["child_id", "start", "stop", "event", "event_number", "gap_start", "gap_stop",
-                "awol", "in_placement", "service", "aged_out", *BASELINE_COVARIATES]
-    if base.empty:
+    if (n_rows > 1).any():
+        raise RecidivismInputError(
+            f"table 'children': child_id(s) {list(uniq[n_rows > 1][:10])} are listed more than "
+            "once; expected one row per child")
+    kid_row = np.empty(len(uniq), dtype=np.int64)
+    kid_row[kid_of_row[k_rows]] = k_rows                     # children row of each child
+    aging = _birthday(children["birth_date"].iloc[kid_row], censor_age).to_numpy()
+    ws, we = w_start.to_datetime64(), w_end.to_datetime64()
+    keep = (t0 >= ws) & (t0 < we) & (t0 < aging)
+    aged_out_child = aging <= we
+    t_end = np.where(aged_out_child, aging, we).astype(aging.dtype)
+    fu = (t_end - t0) / np.timedelta64(1, "D")
+    keep &= fu > 0
+    if not keep.any():
         return pd.DataFrame({c: pd.Series(dtype="string" if c == "child_id" else float)
                              for c in cols_out})
-    ids = base.index
-    t0 = base["t0"]
-    fu = base["fu"]
+    sel = np.flatnonzero(keep)
+    ids, t0, fu, aged_out_child = uniq[sel], t0[sel], fu[sel], aged_out_child[sel]
+    kids = children.iloc[kid_row[sel]]
 
-    def rel(df: pd.DataFrame, col: str) -> tuple[pd.Series, pd.Series]:
-        d = df[df["child_id"].isin(ids)]
-        t = (d[col] - d["child_id"].map(t0)) / pd.Timedelta(days=1)
-        return d["child_id"], t
+    def rel(df: pd.DataFrame, *cols: str) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Child position of the rows of ``df`` whose child is followed, and the days from the
+        child's first identification to each of ``cols`` (NaN where missing)."""
+        r = np.flatnonzero(df["child_id"].isin(ids).to_numpy())
+        kid = ids.get_indexer(df["child_id"].iloc[r])
+        return kid, [(df[c].to_numpy()[r] - t0[kid]) / np.timedelta64(1, "D") for c in cols]
 
-    parts = []
+    # change points: (child, time, change in placement / AWOL / service / repeat-episode counts)
+    kid_parts, t_parts, d_parts = [], [], []
 
-    def add(child, t, **delta):
-        part = pd.DataFrame({"child_id": child.to_numpy(), "t": t.to_numpy(dtype=float)})
-        for k in ("dp", "da", "ds", "de"):
-            part[k] = delta.get(k, 0)
-        parts.append(part)
+    def add(kid, t, col=None, step=0):
+        d = np.zeros((len(kid), 4), dtype=np.int64)
+        if col is not None:
+            d[:, col] = step
+        kid_parts.append(kid)
+        t_parts.append(t)
+        d_parts.append(d)
 
-    # boundaries
-    add(pd.Series(ids), pd.Series(np.zeros(len(ids))))
-    add(pd.Series(ids), fu.reset_index(drop=True))
+    every = np.arange(len(ids))
+    add(every, np.zeros(len(ids)))                           # boundaries
+    add(every, fu)
     # placements and AWOL spells: +1 at start, -1 at end (open spells never end)
-    for tab, key in (("placements", "dp"), ("awol_episodes", "da")):
-        sp = getattr(cd, tab)
-        c, ts = rel(sp, "start")
-        add(c, ts, **{key: 1})
-        spe = sp[sp["end"].notna()]
-        c, te = rel(spe, "end")
-        add(c, te, **{key: -1})
-    sv = cd.services.dropna(subset=["started_at"])
-    sv = sv.groupby("child_id", observed=True, as_index=False)["started_at"].min()
-    c, ts = rel(sv, "started_at")
-    add(c, ts, ds=1)
+    for tab, col in (("placements", 0), ("awol_episodes", 1)):
+        kid, (ts, te) = rel(getattr(cd, tab), "start", "end")
+        add(kid, ts, col, 1)
+        add(kid, te, col, -1)                                # NaN (open) ends are dropped below
+    # first service start of each child
+    sv = cd.services
+    kid, (ts,) = rel(sv, "started_at")
+    first_sv = np.full(len(ids), np.inf)
+    has = ~np.isnan(ts)
+    np.minimum.at(first_sv, kid[has], ts[has])
+    has = np.isfinite(first_sv)
+    add(every[has], first_sv[has], 2, 1)
     # repeat episodes: began after first identification, inside follow-up
-    c, te = rel(eps, event_time)
-    ok = (te > 0).to_numpy() & (te <= c.map(fu)).to_numpy()
-    add(c[ok], te[ok], de=1)
+    kid, (te,) = rel(eps, event_time)
+    ok = (te > 0) & (te <= fu[kid])
+    add(kid[ok], te[ok], 3, 1)
 
-    ch = pd.concat(parts, ignore_index=True)
-    ch["fu"] = ch["child_id"].map(fu).to_numpy()
-    ch["t"] = ch["t"].clip(lower=0.0)
-    ch["t"] = np.minimum(ch["t"].to_numpy(), ch["fu"].to_numpy())
-    ch = (ch.groupby(["child_id", "t"], sort=True, observed=True)[["dp", "da", "ds", "de"]]
-          .sum().reset_index())
-    g = ch.groupby("child_id", sort=False, observed=True)
-    ch["cp"] = g["dp"].cumsum()
-    ch["ca"] = g["da"].cumsum()
-    ch["cs"] = g["ds"].cumsum()
-    ch["stop"] = g["t"].shift(-1)
-    ch["event"] = g["de"].shift(-1)
-    rows = ch[ch["stop"].notna()].copy()
-    rows = rows.rename(columns={"t": "start"})
-    rows["event"] = (rows["event"] > 0).astype(int)
-    prior = rows.groupby("child_id", sort=False, observed=True)["event"].cumsum() - rows["event"]
-    rows["event_number"] = (prior + 1).astype(int)
-    # gap time: since the previous repeat episode (or first identification)
-    last_ev = rows["stop"].where(rows["event"] == 1)
-    last_ev = last_ev.groupby(rows["child_id"], sort=False, observed=True).shift(1)
-    last_ev = last_ev.groupby(rows["child_id"], sort=False, observed=True).ffill().fillna(0.0)
-    rows["gap_start"] = rows["start"] - last_ev
-    rows["gap_stop"] = rows["stop"] - last_ev
-    rows["awol"] = (rows["ca"] > 0).astype(int)
-    rows["in_placement"] = ((rows["cp"] > 0) & (rows["awol"] == 0)).astype(int)
-    rows["service"] = (rows["cs"] > 0).astype(int)
-    is_last = rows["stop"].to_numpy() >= rows["child_id"].map(fu).to_numpy()
-    rows["aged_out"] = (is_last & rows["child_id"].map(base["aged_out_child"]).to_numpy()
-                        ).astype(int)
-    b = pd.DataFrame(index=ids)
-    b["male"] = (base["sex"] == "male").astype(float)
-    for f in ("substance_use", "prior_runaway", "prior_sexual_abuse", "juvenile_justice", "lgbtq"):
-        b[f] = _flag(base[f]) if f in base else np.nan
-    b["age_at_entry"] = (base["t0"] - base["birth_date"]) / pd.Timedelta(days=DAYS_PER_YEAR)
-    rows = rows.merge(b, left_on="child_id", right_index=True, how="left")
-    rows["child_id"] = rows["child_id"].astype("string")
-    return rows[cols_out].reset_index(drop=True)
+    kid = np.concatenate(kid_parts)
+    t = np.minimum(np.maximum(np.concatenate(t_parts), 0.0), fu[kid])
+    d = np.concatenate(d_parts)
+    ok = ~np.isnan(t)
+    kid, t, d = kid[ok], t[ok], d[ok]
+    # one row per (child, time), summed changes, in (child, time) order
+    order = np.lexsort((t, kid))
+    kid, t, d = kid[order], t[order], d[order]
+    new_kid = np.r_[True, kid[1:] != kid[:-1]]
+    first = np.flatnonzero(new_kid | np.r_[True, t[1:] != t[:-1]])
+    kid, t, d, new_kid = kid[first], t[first], np.add.reduceat(d, first, axis=0), new_kid[first]
+    level = _segment_cumsum(d[:, :3], new_kid)               # placement, AWOL, service counts
+    # intervals (t_i, t_{i+1}] of the same child; event = a repeat episode at t_{i+1}
+    row = np.flatnonzero(~np.r_[new_kid[1:], True])
+    kid, start_, stop = kid[row], t[row], t[row + 1]
+    event = (d[row + 1, 3] > 0).astype(np.int64)
+    level = level[row]
+    new_kid = np.r_[True, kid[1:] != kid[:-1]]
+    event_number = _segment_cumsum(event, new_kid) - event + 1
+    # gap time: since the previous repeat episode of the child (or first identification): the
+    # stop of the latest earlier row with an event, found by a running max of row numbers
+    n = len(kid)
+    prev_ev = np.maximum.accumulate(np.r_[-1, np.where(event == 1, np.arange(n), -1)[:-1]])
+    kid_start = np.flatnonzero(new_kid)[np.cumsum(new_kid) - 1]
+    last_ev = np.where(prev_ev >= kid_start, stop[np.maximum(prev_ev, 0)], 0.0)
+    awol = (level[:, 1] > 0).astype(np.int64)
+    is_last = stop >= fu[kid]
+    out = {"child_id": ids[kid].astype("string").array, "start": start_, "stop": stop,
+           "event": event, "event_number": event_number,
+           "gap_start": start_ - last_ev, "gap_stop": stop - last_ev,
+           "awol": awol,
+           "in_placement": ((level[:, 0] > 0) & (awol == 0)).astype(np.int64),
+           "service": (level[:, 2] > 0).astype(np.int64),
+           "aged_out": (is_last & aged_out_child[kid]).astype(np.int64),
+           "male": (kids["sex"] == "male").astype(float).to_numpy()[kid]}
+    for f in BASELINE_COVARIATES[1:-1]:                       # the risk flags
+        out[f] = _flag(kids[f]).to_numpy()[kid] if f in kids else np.full(n, np.nan)
+    year = pd.Timedelta(days=DAYS_PER_YEAR).to_timedelta64()
+    out["age_at_entry"] = ((t0 - kids["birth_date"].to_numpy()) / year)[kid]
+    return pd.DataFrame(out)                                 # keys in cols_out order
 
 
 def first_event_frame(rf: pd.DataFrame, id: str = "child_id") -> pd.DataFrame:
