@@ -1003,64 +1003,89 @@ def service_frame(cd, referral_days: int = 30, followup_days: int = 365,
     from dmst_eval.tracking import confirmed_episodes
 
     ep = confirmed_episodes(cd, region)
-    ep = ep.assign(child_id=ep["child_id"].astype(str))
-    ch = cd.children.assign(child_id=cd.children["child_id"].astype(str)).set_index("child_id")
     end = pd.Timestamp(cd.meta["study_end"]) + pd.Timedelta(days=1)
-    study_start = pd.Timestamp(cd.meta["study_start"])
-    first = ep.groupby("child_id")["identified_at"].min().rename("first_identified")
-    f = first.to_frame()
-    f = f[f["first_identified"] + pd.Timedelta(days=followup_days) <= end]
-    T = f["first_identified"]
-    birth = ch["birth_date"].reindex(f.index)
-    eighteen = birth + pd.to_timedelta(18 * 365.25, unit="D")
+    study_start = pd.Timestamp(cd.meta["study_start"]).to_datetime64()
+    follow = pd.Timedelta(days=followup_days).to_timedelta64()
+    # Victims are handled by integer position (``kid``) in ``ids``, their text ids in output
+    # order, so per-victim values are arrays and each table is matched to the victims once
+    # (get_indexer) instead of joined, grouped and reindexed on string ids.
+    code, ids = pd.factorize(ep["child_id"].astype(str), sort=True)  # as text: no missing ids
+    idv = ep["identified_at"].to_numpy()
+    nat, big = np.iinfo(np.int64).min, np.iinfo(np.int64).max   # NaT, "none yet" (as int64)
+    first = np.full(len(ids), big)
+    np.minimum.at(first, code, np.where(np.isnat(idv), big, idv.view("i8")))
+    first = np.where(first == big, nat, first).view(idv.dtype)    # all NaT -> NaT
+    keep = first + follow <= end.to_datetime64()
+    # output order: by first identification, then child id (``ids`` is sorted)
+    sel = np.flatnonzero(keep)
+    sel = sel[np.lexsort((sel, first[sel].view("i8")))]
+    ids, T = ids[sel], first[sel]
+    n = len(ids)
+    kid_of_code = np.full(len(keep), -1)
+    kid_of_code[sel] = np.arange(n)
+
+    def match(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of ``df`` that belong to a victim, and the victim of each."""
+        cid = df["child_id"].astype(str)
+        r = np.flatnonzero(cid.isin(ids).to_numpy())
+        return r, ids.get_indexer(cid.iloc[r])
+
+    def any_by_kid(kid: np.ndarray, hit: np.ndarray) -> np.ndarray:
+        out = np.zeros(n)
+        out[kid[hit]] = 1.0
+        return out
+
+    # the victims' rows of 'children' (NaN where a child is not listed), as reindex would give
+    r, kid = match(cd.children)
+    ch = cd.children.iloc[r].set_index(ids[kid]).reindex(ids)
+    birth = ch["birth_date"].to_numpy()
+    eighteen = (ch["birth_date"] + pd.to_timedelta(18 * 365.25, unit="D")).to_numpy()
 
     # outcome: a further confirmed episode began in (T, T + followup] and before age 18
-    e2 = ep[["child_id", "began_at"]].join(T, on="child_id", how="inner")
-    e2 = e2.join(eighteen.rename("eighteen"), on="child_id")
-    hit = ((e2["began_at"] > e2["first_identified"])
-           & (e2["began_at"] <= e2["first_identified"] + pd.Timedelta(days=followup_days))
-           & (e2["began_at"] < e2["eighteen"]))
-    rev = hit.groupby(e2["child_id"]).any()
+    kid = kid_of_code[code]
+    m = kid >= 0
+    kid, began = kid[m], ep["began_at"].to_numpy()[m]
+    rev = any_by_kid(kid, (began > T[kid]) & (began <= T[kid] + follow)
+                     & (began < eighteen[kid]))
 
     # treatment: a referral within referral_days of T
     sv = cd.services
-    s2 = sv[["child_id", "referred_at", "started_at"]].assign(
-        child_id=sv["child_id"].astype(str)).join(T, on="child_id", how="inner")
-    within = ((s2["referred_at"] >= s2["first_identified"])
-              & (s2["referred_at"] <= s2["first_identified"] + pd.Timedelta(days=referral_days)))
-    referred = within.groupby(s2["child_id"]).any()
-    started = (within & s2["started_at"].notna()).groupby(s2["child_id"]).any()
+    r, kid = match(sv)
+    ref_at = sv["referred_at"].to_numpy()[r]
+    within = ((ref_at >= T[kid])
+              & (ref_at <= T[kid] + pd.Timedelta(days=referral_days).to_timedelta64()))
+    referred = any_by_kid(kid, within)
+    started = any_by_kid(kid, within & sv["started_at"].notna().to_numpy()[r])
 
     # placements / AWOL before T
     pl = cd.placements
-    p2 = pl[["child_id", "setting", "start"]].assign(child_id=pl["child_id"].astype(str))
-    first_pl = p2.groupby("child_id")["start"].min()
-    p2 = p2.join(T, on="child_id", how="inner")
-    cong = (p2["setting"].isin(schema.CONGREGATE_SETTINGS)
-            & (p2["start"] < p2["first_identified"]))
-    cong = cong.groupby(p2["child_id"]).any()
+    r, kid = match(pl)
+    p_start = pl["start"].to_numpy()[r]
+    first_pl = np.full(n, big)                                   # min start, NaT skipped
+    ok = ~np.isnat(p_start)
+    np.minimum.at(first_pl, kid[ok], p_start.view("i8")[ok])
+    age_ref = np.where(first_pl == big, nat, first_pl).view(p_start.dtype)
+    age_ref = np.where(np.isnat(age_ref) | (age_ref < study_start), study_start, age_ref)
+    cong = any_by_kid(kid, pl["setting"].iloc[r].isin(schema.CONGREGATE_SETTINGS).to_numpy()
+                      & (p_start < T[kid]))
     aw = cd.awol_episodes
-    a2 = aw[["child_id", "start"]].assign(child_id=aw["child_id"].astype(str)).join(
-        T, on="child_id", how="inner")
-    awol_b = (a2["start"] < a2["first_identified"]).groupby(a2["child_id"]).any()
+    r, kid = match(aw)
+    awol_b = any_by_kid(kid, aw["start"].to_numpy()[r] < T[kid])
 
-    idx = f.index
-    age_ref = first_pl.reindex(idx).fillna(study_start).clip(lower=study_start)
-    out = pd.DataFrame({
-        "child_id": idx,
-        "region": ch["region"].reindex(idx).astype("object").to_numpy(),
-        "first_identified": T.to_numpy(),
-        "year": T.dt.year.to_numpy(),
-        "referred": referred.reindex(idx, fill_value=False).astype(float).to_numpy(),
-        "started": started.reindex(idx, fill_value=False).astype(float).to_numpy(),
-        "revictimized_12m": rev.reindex(idx, fill_value=False).astype(float).to_numpy(),
-        "male": (ch["sex"].reindex(idx).astype("object") == "male").astype(float).to_numpy(),
-        "age_at_start": ((age_ref - birth).dt.days / 365.25).to_numpy(),
-    })
+    out = {
+        "child_id": ids.to_numpy(),
+        "region": ch["region"].astype("object").to_numpy(),
+        "first_identified": T,
+        "year": pd.DatetimeIndex(T).year.to_numpy(),
+        "referred": referred,
+        "started": started,
+        "revictimized_12m": rev,
+        "male": (ch["sex"].astype("object") == "male").astype(float).to_numpy(),
+        "age_at_start": (pd.Series(age_ref - birth).dt.days / 365.25).to_numpy(),
+    }
     for flag in ("prior_sexual_abuse", "prior_runaway", "substance_use", "juvenile_justice",
                  "lgbtq"):
-        v = ch[flag].reindex(idx).astype("Float64")
-        out[flag] = v.astype(float).to_numpy()
-    out["congregate_before"] = cong.reindex(idx, fill_value=False).astype(float).to_numpy()
-    out["awol_before"] = awol_b.reindex(idx, fill_value=False).astype(float).to_numpy()
-    return out.sort_values(["first_identified", "child_id"]).reset_index(drop=True)
+        out[flag] = ch[flag].astype("Float64").astype(float).to_numpy()
+    out["congregate_before"] = cong
+    out["awol_before"] = awol_b
+    return pd.DataFrame(out)

@@ -304,3 +304,89 @@ def test_pre_post_exact_reml_matches_statsmodels_mixedlm():
     with pytest.raises(ev.EvaluationInputError, match="one group"):
         ev.pre_post(a, group="grp2", engine="reml")
     assert set(ev.pre_post(a, group="grp2").summary.group) == {"x", "y"}
+
+
+# ---------------------------------------------------------------------------------------------
+# service_frame on a hand-built bundle
+# ---------------------------------------------------------------------------------------------
+def _service_bundle():
+    from dmst_eval.casedata import CaseData
+
+    T = pd.Timestamp
+    children = pd.DataFrame({
+        "child_id": ["c1", "c2", "c3", "c4", "c5"],
+        "sex": ["male", "female", "female", "female", "male"],
+        "birth_date": [T("1994-06-01"), T("2000-06-15"), T("1999-01-01"), T("2001-01-01"),
+                       T("2001-01-01")],
+        "region": ["Region 2", "Region 1", "Region 2", "Region 1", "Region 1"],
+        "prior_sexual_abuse": [False, True, None, False, False],
+        "prior_runaway": [True, False, False, False, False],
+        "substance_use": [False, None, True, False, False],
+        "juvenile_justice": [False, False, False, False, False],
+        "lgbtq": [None, False, False, False, False],
+    })
+    episodes = pd.DataFrame({
+        "episode_id": ["e1", "e2", "e3", "e4", "e5", "e6", "e7"],
+        "child_id": ["c1", "c1", "c2", "c2", "c3", "c4", "c5"],
+        # c1's second episode is within a year but after his 18th birthday; c2's counts
+        "began_at": [T("2012-02-20"), T("2012-08-01"), T("2012-02-25"), T("2012-09-01"),
+                     T("2014-12-20"), T("2015-06-01"), T("2012-01-01")],
+        "identified_at": [T("2012-03-01"), T("2012-08-05"), T("2012-03-01"), T("2012-09-05"),
+                          T("2014-12-31"), T("2015-06-01"), T("2012-01-02")],
+        # c4 has less than a year of follow-up; c5 was never confirmed
+        "confirmed": [True, True, True, True, True, True, False],
+    })
+    placements = pd.DataFrame({
+        "placement_id": ["p1", "p2", "p3"], "child_id": ["c1", "c2", "c2"],
+        "setting": ["foster_family", "group_home", "foster_family"],
+        "start": [T("2011-06-01"), T("2009-05-01"), T("2013-01-01")],
+        "end": [pd.NaT, T("2011-01-01"), pd.NaT],
+    })
+    awol = pd.DataFrame({"awol_id": ["w1", "w2"], "child_id": ["c1", "c2"],
+                         "start": [T("2012-05-01"), T("2010-12-01")],
+                         "end": [T("2012-05-02"), T("2010-12-03")]})
+    services = pd.DataFrame({
+        "service_id": ["s1", "s2"], "child_id": ["c1", "c2"], "service": ["mentor", "mentor"],
+        "referred_at": [T("2012-04-15"), T("2012-03-20")],   # c1: 45 days, too late
+        "started_at": [T("2012-04-20"), T("2012-03-25")],
+    })
+    return CaseData.from_frames(children=children, episodes=episodes, placements=placements,
+                                awol_episodes=awol, services=services,
+                                meta={"study_start": "2010-01-01", "study_end": "2015-12-31"})
+
+
+def test_service_frame_hand_built():
+    T = pd.Timestamp
+    f = ev.service_frame(_service_bundle())
+    # ordered by first identification, then child id; c3 (the last victim) has exactly a year
+    assert f["child_id"].tolist() == ["c1", "c2", "c3"]
+    assert f["first_identified"].tolist() == [T("2012-03-01"), T("2012-03-01"), T("2014-12-31")]
+    assert f["year"].tolist() == [2012, 2012, 2014]
+    assert f["region"].tolist() == ["Region 2", "Region 1", "Region 2"]
+    assert f["referred"].tolist() == [0.0, 1.0, 0.0]
+    assert f["started"].tolist() == [0.0, 1.0, 0.0]
+    assert f["revictimized_12m"].tolist() == [0.0, 1.0, 0.0]
+    assert f["male"].tolist() == [1.0, 0.0, 0.0]
+    assert f["congregate_before"].tolist() == [0.0, 1.0, 0.0]
+    assert f["awol_before"].tolist() == [0.0, 1.0, 0.0]
+    # age on the later of the study start and the first placement (whole days / 365.25)
+    ages = [(T("2011-06-01") - T("1994-06-01")).days, (T("2010-01-01") - T("2000-06-15")).days,
+            (T("2010-01-01") - T("1999-01-01")).days]
+    np.testing.assert_array_equal(f["age_at_start"], np.array(ages) / 365.25)
+    np.testing.assert_array_equal(f["substance_use"], [0.0, np.nan, 1.0])
+    np.testing.assert_array_equal(f["lgbtq"], [np.nan, 0.0, 0.0])
+    assert list(f.columns[:7]) == ["child_id", "region", "first_identified", "year", "referred",
+                                   "started", "revictimized_12m"]
+    assert set(ev.SERVICE_COVARIATES) <= set(f.columns)
+    # a region keeps its own children
+    assert ev.service_frame(_service_bundle(), region="Region 1")["child_id"].tolist() == ["c2"]
+
+
+def test_service_frame_without_victims_is_empty():
+    cd = _service_bundle()
+    full = ev.service_frame(cd)
+    cd.tables["episodes"] = cd.episodes.assign(confirmed=False)
+    f = ev.service_frame(cd)
+    assert len(f) == 0
+    assert list(f.columns) == list(full.columns)
+    assert (f.dtypes == full.dtypes).all()

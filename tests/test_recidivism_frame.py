@@ -161,3 +161,33 @@ def test_episode_of_unknown_child_clear_error():
 def test_empty_window_gives_empty_frame():
     rf = rc.recurrent_frame(_bundle(), start="2016-12-01", end="2016-12-31")
     assert rf.empty and "event_number" in rf.columns
+
+
+def test_birthday_feb29_and_fractional_age():
+    birth = pd.Series([T("2000-02-29 13:30"), T("1996-02-29"), T("1999-07-31"), pd.NaT])
+    # a 29 February birthday in a common year is 1 March; the time of day is dropped
+    assert list(rc._birthday(birth, 18)[:3]) == [T("2018-03-01"), T("2014-03-01"),
+                                                 T("2017-07-31")]
+    assert list(rc._birthday(birth, 16)[:2]) == [T("2016-02-29"), T("2012-02-29")]
+    assert pd.isna(rc._birthday(birth, 18).iloc[3])
+    half = pd.Timedelta(days=rc.DAYS_PER_YEAR / 2)
+    assert rc._birthday(birth, 17.5).iloc[0] == T("2017-03-01") + half
+
+
+def test_follow_up_ends_on_1_march_for_a_29_february_birth():
+    cd = CaseData.from_frames(
+        children=pd.DataFrame({"child_id": ["L"], "sex": ["female"],
+                               "birth_date": [T("2000-02-29")]}),
+        episodes=pd.DataFrame({"episode_id": ["L1"], "child_id": ["L"],
+                               "began_at": [T("2017-03-01")], "identified_at": [T("2017-03-01")],
+                               "confirmed": [True]}),
+        meta={"study_start": "2008-01-01", "study_end": "2020-12-31"})
+    rf = rc.recurrent_frame(cd)
+    assert rf[["start", "stop", "aged_out"]].values.tolist() == [[0.0, 365.0, 1]]
+
+
+def test_child_listed_twice_clear_error():
+    cd = _bundle()
+    cd.tables["children"] = pd.concat([cd.children, cd.children.iloc[[0]]], ignore_index=True)
+    with pytest.raises(rc.RecidivismInputError, match="'children'.*'A'.*more than once"):
+        rc.recurrent_frame(cd)
