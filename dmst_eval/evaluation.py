@@ -75,6 +75,9 @@ def _check_columns(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
 
 
 def _as_float(s: pd.Series, name: str, what: str) -> np.ndarray:
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind in "biuf":
+        # plain numpy numbers/booleans: the conversion below would give the same floats
+        return s.to_numpy(dtype=float, copy=True)
     try:
         if isinstance(s.dtype, pd.CategoricalDtype):
             raise TypeError
@@ -602,8 +605,8 @@ def interrupted_time_series(series: pd.Series, intervention, family: str = "pois
             f"got {int((1 - post).sum())} before and {int(post.sum())} after")
     t = np.arange(n, dtype=float)
     t0 = float(np.argmax(post))
-    X = pd.DataFrame({"const": 1.0, "time": t, "level_change": post,
-                      "slope_change": (t - t0) * post}, index=s.index)
+    design = {"const": np.ones(n), "time": t, "level_change": post,
+              "slope_change": (t - t0) * post}
     if seasonality:
         months = s.index.month
         if len(np.unique(months)) < 12 or n < 24:
@@ -611,7 +614,8 @@ def interrupted_time_series(series: pd.Series, intervention, family: str = "pois
                 "interrupted_time_series: seasonality=True needs monthly data covering at least "
                 "two years; pass seasonality=False")
         for mth in range(2, 13):
-            X[f"month_{mth:02d}"] = (months == mth).astype(float)
+            design[f"month_{mth:02d}"] = (months == mth).astype(float)
+    X = pd.DataFrame(design, index=s.index)                 # built once, not column by column
     off = None
     if offset is not None:
         off = np.asarray(pd.Series(offset).reindex(series.index), dtype=float)
