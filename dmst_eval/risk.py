@@ -604,11 +604,19 @@ def _single_blas_thread():
     """Context limiting BLAS to one thread: the many small (n x p) products of the Firth fits
     are several times slower multi-threaded on a busy machine."""
     try:
-        from threadpoolctl import threadpool_limits
-        return threadpool_limits(1, user_api="blas")
+        return _threadpool_controller().limit(limits=1, user_api="blas")
     except Exception:  # pragma: no cover - threadpoolctl missing
         import contextlib
         return contextlib.nullcontext()
+
+
+@functools.lru_cache(maxsize=1)
+def _threadpool_controller():
+    """One ThreadpoolController per process: building it scans the loaded libraries (~20 ms),
+    and the BLAS numpy uses is loaded with numpy, before any fit."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _firth_fit(X: np.ndarray, y: np.ndarray, ci: bool = True, alpha: float = 0.05,
