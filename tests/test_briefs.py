@@ -397,3 +397,44 @@ def test_stale_pending_marker_is_ignored(tmp_path, monkeypatch):
     cd = briefs.load_validated(bundle, wait=30)
     assert cd.is_synthetic and not marker.exists()
     assert (cache / f"{briefs._cache_key(bundle)}.pkl").exists()
+
+
+def _comparable(html: str) -> str:
+    """A rendered brief without what legitimately differs between two runs: papermill's random
+    cell ids and the run time."""
+    html = re.sub(r'id="cell-id=[0-9a-f-]+"', 'id="cell-id"', html)
+    return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d", "<time>", html)
+
+
+def test_reused_kernel_forgets_the_last_brief_and_gives_the_same_brief(rendered, tmp_path):
+    """render_batch runs a worker's briefs in one kernel: the namespace is reset in between,
+    and the brief is the same as one from a new kernel."""
+    from jupyter_client import KernelManager
+
+    km = KernelManager(kernel_name=briefs.KERNEL)
+    km.start_kernel(cwd=str(tmp_path))
+    def run(code: str) -> str:
+        out = []
+        kc = km.client()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=60)
+            kc.execute_interactive(code, timeout=60,
+                                   output_hook=lambda m: out.append(m["content"].get("text", "")))
+        finally:
+            kc.stop_channels()
+        return "".join(out)
+
+    try:
+        run("leftover = 42; brief = 'stale'")
+        res = briefs.render({"data_path": str(DATA), "region": "Region 4", "audience": "public",
+                             "figures_dir": None}, out_dir=tmp_path / "reused", pdf=False,
+                            strict=True, kernel_manager=km)
+        seen = run("print('leftover' in dir())")
+        assert km.is_alive()  # left running for the next brief
+        assert "False" in seen
+    finally:
+        km.shutdown_kernel(now=True)
+    _, fresh = rendered
+    assert _comparable(res.html.read_text()) == _comparable(
+        fresh[("Region 4", "public")].html.read_text())
