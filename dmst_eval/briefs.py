@@ -317,7 +317,14 @@ class Brief:
     # -- construction ------------------------------------------------------------------------
     @classmethod
     def from_params(cls, **params) -> "Brief":
-        """Load the data named by ``data_path`` and build the brief (the notebook's entry)."""
+        """Load the data named by ``data_path`` and build the brief (the notebook's entry).
+
+        After loading, the objects alive in the process (the imported stack and the bundle) are
+        moved out of the cyclic garbage collector's reach (:func:`gc.freeze`): they live as long
+        as the kernel, and each full collection during the sections would otherwise walk them
+        all again (about 0.13 s per brief). Only cyclic garbage already present at that moment
+        is never collected.
+        """
         p = BriefParams(**params)
         # the sections need these modules; importing them first gives render()'s parallel
         # validation time to finish
@@ -336,6 +343,7 @@ class Brief:
         cd = load_validated(p.data_path)
         b = cls(cd, p)
         b.load_seconds = time.perf_counter() - t0
+        gc.freeze()
         return b
 
     # -- helpers -----------------------------------------------------------------------------
@@ -1592,7 +1600,10 @@ def _reset_kernel(km, strict: bool | None) -> None:
     kc.start_channels()
     try:
         kc.wait_for_ready(timeout=60)
-        reply = kc.execute_interactive(f"%reset -f\nimport os as _os\n{env}\ndel _os",
+        # the last brief froze its heap (Brief.from_params): unfreeze and collect it, so its
+        # cyclic garbage (closed figures, for one) is freed rather than kept for good
+        reply = kc.execute_interactive(f"%reset -f\nimport gc as _gc, os as _os\n{env}\n"
+                                       "_gc.unfreeze()\n_gc.collect()\ndel _gc, _os",
                                        store_history=False, timeout=60,
                                        output_hook=lambda msg: None)
         if reply["content"].get("status") != "ok":
