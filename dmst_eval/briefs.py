@@ -1153,12 +1153,22 @@ def _cache_key(path: Path) -> str:
     return hashlib.sha256(json.dumps([str(path), stamp]).encode()).hexdigest()[:32]
 
 
+def _cache_files(path: Path) -> tuple[Path, Path] | None:
+    """(validated-bundle pickle, its ``.pending`` marker) for the bundle at ``path``; ``None``
+    when the cache is off or ``path`` is not a bundle folder."""
+    cdir = _cache_dir()
+    if cdir is None or not path.is_dir():
+        return None
+    key = _cache_key(path)
+    return cdir / f"{key}.pkl", cdir / f"{key}.pending"
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OSError):
+    except OSError:  # e.g. not ours to signal: it exists
         return True
     return True
 
@@ -1200,12 +1210,10 @@ def load_validated(path, wait: float = 120.0) -> "Any":
     from dmst_eval.casedata import load
 
     path = Path(path).resolve()
-    cdir = _cache_dir()
-    if cdir is None or not path.is_dir():
+    files = _cache_files(path)
+    if files is None:
         return load(path)
-    key = _cache_key(path)
-    cfile = cdir / f"{key}.pkl"
-    pending = cdir / f"{key}.pending"
+    cfile, pending = files
     _wait_for_other(pending, cfile, wait)
     if cfile.exists():
         try:
@@ -1260,13 +1268,9 @@ def _prevalidate(data_path: Path) -> threading.Thread:
     brief to report: without a cache entry the kernel validates again and fails with the full
     :class:`~dmst_eval.casedata.DataValidationError`.
     """
-    cdir = _cache_dir()
-    cfile = pending = None
-    if cdir is not None and data_path.is_dir():
-        key = _cache_key(data_path)
-        cfile, pending = cdir / f"{key}.pkl", cdir / f"{key}.pending"
-        if cfile.exists() or not _claim(pending):
-            cfile = None
+    cfile, pending = _cache_files(data_path) or (None, None)
+    if cfile is not None and (cfile.exists() or not _claim(pending)):
+        cfile = None
 
     def work():
         if cfile is not None:
@@ -1613,33 +1617,35 @@ def _reset_kernel(km, strict: bool | None) -> None:
         kc.stop_channels()
 
 
-_WORKER_KERNEL: list = []  # the batch worker's kernel (one per worker process)
+_WORKER_KERNEL: list = []  # (kernel manager, its folder): one per batch worker process
 
 
 def _worker_kernel():
     """This worker's kernel, started on first use (and again if it has died)."""
-    if _WORKER_KERNEL and _WORKER_KERNEL[0].is_alive():
-        return _WORKER_KERNEL[0]
+    if _WORKER_KERNEL and _WORKER_KERNEL[0][0].is_alive():
+        return _WORKER_KERNEL[0][0]
     from multiprocessing import util as mp_util
 
     from jupyter_client import KernelManager
 
     _discard_worker_kernel()
     km = KernelManager(kernel_name=KERNEL)
-    km.start_kernel(cwd=tempfile.mkdtemp(prefix="dmst-kernel-"))
+    cwd = tempfile.mkdtemp(prefix="dmst-kernel-")
+    km.start_kernel(cwd=cwd)
     # pool workers leave through os._exit, past atexit: multiprocessing's own finalizers run
     mp_util.Finalize(km, _discard_worker_kernel, exitpriority=10)
-    _WORKER_KERNEL.append(km)
+    _WORKER_KERNEL.append((km, cwd))
     return km
 
 
 def _discard_worker_kernel() -> None:
     while _WORKER_KERNEL:
-        km = _WORKER_KERNEL.pop()
+        km, cwd = _WORKER_KERNEL.pop()
         try:
             km.shutdown_kernel(now=True)
         except Exception:  # already gone
             pass
+        shutil.rmtree(cwd, ignore_errors=True)
 
 
 def _render_one(params: dict, out_dir: str, pdf: bool | None, timeout: int,

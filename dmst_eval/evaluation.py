@@ -30,6 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from dmst_eval import schema
+from dmst_eval._grouped import first_datetime
 
 __all__ = [
     "EvaluationInputError",
@@ -1015,10 +1016,7 @@ def service_frame(cd, referral_days: int = 30, followup_days: int = 365,
     # (get_indexer) instead of joined, grouped and reindexed on string ids.
     code, ids = pd.factorize(ep["child_id"].astype(str), sort=True)  # as text: no missing ids
     idv = ep["identified_at"].to_numpy()
-    nat, big = np.iinfo(np.int64).min, np.iinfo(np.int64).max   # NaT, "none yet" (as int64)
-    first = np.full(len(ids), big)
-    np.minimum.at(first, code, np.where(np.isnat(idv), big, idv.view("i8")))
-    first = np.where(first == big, nat, first).view(idv.dtype)    # all NaT -> NaT
+    first = first_datetime(code, idv, len(ids))                 # all NaT -> NaT
     keep = first + follow <= end.to_datetime64()
     # output order: by first identification, then child id (``ids`` is sorted)
     sel = np.flatnonzero(keep)
@@ -1065,10 +1063,7 @@ def service_frame(cd, referral_days: int = 30, followup_days: int = 365,
     pl = cd.placements
     r, kid = match(pl)
     p_start = pl["start"].to_numpy()[r]
-    first_pl = np.full(n, big)                                   # min start, NaT skipped
-    ok = ~np.isnat(p_start)
-    np.minimum.at(first_pl, kid[ok], p_start.view("i8")[ok])
-    age_ref = np.where(first_pl == big, nat, first_pl).view(p_start.dtype)
+    age_ref = first_datetime(kid, p_start, n)                   # min start, NaT skipped
     age_ref = np.where(np.isnat(age_ref) | (age_ref < study_start), study_start, age_ref)
     cong = any_by_kid(kid, pl["setting"].iloc[r].isin(schema.CONGREGATE_SETTINGS).to_numpy()
                       & (p_start < T[kid]))

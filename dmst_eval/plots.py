@@ -428,8 +428,9 @@ def log_ratio_axis(ax, values, axis: str = "x"):
     """Log scale for ratios, ticked at plain numbers (0.5, 1, 2, 4 …) instead of powers of ten.
 
     Plain labels read better for non-statisticians than ``10^0``, and skip the mathtext
-    typesetting matplotlib would do for every tick. At most seven ticks are kept, spread over
-    the range of ``values`` (finite, positive ones); there are no minor ticks.
+    typesetting matplotlib would do for every tick. About seven ticks are kept, spread over the
+    range of ``values`` (finite, positive ones), always with 1 when it is in range; there are
+    no minor ticks.
 
     Examples
     --------

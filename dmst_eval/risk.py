@@ -169,17 +169,12 @@ class _ChildEvents:
         self.n_ids = len(ids)
 
     def first(self, rows: np.ndarray | None = None) -> np.ndarray:
+        from dmst_eval._grouped import first_datetime
+
         codes, dates = self.codes, self.dates
         if rows is not None:
             codes, dates = codes[rows], dates[rows]
-        known = ~np.isnat(dates)
-        codes, ticks = codes[known], dates[known].view(np.int64)
-        earliest = np.full(self.n_ids, np.iinfo(np.int64).max)
-        np.minimum.at(earliest, codes, ticks)
-        seen = np.zeros(self.n_ids, dtype=bool)
-        seen[codes] = True
-        nat = np.array("NaT", dtype=dates.dtype).view(np.int64)
-        return np.where(seen, earliest, nat).view(dates.dtype)[self.child_code]
+        return first_datetime(codes, dates, self.n_ids)[self.child_code]
 
 
 def _window(start: Any, end: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
