@@ -71,6 +71,7 @@ def floor(tmp: Path, run: int = 0) -> float:
     t0 = time.perf_counter()
     pm.execute_notebook(str(src), str(tmp / f"floor_out_{run}.ipynb"), kernel_name="dmst-eval",
                         cwd=str(tmp), progress_bar=False, log_output=False,
+                        request_save_on_cell_execute=False,
                         shutdown_kernel="immediate")  # as render() does
     (tmp / f"floor_{run}.html").write_text(briefs._html_export(tmp / f"floor_out_{run}.ipynb"))
     return time.perf_counter() - t0

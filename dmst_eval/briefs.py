@@ -1256,11 +1256,12 @@ def _validate_into_cache(path: Path, cfile: Path, pending: Path, owner: bool):
             pending.unlink(missing_ok=True)
 
 
-def _prevalidate(data_path: Path) -> threading.Thread:
+def _prevalidate(data_path: Path, child_ids: bool = True) -> threading.Thread:
     """Prepare, in a background thread, what :func:`render` needs while the brief's kernel
     starts and runs (the two use separate cores): the validated bundle in the cache, so the
     kernel finds it ready instead of validating it itself, then the compiled HTML export
-    templates. Returns the thread; join it before exporting.
+    templates and the data's child ids for the audit (the thread's ``child_ids``; None if they
+    could not be read). Returns the thread; join it before exporting.
 
     The cache's ``.pending`` marker is taken *before* the thread starts, so the kernel always
     waits for this result rather than racing it. Nothing is validated when the cache is off,
@@ -1282,8 +1283,14 @@ def _prevalidate(data_path: Path) -> threading.Thread:
             _warm_exporter()
         except Exception:  # the export itself will raise a clear error
             pass
+        if child_ids:
+            try:
+                t.child_ids = _child_ids(data_path)
+            except Exception:  # render() reads them again and reports the error
+                pass
 
     t = threading.Thread(target=work, name="dmst-eval-prepare", daemon=True)
+    t.child_ids = None
     t.start()
     return t
 
@@ -1374,10 +1381,13 @@ def _warm_exporter() -> None:
     _exporter().from_notebook_node(nbformat.v4.new_notebook())
 
 
-def _html_export(nb_path: Path) -> str:
+def _html_export(nb) -> str:
+    """The brief's HTML from an executed notebook (a path or a notebook node, which is changed:
+    its stderr outputs are dropped)."""
     import nbformat
 
-    nb = nbformat.read(nb_path, as_version=4)
+    if not isinstance(nb, nbformat.NotebookNode):
+        nb = nbformat.read(nb, as_version=4)
     for cell in nb.cells:  # stderr (warnings, logging) never goes into a published brief
         if cell.get("cell_type") == "code":
             cell.outputs = [o for o in cell.get("outputs", [])
@@ -1496,18 +1506,21 @@ def render(params: dict | BriefParams | None = None, out_dir: str | Path = "repo
         old_strict = os.environ.get("DMST_EVAL_BRIEF_STRICT")
         if strict is not None:  # the kernel inherits this process's environment
             os.environ["DMST_EVAL_BRIEF_STRICT"] = "1" if strict else "0"
-        pre = _prevalidate(data_path)  # validate + compile templates while the kernel runs
+        # validate, compile the templates and read the child ids while the kernel runs
+        pre = _prevalidate(data_path, child_ids)
         engine_kw = {}
         if kernel_manager is not None:
             _reset_kernel(kernel_manager, strict)
             engine_kw["km"] = kernel_manager
         try:
-            pm.execute_notebook(str(template), str(nb_tmp), parameters=run_params,
-                                kernel_name=KERNEL, cwd=str(work), execution_timeout=timeout,
-                                progress_bar=progress, log_output=False, report_mode=False,
-                                # the notebook is saved when the last cell ends; a graceful
-                                # kernel shutdown would add ~0.7 s per brief for nothing
-                                shutdown_kernel="immediate", **engine_kw)
+            nb = pm.execute_notebook(
+                str(template), str(nb_tmp), parameters=run_params, kernel_name=KERNEL,
+                cwd=str(work), execution_timeout=timeout, progress_bar=progress,
+                log_output=False, report_mode=False,
+                # the notebook is written once, when the last cell ends (a failed run is
+                # removed anyway): saving it after every cell re-validates and rewrites the
+                # growing notebook ~30 times; a graceful kernel shutdown would add ~0.7 s
+                request_save_on_cell_execute=False, shutdown_kernel="immediate", **engine_kw)
         except pm.PapermillExecutionError as e:
             raise BriefError(f"brief {slug} failed in cell {e.exec_count}: {e.ename}: "
                              f"{str(e.evalue)[:300]}") from None
@@ -1520,10 +1533,9 @@ def render(params: dict | BriefParams | None = None, out_dir: str | Path = "repo
                     os.environ["DMST_EVAL_BRIEF_STRICT"] = old_strict
         html_tmp = work / f"{slug}.html.partial"
         with _gc_paused():
-            html_tmp.write_text(_html_export(nb_tmp), encoding="utf-8")
-            ids = ()
-            if child_ids:
-                ids = _child_ids(data_path)
+            html_tmp.write_text(_html_export(nb), encoding="utf-8")
+            ids = () if not child_ids else \
+                pre.child_ids if pre.child_ids is not None else _child_ids(data_path)
             rep = disclosure.audit(html_tmp, threshold=params.threshold, child_ids=ids)
             rep_nb = disclosure.audit(nb_tmp, threshold=params.threshold, child_ids=ids)
         if not rep_nb.passed:
