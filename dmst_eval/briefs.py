@@ -1663,9 +1663,11 @@ def _gc_paused():
 
 
 def _kernel_ok() -> None:
-    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-    if KERNEL not in KernelSpecManager().find_kernel_specs():
+    try:  # one spec looked up (listing them all would import ipykernel here, ~0.1 s)
+        KernelSpecManager().get_kernel_spec(KERNEL)
+    except NoSuchKernel:
         raise BriefError(f"Jupyter kernel {KERNEL!r} is not installed; run `make setup` (or "
                          f"python -m ipykernel install --sys-prefix --name {KERNEL})")
 
