@@ -305,6 +305,16 @@ def _month(ts) -> str:
     return pd.Timestamp(ts).strftime("%B %Y")
 
 
+def _num(x: float, digits: int = 0) -> str:
+    """``x`` rounded for prose, without a minus sign on a value that rounds to zero.
+
+    >>> _num(-0.4), _num(-1.6), _num(2.25, 1)
+    ('0', '-2', '2.2')
+    """
+    s = f"{x:.{digits}f}"
+    return s[1:] if s.startswith("-") and float(s) == 0 else s
+
+
 def _pct(x: float, digits: int = 0) -> str:
     return "not available" if x is None or not np.isfinite(x) else f"{100 * x:.{digits}f}%"
 
@@ -834,10 +844,13 @@ class Brief:
             if eff is None:
                 return None
             rd, lo, hi = eff
+            size = _num(abs(rd) * 100)
+            diff = ("about the same as that of" if size == "0" else
+                    f"{size} percentage points {'lower' if rd < 0 else 'higher'} than that of")
             return (f"Children referred to Restore & Recovery services had a 12-month "
-                    f"re-victimization risk {abs(rd) * 100:.0f} percentage points "
-                    f"{'lower' if rd < 0 else 'higher'} than similar children not referred "
-                    f"(95% CI {lo * 100:.0f} to {hi * 100:.0f}; weighted comparison).")
+                    f"re-victimization risk {diff} similar children not referred "
+                    f"(95% CI {_num(lo * 100)} to {_num(hi * 100)} points; weighted "
+                    "comparison).")
         return None
 
     # ---- RBA scorecard ---------------------------------------------------------------------

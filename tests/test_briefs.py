@@ -99,6 +99,17 @@ def test_key_findings_numbers_are_computed(brief_public, cd):
     assert first.startswith(disclosure.count_phrase(n, 10).capitalize() + " children")
 
 
+def test_program_finding_rounds_without_negative_zero(cd):
+    b = Brief(cd, {"figures_dir": None})
+    b._cache[("section", "program_effects")] = briefs.Section("Program effects", "")
+    b._cache["service_effect"] = (-0.004, -0.291, -0.004)
+    s = b._compute_finding("finding_program")
+    assert "about the same as that of similar children" in s
+    assert "(95% CI -29 to 0 points;" in s and "-0" not in s
+    b._cache["service_effect"] = (-0.052, -0.101, -0.003)
+    assert "5 percentage points lower than that of" in b._compute_finding("finding_program")
+
+
 def test_banner_only_for_synthetic_data(cd):
     from dmst_eval.casedata import CaseData
 
