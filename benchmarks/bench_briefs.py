@@ -24,8 +24,10 @@ the brief are each run ``--repeat`` times (default 3), interleaved, and the medi
 compared (single runs on a shared 2-core machine vary by ±20%).
 
 What the brief does beyond the floor: validating the bundle (in render()'s own process, while
-the kernel starts and imports), the analyses and five figures in the kernel, a larger HTML
-export (its templates compiled while the kernel runs), the disclosure audit and publishing.
+the kernel starts and imports), the analyses and five figures in the kernel (shared with a forked
+worker, :meth:`dmst_eval.briefs.Brief.prefetch`; set ``DMST_EVAL_PREFETCH=0`` to measure without
+it), a larger HTML export (its templates compiled while the kernel runs), the disclosure audit
+and publishing.
 
 Targets (issue 8): brief ≤ 1.5 × floor; batch of 7 ≤ 4 × one brief (median). Prints a small
 table and the figures as one JSON line.
