@@ -134,3 +134,31 @@ def test_provenance_lists_failed_sections_in_brief_order(cd, monkeypatch):
     b.errors = [("Program effects", "KeyError"), ("Risk factors", "ValueError")]
     prov = b.provenance().tables["provenance"].set_index("item")["value"]
     assert prov["sections not computed"] == "Risk factors (ValueError), Program effects (KeyError)"
+
+
+def test_section_failing_while_working_ahead_fails_in_its_own_cell(cd, forking, monkeypatch):
+    """Strict brief: a section that raises while the notebook's process works ahead (waiting
+    for the worker) does not break the cell that was waiting; it raises in its own cell."""
+    import time
+
+    parent = os.getpid()
+    real = briefs.Brief.repeat_victimization.__wrapped__
+
+    def repeat_victimization(self):  # a slow worker, so that the notebook works ahead
+        if os.getpid() != parent:
+            time.sleep(1.0)
+        return real(self)
+
+    def tracking(self):
+        raise KeyError("tracking broke")
+
+    monkeypatch.setattr(briefs.Brief, "repeat_victimization",
+                        briefs._section("Repeat victimization")(repeat_victimization))
+    monkeypatch.setattr(briefs.Brief, "tracking",
+                        briefs._section("The agency's tracking questions")(tracking))
+    b = Brief(cd, PARAMS, strict=True)
+    assert b.prefetch()
+    assert b.key_findings().error is None  # worked ahead through tracking while it waited
+    assert ("section", "risk_factors") in b._cache
+    with pytest.raises(KeyError, match="tracking broke"):
+        b.tracking()
