@@ -45,19 +45,39 @@ def reference_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "data" / "reference"
 
 
-@functools.lru_cache(maxsize=1)
+def _file_key(path) -> tuple[str, int, int]:
+    """A file's absolute path, size and modification time: the key of the caches below, so that
+    they follow ``DMST_EVAL_REFERENCE`` and see a file edited in place."""
+    p = Path(path).resolve()
+    try:
+        st = p.stat()
+    except OSError:  # reading it will raise the clear error
+        return (str(p), -1, -1)
+    return (str(p), st.st_size, st.st_mtime_ns)
+
+
 def _town_table() -> pd.DataFrame:
-    df = pd.read_csv(reference_dir() / "ct_towns.csv", dtype={"town_fips": str, "cousub_fips": str})
-    return df
+    return _read_town_table(_file_key(reference_dir() / "ct_towns.csv"))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_town_table(key: tuple) -> pd.DataFrame:
+    return pd.read_csv(key[0], dtype={"town_fips": str, "cousub_fips": str})
 
 
 def office_to_region() -> dict[str, str]:
     return {office: region for region, offices in AREA_OFFICES.items() for office in offices}
 
 
+def _override_key(override) -> tuple | None:
+    override = override or os.environ.get("DMST_EVAL_AREA_OFFICES")
+    return _file_key(override) if override else None
+
+
 @functools.lru_cache(maxsize=4)
-def _assignment(override: str | None) -> pd.DataFrame:
-    towns = _town_table()
+def _assignment(override_key: tuple | None, table_key: tuple) -> pd.DataFrame:
+    towns = _read_town_table(table_key)
+    override = override_key[0] if override_key else None
     # centroids in a projected CRS (feet) for distances
     import pyproj
 
@@ -100,8 +120,8 @@ def town_area_offices(override: str | os.PathLike | None = None) -> pd.DataFrame
     Region 4 lists 23 towns (see :func:`region4_check`). Pass ``override`` (CSV with columns
     ``town,area_office``) or set ``DMST_EVAL_AREA_OFFICES`` to use the agency's list.
     """
-    override = override or os.environ.get("DMST_EVAL_AREA_OFFICES")
-    return _assignment(str(override) if override else None).copy()
+    return _assignment(_override_key(override),
+                       _file_key(reference_dir() / "ct_towns.csv")).copy()
 
 
 def region4_check() -> dict[str, int]:
@@ -112,13 +132,13 @@ def region4_check() -> dict[str, int]:
 
 
 @functools.lru_cache(maxsize=4)
-def _towns_gdf(override: str | None):
+def _towns_gdf(override_key: tuple | None, table_key: tuple, geometry_key: tuple):
     import geopandas as gpd
 
-    gdf = gpd.read_file(reference_dir() / "ct_towns.geojson")
-    tab = _town_table()
+    gdf = gpd.read_file(geometry_key[0])
+    tab = _read_town_table(table_key)
     gdf = gdf[["town_fips", "geometry"]].merge(tab, on="town_fips", how="left")
-    assign = _assignment(override)
+    assign = _assignment(override_key, table_key)
     gdf = gdf.merge(assign, on="town", how="left")
     gdf = gdf.rename(columns={"population_2010": "population",
                               "population_under18_2010": "population_under18"})
@@ -142,8 +162,9 @@ def towns(override: str | os.PathLike | None = None):
     >>> len(t), int(t.population.sum())
     (169, 3574097)
     """
-    override = override or os.environ.get("DMST_EVAL_AREA_OFFICES")
-    return _towns_gdf(str(override) if override else None).copy()
+    ref = reference_dir()
+    return _towns_gdf(_override_key(override), _file_key(ref / "ct_towns.csv"),
+                      _file_key(ref / "ct_towns.geojson")).copy()
 
 
 def town_names() -> list[str]:
@@ -188,10 +209,14 @@ _ABBREV = [(re.compile(r"^n\.?\s+"), "north "), (re.compile(r"^s\.?\s+"), "south
            (re.compile(r"^st\.?\s+"), "saint ")]
 
 
-@functools.lru_cache(maxsize=1)
 def _name_index() -> dict[str, str]:
+    return _build_name_index(_file_key(reference_dir() / "ct_towns.csv"))
+
+
+@functools.lru_cache(maxsize=4)
+def _build_name_index(table_key: tuple) -> dict[str, str]:
     idx = {}
-    for t in _town_table()["town"]:
+    for t in _read_town_table(table_key)["town"]:
         idx[_key(t)] = t
     for k, v in _VARIANTS.items():
         idx[_key(k)] = v

@@ -119,6 +119,31 @@ def test_area_office_override_csv(tmp_path, monkeypatch):
     assert geo.towns().set_index("town").loc["West Hartford", "dcf_region"] == "Region 4"
 
 
+def test_caches_follow_edited_override_and_reference_folder(tmp_path, monkeypatch):
+    import os
+    import shutil
+
+    p = tmp_path / "offices.csv"
+    p.write_text("town,area_office\nWest Hartford,New Britain\n")
+    assert geo.towns(p).set_index("town").loc["West Hartford", "dcf_region"] == "Region 6"
+    p.write_text("town,area_office\nWest Hartford,Waterbury\n")  # edited in place
+    os.utime(p, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns + 10**9))
+    assert geo.town_area_offices(p).set_index("town").loc["West Hartford",
+                                                         "dcf_region"] == "Region 5"
+    assert geo.towns(p).set_index("town").loc["West Hartford", "dcf_region"] == "Region 5"
+    # another reference folder (DMST_EVAL_REFERENCE) is read, not the cached default
+    ref = tmp_path / "reference"
+    shutil.copytree(geo.reference_dir(), ref)
+    tab = pd.read_csv(ref / "ct_towns.csv", dtype=str)
+    tab.loc[tab.town == "Andover", "population_2010"] = "4000"
+    tab.to_csv(ref / "ct_towns.csv", index=False)
+    assert geo.towns().set_index("town").loc["Andover", "population"] == 3303
+    monkeypatch.setenv("DMST_EVAL_REFERENCE", str(ref))
+    assert geo.towns().set_index("town").loc["Andover", "population"] == 4000
+    monkeypatch.delenv("DMST_EVAL_REFERENCE")
+    assert geo.towns().set_index("town").loc["Andover", "population"] == 3303
+
+
 @pytest.mark.parametrize("content, match", [
     ("name,office\nHartford,Hartford\n", "missing column"),
     ("town,area_office\nSpringfield,Hartford\n", "Springfield"),
