@@ -236,10 +236,29 @@ def _can_fork() -> bool:
     if not sys.platform.startswith("linux") or \
             "fork" not in multiprocessing.get_all_start_methods():
         return False
+    return _usable_cpus() >= 2
+
+
+def _usable_cpus(cgroup: str | Path = "/sys/fs/cgroup") -> float:
+    """CPUs this process may use: its affinity mask, capped by a container's CPU quota
+    (cgroup v2 ``cpu.max`` or v1 ``cpu/cpu.cfs_quota_us``) if one is set.
+
+    >>> _usable_cpus() > 0
+    True
+    """
     try:
-        return len(os.sched_getaffinity(0)) > 1
+        n = float(len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
-        return (os.cpu_count() or 1) > 1
+        n = float(os.cpu_count() or 1)
+    root = Path(cgroup)
+    for files in (["cpu.max"], ["cpu/cpu.cfs_quota_us", "cpu/cpu.cfs_period_us"]):
+        try:
+            quota, period = " ".join((root / f).read_text() for f in files).split()[:2]
+            if quota not in ("max", "-1") and float(period) > 0:
+                return min(n, float(quota) / float(period))
+        except (OSError, ValueError):
+            continue
+    return n
 
 
 _MINE, _WORKER = 1, 2  # who claimed a section (values of Brief._claims)
@@ -471,7 +490,7 @@ class Brief:
         If the worker fails in any way (a section raising in strict mode, a crash, a result that
         cannot be sent), this process computes its sections itself, so errors surface as they
         would without a worker. Nothing is started where forking is not safe or useful:
-        outside Linux, on one CPU, or when ``DMST_EVAL_PREFETCH=0``.
+        outside Linux, with fewer than two CPUs to use (affinity or container quota), or when ``DMST_EVAL_PREFETCH=0``.
 
         Examples
         --------

@@ -162,3 +162,18 @@ def test_section_failing_while_working_ahead_fails_in_its_own_cell(cd, forking, 
     assert ("section", "risk_factors") in b._cache
     with pytest.raises(KeyError, match="tracking broke"):
         b.tracking()
+
+
+@pytest.mark.parametrize("files, cap", [
+    ({"cpu.max": "150000 100000\n"}, 1.5),
+    ({"cpu.max": "max 100000\n"}, None),
+    ({"cpu/cpu.cfs_quota_us": "50000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 0.5),
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    ({}, None),
+])
+def test_usable_cpus_respects_a_container_quota(tmp_path, files, cap):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    n = float(len(os.sched_getaffinity(0)))
+    assert briefs._usable_cpus(tmp_path) == (n if cap is None else min(n, cap))
