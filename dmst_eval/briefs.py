@@ -490,7 +490,8 @@ class Brief:
         If the worker fails in any way (a section raising in strict mode, a crash, a result that
         cannot be sent), this process computes its sections itself, so errors surface as they
         would without a worker. Nothing is started where forking is not safe or useful:
-        outside Linux, with fewer than two CPUs to use (affinity or container quota), or when ``DMST_EVAL_PREFETCH=0``.
+        outside Linux, with fewer than two CPUs to use (affinity mask or container quota), or
+        when ``DMST_EVAL_PREFETCH=0``.
 
         Examples
         --------
