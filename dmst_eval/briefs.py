@@ -842,11 +842,11 @@ class Brief:
             where = "" if self._risk_scope == self.scope or not self._region_arg else \
                 " statewide"
             if top.odds_ratio >= 1:
-                return (f"Among child-welfare-involved children{where}, {_label(top.term)} was "
+                return (f"Among child-welfare-involved children{where}, {_prose(top.term)} was "
                         f"the strongest risk factor: odds of identification as a victim "
                         f"{top.odds_ratio:.1f} times as high (95% CI {top.ci_lower:.1f}–"
                         f"{top.ci_upper:.1f}), other factors held equal.")
-            return (f"Among child-welfare-involved children{where}, {_label(top.term)} was "
+            return (f"Among child-welfare-involved children{where}, {_prose(top.term)} was "
                     f"associated with lower odds of identification (odds ratio "
                     f"{top.odds_ratio:.2f}, 95% CI {top.ci_lower:.2f}–{top.ci_upper:.2f}).")
         if key == "finding_repeat":
@@ -1584,8 +1584,28 @@ _LABELS = {
 }
 
 
+#: Risk factors as the subject of a sentence (key findings); tables and plots use _LABELS.
+_PROSE = {
+    "male": "being male", "age_at_start": "being older (per year of age)",
+    "prior_sexual_abuse": "a history of sexual abuse", "prior_runaway": "a history of running away",
+    "juvenile_justice": "juvenile-justice involvement", "lgbtq": "identifying as LGBTQ+",
+    "congregate_before": "an earlier congregate-care placement",
+    "awol_before": "an earlier AWOL episode",
+    "male:prior_sexual_abuse": "being male with a history of sexual abuse",
+}
+
+
 def _label(term: str) -> str:
     return _LABELS.get(str(term), str(term).replace("_", " "))
+
+
+def _prose(term: str) -> str:
+    """A risk factor as the subject of a sentence.
+
+    >>> _prose("male"), _prose("substance_use")
+    ('being male', 'substance use')
+    """
+    return _PROSE.get(str(term), _label(term))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -99,6 +99,17 @@ def test_key_findings_numbers_are_computed(brief_public, cd):
     assert first.startswith(disclosure.count_phrase(n, 10).capitalize() + " children")
 
 
+def test_risk_finding_names_the_factor_in_plain_words(brief_public):
+    b, secs = brief_public
+    orr = b._risk_model().odds_ratios
+    orr = orr[~orr.term.isin(["intercept", "age_at_start"])]
+    sig = orr[(orr.ci_lower > 1) | (orr.ci_upper < 1)]
+    top = sig.loc[np.log(sig.odds_ratio.astype(float)).abs().idxmax(), "term"]
+    assert f"Among child-welfare-involved children, {briefs._prose(top)} was" in \
+        secs["key_findings"].html
+    assert briefs._prose("male") == "being male" and briefs._prose("lgbtq").startswith("identif")
+
+
 def test_program_finding_rounds_without_negative_zero(cd):
     b = Brief(cd, {"figures_dir": None})
     b._cache[("section", "program_effects")] = briefs.Section("Program effects", "")
