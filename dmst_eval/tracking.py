@@ -524,20 +524,17 @@ _TOWN_COLUMNS = ("rank", "town", "region", "episodes", "population_under18", "cr
 def _town_population() -> pd.DataFrame:
     """Towns with their population under 18 (2010) and DCF region (a fresh copy each call).
 
-    The table is read once per process and reused while the reference file (path, size and
-    modification time) and the area-office override are unchanged.
+    Built once per process from :mod:`dmst_eval.geography`'s cached tables and reused while
+    the reference file and the area-office override are unchanged (the same file keys as
+    geography's own caches).
     """
-    import os
-
     from dmst_eval import geography
 
-    path = geography.reference_dir() / "ct_towns.csv"
-    st = os.stat(path)
-    key = (str(path.resolve()), st.st_mtime_ns, st.st_size,
-           os.environ.get("DMST_EVAL_AREA_OFFICES"))
+    key = (geography._file_key(geography.reference_dir() / "ct_towns.csv"),
+           geography._override_key(None))
     tab = _TOWN_POPULATION.get(key)
     if tab is None:
-        tab = pd.read_csv(path, usecols=["town", "population_under18_2010"])
+        tab = geography._town_table()[["town", "population_under18_2010"]]
         reg = geography.town_area_offices()[["town", "dcf_region"]]
         tab = tab.merge(reg, on="town", how="left").rename(
             columns={"population_under18_2010": "population_under18", "dcf_region": "region"})
