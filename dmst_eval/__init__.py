@@ -14,10 +14,15 @@ __version__ = "0.1.0"
 _LAZY = {
     "load": ("dmst_eval.casedata", "load"),
     "CaseData": ("dmst_eval.casedata", "CaseData"),
-    "DataValidationError": ("dmst_eval.casedata", "DataValidationError"),
+    "DataValidationError": ("dmst_eval.errors", "DataValidationError"),
+    "DmstEvalError": ("dmst_eval.errors", "DmstEvalError"),
+    "InputError": ("dmst_eval.errors", "InputError"),
+    "DisclosureError": ("dmst_eval.errors", "DisclosureError"),
+    "BriefError": ("dmst_eval.errors", "BriefError"),
 }
 _SUBMODULES = {"schema", "casedata", "geography", "synthetic", "risk", "hotspots", "recidivism",
-               "tracking", "rba", "evaluation", "disclosure", "plots", "briefs", "cli"}
+               "tracking", "rba", "evaluation", "disclosure", "plots", "briefs", "cli",
+               "errors"}
 
 __all__ = ["__version__", *_LAZY, *sorted(_SUBMODULES)]
 

@@ -52,6 +52,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from dmst_eval.errors import BriefError  # noqa: F401  (re-exported)
+
 from dmst_eval import disclosure, plots, schema
 
 __all__ = ["Brief", "BriefParams", "BriefError", "BriefResult", "render", "render_batch",
@@ -86,10 +88,6 @@ _WORK_AHEAD = ("risk_factors", "tracking", "scorecard", "program_effects", "hots
 _SHARED_CACHE = ("service_effect", "its_level")
 
 _REGION_RE = re.compile(r"^\s*(?:region\s*)?([1-6])\s*$", re.IGNORECASE)
-
-
-class BriefError(RuntimeError):
-    """A brief could not be rendered (execution failed, audit failed, bad parameters)."""
 
 
 def normalise_region(region) -> str:

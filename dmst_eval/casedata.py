@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from dmst_eval import schema
+from dmst_eval.errors import DataValidationError  # noqa: F401  (re-exported)
 from dmst_eval.schema import TABLE_NAMES, TABLES
 
 #: Most offending keys/rows listed per problem.
@@ -42,42 +43,6 @@ CSV_NA_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "<NA>", 
 
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
-
-
-class DataValidationError(ValueError):
-    """A case-data bundle broke one or more schema rules.
-
-    ``problems`` is a list of dicts with keys ``table``, ``column`` (None for a table-level
-    problem), ``rows`` (up to 10 offending keys, or ``"row N"`` — 1-based data row — where a row
-    has no usable key), ``n_rows`` (how many rows are affected in total) and ``expected``
-    (what the data should look like).
-    """
-
-    def __init__(self, problems: list[dict[str, Any]], source: str | None = None):
-        self.problems = list(problems)
-        self.source = source
-        super().__init__(self._text())
-
-    def _text(self) -> str:
-        where = f" in {self.source}" if self.source else ""
-        head = f"{len(self.problems)} problem(s) found{where}:"
-        lines = [head]
-        for p in self.problems:
-            loc = p["table"] + (f".{p['column']}" if p.get("column") else "")
-            n = p.get("n_rows", len(p.get("rows") or []))
-            rows = p.get("rows") or []
-            if rows:
-                more = f" (+{n - len(rows)} more)" if n > len(rows) else ""
-                rtxt = f" {n} row(s) [{', '.join(map(str, rows))}{more}]"
-            else:
-                rtxt = ""
-            found = p.get("found")
-            ftxt = f"; found {', '.join(repr(v) for v in found)}" if found else ""
-            lines.append(f"  - {loc}:{rtxt} expected {p['expected']}{ftxt}")
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self._text()
 
 
 # --------------------------------------------------------------------------------------------

@@ -49,6 +49,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from dmst_eval.errors import DisclosureError  # noqa: F401  (re-exported)
+
 #: Marker for complementary (secondary) suppression and for rates built on hidden counts.
 SUPPRESSED = "suppressed"
 #: Default thresholds by audience.
@@ -77,10 +79,6 @@ _DATE_PATTERNS = (
     re.compile(r"\b(\d{1,2})\s+(January|February|March|April|May|June|July|August|September|"
                r"October|November|December)\s+(\d{4})\b"),
 )
-
-
-class DisclosureError(ValueError):
-    """Bad input to :func:`suppress`, or a brief that failed its disclosure audit."""
 
 
 def default_threshold(audience: str) -> int:
