@@ -198,7 +198,7 @@ def test_rank_order_equals_lexsort_with_random_ties():
     draws = rng.gamma(2.0, 1.0, size=(300, 12))
     draws[::3, 4:9] = 1.5          # ties in every third row
     draws[7] = 0.0                 # a row of ties only
-    got = h._rank_order(draws, np.random.default_rng(9))
+    got = h.rates._rank_order(draws, np.random.default_rng(9))
     want = np.lexsort((np.random.default_rng(9).random(draws.shape), -draws))
     np.testing.assert_array_equal(got, want)
 
@@ -220,7 +220,7 @@ def test_global_moran_matches_esda_and_is_seeded(towns):
     m3 = h.global_moran(towns, "land_area_sq_km", permutations=199, seed=6)
     assert m3.I == m1.I
     w = geography.weights("queen")
-    np.random.seed(h._seed32(5))
+    np.random.seed(h._util._seed32(5))
     ref = Moran(towns["land_area_sq_km"].to_numpy(), w, permutations=199)
     assert m1.I == pytest.approx(ref.I, rel=1e-12) and m1.EI == pytest.approx(-1 / 168)
     assert m1.p_sim == ref.p_sim and m1.z == pytest.approx(ref.z_sim)
@@ -235,7 +235,7 @@ def test_global_moran_rate_variant_matches_esda(towns):
     ev = rng.poisson(pop * 5e-4)
     g = towns.assign(ev=ev)
     m = h.global_moran(g, events="ev", population="population_under18", permutations=99, seed=3)
-    np.random.seed(h._seed32(3))
+    np.random.seed(h._util._seed32(3))
     ref = Moran_Rate(ev, pop, geography.weights("queen"), permutations=99)
     assert m.rate and m.I == pytest.approx(ref.I) and m.p_sim == ref.p_sim
 
@@ -484,7 +484,7 @@ def test_facility_excess_flags_clear_excess_only(facility_bundle):
 
 
 def test_funnel_limits_exact():
-    lo, hi = h._funnel_limits(np.array([10.0, 100.0]), 0.95)
+    lo, hi = h.facilities._funnel_limits(np.array([10.0, 100.0]), 0.95)
     # large expected: close to the normal approximation 1 ± 1.96/sqrt(E)
     assert hi[1] == pytest.approx(1 + 1.96 / 10, abs=0.02)
     assert lo[1] == pytest.approx(1 - 1.96 / 10, abs=0.02)

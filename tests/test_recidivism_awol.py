@@ -72,7 +72,7 @@ def test_wilson_by_formula():
 
 def test_median_ci_order_statistics():
     x = np.arange(1, 101, dtype=float)
-    lo, hi = rc._median_ci(x, 0.95)
+    lo, hi = rc.awol._median_ci(x, 0.95)
     # n = 100: the 40th and 61st order statistics give >= 95% coverage (binomial)
     assert (lo, hi) == (40.0, 61.0)
     cover = stats.binom.cdf(60, 100, 0.5) - stats.binom.cdf(39, 100, 0.5)

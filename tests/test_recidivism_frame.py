@@ -166,12 +166,12 @@ def test_empty_window_gives_empty_frame():
 def test_birthday_feb29_and_fractional_age():
     birth = pd.Series([T("2000-02-29 13:30"), T("1996-02-29"), T("1999-07-31"), pd.NaT])
     # a 29 February birthday in a common year is 1 March; the time of day is dropped
-    assert list(rc._birthday(birth, 18)[:3]) == [T("2018-03-01"), T("2014-03-01"),
+    assert list(rc.frames._birthday(birth, 18)[:3]) == [T("2018-03-01"), T("2014-03-01"),
                                                  T("2017-07-31")]
-    assert list(rc._birthday(birth, 16)[:2]) == [T("2016-02-29"), T("2012-02-29")]
-    assert pd.isna(rc._birthday(birth, 18).iloc[3])
+    assert list(rc.frames._birthday(birth, 16)[:2]) == [T("2016-02-29"), T("2012-02-29")]
+    assert pd.isna(rc.frames._birthday(birth, 18).iloc[3])
     half = pd.Timedelta(days=rc.DAYS_PER_YEAR / 2)
-    assert rc._birthday(birth, 17.5).iloc[0] == T("2017-03-01") + half
+    assert rc.frames._birthday(birth, 17.5).iloc[0] == T("2017-03-01") + half
 
 
 def test_follow_up_ends_on_1_march_for_a_29_february_birth():

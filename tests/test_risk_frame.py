@@ -170,13 +170,13 @@ def test_first_event_per_child_matches_groupby_min():
     cid = np.array([f"k{i}" for i in range(0, 60, 2)] + ["k0"], dtype=object)  # some have none
     ref = (pd.Series(events["start"].to_numpy(), index=ids).groupby(level=0).min()
            .reindex(cid).to_numpy())
-    ev = risk._ChildEvents(events, cid)
+    ev = risk.frames._ChildEvents(events, cid)
     np.testing.assert_array_equal(ev.first(), ref)
     rows = rng.random(300) < 0.5
     ref_rows = (pd.Series(events["start"].to_numpy()[rows], index=ids[rows]).groupby(level=0)
                 .min().reindex(cid).to_numpy())
     np.testing.assert_array_equal(ev.first(rows), ref_rows)
-    empty = risk._ChildEvents(events.iloc[:0], cid)
+    empty = risk.frames._ChildEvents(events.iloc[:0], cid)
     assert np.isnat(empty.first()).all() and len(empty.first()) == len(cid)
 
 
@@ -188,5 +188,5 @@ def test_first_event_per_child_matches_groupby_min():
 def test_str_codes_match_astype_str(values):
     s = pd.Series(values)
     want = pd.Index(["Region 1", "Region 3", "Region 6", "1", "nan"]).get_indexer(s.astype(str))
-    got = risk._str_codes(s, ["Region 1", "Region 3", "Region 6", "1", "nan"])
+    got = risk._util._str_codes(s, ["Region 1", "Region 3", "Region 6", "1", "nan"])
     np.testing.assert_array_equal(got, want)

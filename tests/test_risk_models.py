@@ -157,7 +157,7 @@ def test_firth_less_biased_than_logit_at_small_counts():
     binary risk factor. ML is biased away from zero by O(1/n); Firth removes that term."""
     import statsmodels.api as sm
 
-    from dmst_eval.risk import _firth_newton
+    from dmst_eval.risk.logistic import _firth_newton
 
     beta = np.array([-2.0, 1.0, 0.8])
     rng = np.random.default_rng(1)
@@ -312,7 +312,7 @@ def test_plain_column_design_is_patsys_design():
     rng = np.random.default_rng(2)
     df = pd.DataFrame({"a": rng.normal(size=200), "b": rng.integers(0, 2, 200).astype(float),
                        "c": rng.normal(size=200), "y": (rng.random(200) < 0.3).astype(int)})
-    d = risk._build_design(df, "y", ["b", "a", "c"], None, "drop")
+    d = risk.logistic._build_design(df, "y", ["b", "a", "c"], None, "drop")
     ref = patsy.dmatrix("b + a + c", df, return_type="dataframe", NA_action="raise")
     np.testing.assert_array_equal(d.X, ref.to_numpy(dtype=float))
     assert d.X.flags["C_CONTIGUOUS"] == ref.to_numpy(dtype=float).flags["C_CONTIGUOUS"]
@@ -323,4 +323,4 @@ def test_plain_column_design_is_patsys_design():
                                special.expit(ref.to_numpy()[:5] @ m.params_.to_numpy()))
     # repeated terms and formula terms go through patsy
     for preds in (["a", "a"], ["a", "a:b"], ["C(b)"]):
-        assert not risk._plain_terms(df, preds)
+        assert not risk.logistic._plain_terms(df, preds)
