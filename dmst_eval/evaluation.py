@@ -31,6 +31,7 @@ from scipy import stats
 
 from dmst_eval import schema
 from dmst_eval._grouped import first_datetime
+from dmst_eval.errors import InputError, require_columns, resolve_window
 
 __all__ = [
     "EvaluationInputError",
@@ -53,8 +54,12 @@ SERVICE_COVARIATES = ("male", "age_at_start", "prior_sexual_abuse", "prior_runaw
 _Z = stats.norm.ppf(0.975)
 
 
-class EvaluationInputError(ValueError):
-    """Bad input to an evaluation function (names the column/rows and the expectation)."""
+class EvaluationInputError(InputError):
+    """Bad input to an evaluation function; an :class:`~dmst_eval.errors.InputError`.
+
+    .. deprecated:: 0.2
+       Catch :class:`~dmst_eval.errors.InputError`; this name is kept as an alias.
+    """
 
 
 def _style():
@@ -551,8 +556,10 @@ def interrupted_time_series(series: pd.Series, intervention, family: str = "pois
         Month-of-year indicator terms (needs at least two years of data).
     maxlags : int, optional
         Lags of the HAC estimator.
-    offset : Series, optional
-        Log-exposure offset aligned with ``series`` (e.g. log child population).
+    offset : Series or array-like, optional
+        Log-exposure offset (e.g. log child population). A Series indexed by dates is aligned
+        with ``series`` by date (whatever the order of either); an array, list or Series without
+        a date index must hold one value per period, in the order ``series`` is given.
     cov : {"auto", "hac", "model", "robust"}
         Standard errors (see above).
     autocorrelation_lags : int
@@ -589,7 +596,11 @@ def interrupted_time_series(series: pd.Series, intervention, family: str = "pois
         s.index = pd.DatetimeIndex(s.index)
     except Exception as exc:
         raise EvaluationInputError("interrupted_time_series: series index must be dates") from exc
-    s = s.sort_index()
+    if s.index.has_duplicates:
+        raise EvaluationInputError("interrupted_time_series: series has repeated dates",
+                                   table="series", expected="one count per period")
+    order = np.argsort(s.index.to_numpy(), kind="stable")
+    s = s.iloc[order]
     y = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
     if np.isnan(y).any():
         raise EvaluationInputError(
@@ -617,9 +628,7 @@ def interrupted_time_series(series: pd.Series, intervention, family: str = "pois
         for mth in range(2, 13):
             design[f"month_{mth:02d}"] = (months == mth).astype(float)
     X = pd.DataFrame(design, index=s.index)                 # built once, not column by column
-    off = None
-    if offset is not None:
-        off = np.asarray(pd.Series(offset).reindex(series.index), dtype=float)
+    off = None if offset is None else _its_offset(offset, s.index, order)
     if maxlags is None:
         maxlags = int(np.floor(4 * (n / 100) ** (2 / 9)))
     alpha = None
@@ -672,6 +681,43 @@ def interrupted_time_series(series: pd.Series, intervention, family: str = "pois
                      family=family, seasonality=seasonality, maxlags=maxlags, alpha_=alpha,
                      result_=res, cov_type=cov_used, autocorrelation_p=lb_p,
                      dispersion=dispersion)
+
+
+def _its_offset(offset, dates: pd.DatetimeIndex, order: np.ndarray) -> np.ndarray:
+    """The offset in the (date-sorted) order of the series.
+
+    A Series indexed by dates is aligned by date; anything else (array, list, Series without a
+    date index) must have one value per period, in the order the series was given.
+    """
+    n = len(dates)
+    if isinstance(offset, pd.Series) and isinstance(offset.index, (pd.DatetimeIndex,
+                                                                   pd.PeriodIndex)):
+        oi = offset.index.to_timestamp() if isinstance(offset.index, pd.PeriodIndex) \
+            else offset.index
+        if oi.has_duplicates:
+            raise EvaluationInputError("interrupted_time_series: offset has repeated dates",
+                                       table="offset", expected="one value per period")
+        o = pd.Series(offset.to_numpy(), index=pd.DatetimeIndex(oi))
+        vals = pd.to_numeric(o.reindex(dates), errors="coerce").to_numpy(dtype=float)
+    else:
+        try:
+            arr = np.asarray(offset, dtype=float)
+        except (TypeError, ValueError):
+            raise EvaluationInputError("interrupted_time_series: offset must be numeric",
+                                       table="offset", expected="log exposures") from None
+        if arr.ndim != 1 or len(arr) != n:
+            raise EvaluationInputError(
+                f"interrupted_time_series: offset has {arr.size} value(s) for {n} period(s)",
+                table="offset",
+                expected="a Series indexed by the same dates, or one value per period")
+        vals = arr[order]
+    bad = np.flatnonzero(~np.isfinite(vals))
+    if bad.size:
+        raise EvaluationInputError(
+            f"interrupted_time_series: offset has no finite value for {bad.size} period(s) "
+            f"(first: {dates[bad[0]].strftime('%Y-%m')})", table="offset",
+            expected="a finite log exposure for every period of the series")
+    return vals
 
 
 def _ljung_box_p(resid: np.ndarray, lags: int) -> float | None:

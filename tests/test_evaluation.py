@@ -7,6 +7,7 @@ import pytest
 from scipy import stats
 
 from dmst_eval import evaluation as ev
+from dmst_eval.errors import InputError
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,3 +391,54 @@ def test_service_frame_without_victims_is_empty():
     assert len(f) == 0
     assert list(f.columns) == list(full.columns)
     assert (f.dtypes == full.dtypes).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# ITS offset: aligned by date, arrays in the series' order, shuffled input gives the same fit
+# ---------------------------------------------------------------------------------------------
+def _its_with_exposure():
+    idx = pd.date_range("2008-01-01", "2015-12-01", freq="MS")
+    t = np.arange(len(idx))
+    post = (idx >= "2011-10-01").astype(int)
+    t0 = int(post.argmax())
+    pop = 50_000 + 400 * t + 3_000 * np.sin(t / 5.0)           # exposure that varies
+    mu = pop * np.exp(-9.0 + 0.01 * t + np.log(1.8) * post - 0.015 * (t - t0) * post)
+    return idx, pd.Series(mu, index=idx), pd.Series(np.log(pop), index=idx)
+
+
+def _check_truth(r, idx_sorted_mu):
+    assert r.level_change == pytest.approx(1.8, rel=1e-6)
+    assert r.slope_change == pytest.approx(-0.015, abs=1e-8)
+    s = r.summary.set_index("term")
+    assert s.loc["pre_slope", "estimate"] == pytest.approx(0.01, abs=1e-8)
+    np.testing.assert_allclose(r.data["fitted"].to_numpy(), idx_sorted_mu, rtol=1e-6)
+
+
+def test_its_offset_aligned_by_date_and_shuffled_input_gives_same_fit():
+    idx, y, off = _its_with_exposure()
+    base = ev.interrupted_time_series(y, "2011-10-01", offset=off)
+    _check_truth(base, y.to_numpy())
+    perm = np.random.default_rng(3).permutation(len(y))
+    # shuffled series, offset in date order (aligned by date)
+    r1 = ev.interrupted_time_series(y.iloc[perm], "2011-10-01", offset=off)
+    _check_truth(r1, y.to_numpy())
+    # both shuffled, differently
+    perm2 = np.random.default_rng(4).permutation(len(y))
+    r2 = ev.interrupted_time_series(y.iloc[perm], "2011-10-01", offset=off.iloc[perm2])
+    _check_truth(r2, y.to_numpy())
+    np.testing.assert_allclose(r2.summary["estimate"], base.summary["estimate"], rtol=1e-10)
+
+
+def test_its_offset_as_array_follows_the_series_order():
+    idx, y, off = _its_with_exposure()
+    _check_truth(ev.interrupted_time_series(y, "2011-10-01", offset=off.to_numpy()),
+                 y.to_numpy())
+    _check_truth(ev.interrupted_time_series(y, "2011-10-01",
+                                            offset=pd.Series(off.to_numpy())), y.to_numpy())
+    perm = np.random.default_rng(5).permutation(len(y))
+    _check_truth(ev.interrupted_time_series(y.iloc[perm], "2011-10-01",
+                                            offset=list(off.to_numpy()[perm])), y.to_numpy())
+    with pytest.raises(ev.EvaluationInputError, match="offset has 10 value"):
+        ev.interrupted_time_series(y, "2011-10-01", offset=np.zeros(10))
+    with pytest.raises(InputError, match="no finite value for 1 period"):
+        ev.interrupted_time_series(y, "2011-10-01", offset=off.iloc[1:])
