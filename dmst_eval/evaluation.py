@@ -205,16 +205,82 @@ class IPTWResult:
         return ax
 
 
-def _logit_fit(X: np.ndarray, t: np.ndarray):
+#: Propensities closer than this to 0 or 1 are treated as a positivity violation (weights > 1e6).
+POSITIVITY_EPS = 1e-6
+
+
+def _separating(Xc: np.ndarray, t: np.ndarray, names: Sequence[str]) -> list[str]:
+    """Covariates that separate treatment (completely or quasi-completely), [] if none.
+
+    A covariate alone separates when every treated child's value is >= every untreated child's
+    value (or <=), e.g. all children with a flag were treated. Combinations are found by the
+    linear programme of Konis (2007): maximise sum_i s_i x_i'b subject to s_i x_i'b >= 0,
+    -1 <= b <= 1 (s = +1 treated, -1 untreated, x with an intercept, covariates standardised);
+    a positive optimum means separation, and the covariates with b != 0 are named.
+    """
+    from scipy.optimize import linprog
+
+    one = [names[j] for j in range(Xc.shape[1])
+           if Xc[t == 0, j].max() <= Xc[t == 1, j].min()
+           or Xc[t == 1, j].max() <= Xc[t == 0, j].min()]
+    if one:
+        return one
+    sd = Xc.std(axis=0)
+    Z = np.column_stack([np.ones(len(t)), (Xc - Xc.mean(axis=0)) / np.where(sd > 0, sd, 1.0)])
+    sZ = Z * np.where(t == 1, 1.0, -1.0)[:, None]
+    lp = linprog(-sZ.sum(axis=0), A_ub=-sZ, b_ub=np.zeros(len(t)),
+                 bounds=[(-1, 1)] * Z.shape[1], method="highs")
+    if lp.status != 0 or -lp.fun <= 1e-7 * len(t):
+        return []
+    b = lp.x[1:]
+    return [names[j] for j in np.flatnonzero(np.abs(b) > 1e-7)]
+
+
+def _logit_fit(X: np.ndarray, t: np.ndarray, names: Sequence[str] = ()):
+    """Propensity model; raises a clear error on separation or a positivity violation.
+
+    ``X`` has an intercept column first; ``names`` are the other columns' covariate names.
+    statsmodels only warns on perfect separation (and returns propensities of 1e-13 ...), so the
+    checks are done here, before and after the fit, and no statsmodels warning reaches the user.
+    """
+    import warnings
+
     import statsmodels.api as sm
 
-    model = sm.GLM(t, X, family=sm.families.Binomial())
-    try:
-        res = model.fit()
-    except Exception as exc:  # perfect separation etc.
+    names = list(names) or [f"x{j}" for j in range(1, X.shape[1])]
+    sep = _separating(X[:, 1:], t, names) if X.shape[1] > 1 else []
+    if sep:
+        which = ", ".join(repr(c) for c in sep)
         raise EvaluationInputError(
-            f"propensity model could not be fitted ({exc}); check for covariates that perfectly "
-            "predict treatment") from exc
+            f"iptw_effect: treatment is perfectly predicted by {which} (separation): some "
+            "children had no chance of being in the other group, so weighting cannot compare "
+            "like with like (positivity is violated)", table="df", column=sep[0],
+            expected="covariates under which both groups occur at every value; drop or coarsen "
+                     f"{which}, or restrict the analysis to children who could receive either")
+    model = sm.GLM(t, X, family=sm.families.Binomial())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            res = model.fit()
+        except Exception as exc:  # numerical failure
+            raise EvaluationInputError(
+                f"iptw_effect: the propensity model could not be fitted ({type(exc).__name__})",
+                table="df", expected="covariates that do not predict treatment perfectly "
+                                     "and are not collinear") from None
+    eta = X @ np.asarray(res.params)
+    e = 1 / (1 + np.exp(-eta))
+    extreme = (e < POSITIVITY_EPS) | (e > 1 - POSITIVITY_EPS)
+    if extreme.any() or not np.all(np.isfinite(e)) or caught and not res.converged:
+        # the covariate pushing the most extreme child furthest from the average
+        i = int(np.argmax(np.abs(eta - eta.mean())))
+        contrib = np.abs(np.asarray(res.params)[1:] * (X[i, 1:] - X[:, 1:].mean(axis=0)))
+        worst = names[int(np.argmax(contrib))] if contrib.size else None
+        raise EvaluationInputError(
+            f"iptw_effect: {int(extreme.sum())} child(ren) have propensity scores within "
+            f"{POSITIVITY_EPS:g} of 0 or 1, mostly because of {worst!r} (positivity is nearly "
+            "violated: their weights would dominate the estimate)", table="df", column=worst,
+            expected="overlap between treated and untreated children in every covariate; "
+                     f"coarsen or drop {worst!r}, or restrict the population")
     return res
 
 
@@ -349,7 +415,7 @@ def iptw_effect(df: pd.DataFrame, treatment: str, outcome: str, covariates: Sequ
     Xk = Xc[:, keep]
     X = np.column_stack([np.ones(n), Xk])
 
-    ps_res = _logit_fit(X, t)
+    ps_res = _logit_fit(X, t, [covariates[j] for j in keep])
     beta = np.asarray(ps_res.params)
     e = 1 / (1 + np.exp(-X @ beta))
     p = t.mean()

@@ -442,3 +442,62 @@ def test_its_offset_as_array_follows_the_series_order():
         ev.interrupted_time_series(y, "2011-10-01", offset=np.zeros(10))
     with pytest.raises(InputError, match="no finite value for 1 period"):
         ev.interrupted_time_series(y, "2011-10-01", offset=off.iloc[1:])
+
+
+# ---------------------------------------------------------------------------------------------
+# IPTW: separation and positivity violations raise, naming the covariate, with no leaked warnings
+# ---------------------------------------------------------------------------------------------
+def _confounded(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.binomial(1, 0.5, n)
+    z = rng.normal(size=n)
+    t = rng.binomial(1, 0.5, n)
+    return pd.DataFrame({"x": x, "z": z, "t": t, "y": rng.binomial(1, 0.3, n)}), rng
+
+
+def _no_warnings(fn):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fn()
+    assert [str(w.message) for w in caught] == []
+
+
+def test_iptw_raises_on_complete_separation_naming_the_covariate():
+    df, _ = _confounded()
+    df["t"] = df["x"]                    # x predicts treatment perfectly
+    def run():
+        with pytest.raises(InputError, match=r"perfectly predicted by 'x'") as exc:
+            ev.iptw_effect(df, "t", "y", ["z", "x"])
+        assert exc.value.column == "x"
+        assert isinstance(exc.value, ev.EvaluationInputError)
+    _no_warnings(run)
+
+
+def test_iptw_raises_on_quasi_separation_and_on_a_combination():
+    df, rng = _confounded()
+    # every child with x = 1 was treated; some with x = 0 too (quasi-complete separation)
+    df["t"] = np.where(df["x"] == 1, 1, rng.binomial(1, 0.3, len(df)))
+    def run():
+        with pytest.raises(InputError, match="'x'"):
+            ev.iptw_effect(df, "t", "y", ["z", "x"])
+    _no_warnings(run)
+    # neither a nor b separates alone, a + b > 1 does
+    a, b = rng.normal(size=len(df)), rng.normal(size=len(df))
+    df2 = df.assign(a=a, b=b, t=(a + b > 0.3).astype(int))
+    with pytest.raises(InputError, match=r"'a', 'b'"):
+        ev.iptw_effect(df2, "t", "y", ["a", "b", "x"])
+
+
+def test_iptw_raises_on_near_positivity_violation():
+    rng = np.random.default_rng(2)
+    n = 3000
+    x = rng.normal(size=n)
+    x[:3] = [9.0, 9.5, 10.0]             # three children far out: propensity ~ 1 - 1e-8
+    t = rng.binomial(1, 1 / (1 + np.exp(-2 * x)))
+    t[:3] = 1
+    t[3] = 0 if x[3] < 9 else t[3]
+    df = pd.DataFrame({"x": x, "w": rng.normal(size=n), "t": t, "y": rng.binomial(1, 0.3, n)})
+    with pytest.raises(InputError, match=r"within 1e-06 of 0 or 1, mostly because of 'x'"):
+        ev.iptw_effect(df, "t", "y", ["w", "x"])
