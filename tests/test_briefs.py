@@ -13,7 +13,9 @@ import pytest
 from scipy import stats
 
 from dmst_eval import briefs, disclosure
-from dmst_eval.briefs import Brief, BriefError, BriefParams
+from dmst_eval.briefs import Brief, BriefError, BriefParams, sections
+from dmst_eval.briefs.sections import _shared as sh
+from dmst_eval.briefs.sections import header, key_findings
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data" / "synthetic"
@@ -43,7 +45,7 @@ def test_params_thresholds_and_validation():
 
 
 def test_poisson_ratio_ci_matches_conditional_binomial():
-    rr, lo, hi = briefs._poisson_ratio_ci(22, 15, 1096, 1096)
+    rr, lo, hi = sh.poisson_ratio_ci(22, 15, 1096, 1096)
     ci = stats.binomtest(22, 37).proportion_ci(method="exact")
     assert rr == pytest.approx(22 / 15)
     assert lo == pytest.approx(ci.low / (1 - ci.low))
@@ -61,10 +63,7 @@ def cd():
 @pytest.fixture(scope="module")
 def brief_public(cd):
     b = Brief(cd, {"audience": "public", "figures_dir": None}, strict=True)
-    return b, {m: getattr(b, m)() for m in
-               ("header", "key_findings", "scorecard", "tracking", "hotspot_map",
-                "risk_factors", "repeat_victimization", "program_effects", "methods",
-                "provenance")}
+    return b, {m: b.section(m) for m in sections.ORDER}
 
 
 def test_default_periods_are_last_three_years_and_three_before(cd):
@@ -101,46 +100,47 @@ def test_key_findings_numbers_are_computed(brief_public, cd):
 
 def test_risk_finding_names_the_factor_in_plain_words(brief_public):
     b, secs = brief_public
-    orr = b._risk_model().odds_ratios
+    orr = sh.risk_model(b).odds_ratios
     orr = orr[~orr.term.isin(["intercept", "age_at_start"])]
     sig = orr[(orr.ci_lower > 1) | (orr.ci_upper < 1)]
     top = sig.loc[np.log(sig.odds_ratio.astype(float)).abs().idxmax(), "term"]
-    assert f"Among child-welfare-involved children, {briefs._prose(top)} was" in \
+    assert f"Among child-welfare-involved children, {sh.prose(top)} was" in \
         secs["key_findings"].html
-    assert briefs._prose("male") == "being male" and briefs._prose("lgbtq").startswith("identif")
+    assert sh.prose("male") == "being male" and sh.prose("lgbtq").startswith("identif")
 
 
 def test_program_finding_rounds_without_negative_zero(cd):
     b = Brief(cd, {"figures_dir": None})
-    b._cache[("section", "program_effects")] = briefs.Section("Program effects", "")
-    b._cache["service_effect"] = (-0.004, -0.291, -0.004)
-    s = b._compute_finding("finding_program")
+    b.cache[("section", "program_effects")] = briefs.Section("Program effects", "")
+    b.cache["service_effect"] = (-0.004, -0.291, -0.004)
+    s = key_findings.finding_program(b)
     assert "about the same as that of similar children" in s
     assert "(95% CI -29 to 0 points;" in s and "-0" not in s
-    b._cache["service_effect"] = (-0.052, -0.101, -0.003)
-    assert "5 percentage points lower than that of" in b._compute_finding("finding_program")
+    b.cache["service_effect"] = (-0.052, -0.101, -0.003)
+    assert "5 percentage points lower than that of" in key_findings.finding_program(b)
 
 
 def test_banner_only_for_synthetic_data(cd):
     from dmst_eval.casedata import CaseData
 
-    assert "SYNTHETIC DATA" in Brief(cd, {"figures_dir": None}).header().html
+    assert "SYNTHETIC DATA" in Brief(cd, {"figures_dir": None}).section("header").html
     real = CaseData(dict(cd.tables), meta=dict(cd.meta, source="extract"))
-    assert Brief(real, {"figures_dir": None}).banner().html == ""
+    assert header.banner(Brief(real, {"figures_dir": None})) == ""
+    assert "SYNTHETIC" not in Brief(real, {"figures_dir": None}).section("header").html
 
 
 def test_failing_section_shows_note_without_data(cd, monkeypatch):
     b = Brief(cd, {"figures_dir": None}, strict=False)
-    monkeypatch.setattr(b, "_risk_model", lambda: (_ for _ in ()).throw(KeyError("C0001")))
+    monkeypatch.setattr(sh, "risk_model", lambda b: (_ for _ in ()).throw(KeyError("C0001")))
     with pytest.warns(UserWarning, match="Risk factors"):
-        sec = b.risk_factors()
+        sec = b.section("risk_factors")
     assert sec.error == "KeyError" and "C0001" not in sec.html
     assert ("Risk factors", "KeyError") in b.errors
 
 
 def test_figures_saved_to_figures_dir(cd, tmp_path):
     b = Brief(cd, {"figures_dir": str(tmp_path), "region": "statewide"}, strict=True)
-    b.risk_factors()
+    b.section("risk_factors")
     assert (tmp_path / "brief_statewide_internal_risk_factors.png").exists()
 
 
@@ -187,16 +187,16 @@ def test_public_brief_has_no_small_counts_or_ids(rendered, cd):
 
 
 def _bad_template(tmp_path, code: str, full: bool = False) -> Path:
-    """The brief template with ``code`` as an extra cell: after the setup cell (fails fast),
-    followed only by the provenance table unless ``full``."""
+    """The brief template with ``code`` as an extra cell: after the setup and header cells
+    (fails fast), followed only by the provenance table unless ``full``."""
     nb = nbformat.read(briefs.BRIEF_NOTEBOOK, as_version=4)
     cells = nb.cells
-    setup = next(k for k, c in enumerate(cells) if "Brief.from_params" in c.source)
+    setup = next(k for k, c in enumerate(cells) if "sections.header.build" in c.source)
     if full:
         cells = cells + [nbformat.v4.new_code_cell(code)]
     else:
         cells = cells[:setup + 1] + [nbformat.v4.new_code_cell(code),
-                                     nbformat.v4.new_code_cell("brief.provenance()")]
+                                     nbformat.v4.new_code_cell("sections.provenance.build(brief)")]
     nb.cells = cells
     p = tmp_path / "bad.ipynb"
     nbformat.write(nb, p)
@@ -237,7 +237,7 @@ def test_render_batch_one_failure_does_not_stop_others(tmp_path, monkeypatch):
                             out_dir=tmp_path)
     assert s["region"].tolist() == ["statewide", "Region 1"]
     assert (s["status"] == "failed").all() and s["error"].str.contains("does not exist").all()
-    assert list(s.columns) == ["region", "status", "path", "seconds", "error"]
+    assert list(s.columns) == ["region", "audience", "status", "path", "seconds", "error"]
 
 
 def test_cli_errors_are_one_line_and_nonzero(tmp_path):
@@ -274,10 +274,7 @@ def test_audit_passes_every_region_both_audiences(tmp_path, cd):
         if True:
             b = Brief(cd, {"region": region, "audience": audience, "figures_dir": None},
                       strict=True)
-            page = "".join(getattr(b, m)()._repr_html_() for m in
-                           ("header", "key_findings", "scorecard", "tracking", "hotspot_map",
-                            "risk_factors", "repeat_victimization", "program_effects",
-                            "methods", "provenance"))
+            page = "".join(b.section(m)._repr_html_() for m in sections.ORDER)
             p = tmp_path / f"{b.params.slug}.html"
             p.write_text(f"<html><body>{page}</body></html>")
             rep = disclosure.audit(p, child_ids=ids)
@@ -305,7 +302,9 @@ window.addEventListener('load', function () {
 def test_rendered_html_in_headless_chromium(rendered, tmp_path):
     from PIL import Image
 
-    assert briefs.chromium_path() is not None, "install Debian's chromium (.ci/run does)"
+    from tests.conftest import chromium_or_skip
+
+    chromium_or_skip()
     out, res = rendered
     html = res[("statewide", "internal")].html
     # a copy with a small checking script (the published brief itself has no JavaScript)
@@ -332,131 +331,3 @@ def test_rendered_html_in_headless_chromium(rendered, tmp_path):
     amber_border = np.all(np.abs(px.astype(int) - [0xE6, 0x9F, 0x00]) < 12, axis=1).sum()
     assert amber_border > 500  # the banner's border is drawn
     assert len(np.unique(px, axis=0)) > 50  # not a blank page
-
-
-def test_load_validated_cache_hits_and_invalidates(tmp_path, monkeypatch):
-    import os
-
-    from dmst_eval import casedata
-
-    bundle = _tiny_bundle(tmp_path / "bundle")
-    monkeypatch.setenv("DMST_EVAL_CACHE", str(tmp_path / "cache"))
-    calls = []
-    real = casedata.load
-    monkeypatch.setattr(casedata, "load", lambda p: calls.append(p) or real(p))
-    a = briefs.load_validated(bundle)
-    b = briefs.load_validated(bundle)
-    assert len(calls) == 1 and a.data_hash == b.data_hash and b.is_synthetic
-    f = bundle / "meta.json"
-    st = f.stat()
-    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a changed file: validate again
-    briefs.load_validated(bundle)
-    assert len(calls) == 2
-    monkeypatch.setenv("DMST_EVAL_CACHE", "off")
-    briefs.load_validated(bundle)
-    assert len(calls) == 3
-
-
-def _tiny_bundle(path):
-    from dmst_eval.casedata import CaseData
-
-    CaseData.from_frames(
-        children=pd.DataFrame({"child_id": ["c1"], "sex": ["female"],
-                               "birth_date": pd.to_datetime(["2000-01-01"]),
-                               "race_ethnicity": ["Unknown"], "home_town": ["Hartford"],
-                               "region": ["Region 4"], "child_welfare_involved": [True]}),
-        meta={"source": "synthetic", "study_start": "2008-01-01",
-              "study_end": "2012-12-31"}).save(path)
-    return path
-
-
-def test_prevalidate_validates_once_and_the_kernel_side_waits(tmp_path, monkeypatch):
-    """render() validates in its own process while the kernel starts; a load_validated call
-    arriving meanwhile waits for that result instead of validating the bundle again."""
-    import threading
-
-    from dmst_eval import casedata
-
-    bundle = _tiny_bundle(tmp_path / "bundle").resolve()
-    monkeypatch.setenv("DMST_EVAL_CACHE", str(tmp_path / "cache"))
-    gate, calls = threading.Event(), []
-    real = casedata.load
-
-    def slow_load(p):
-        calls.append(p)
-        gate.wait(10)  # hold the validation until the second caller is waiting
-        return real(p)
-
-    monkeypatch.setattr(casedata, "load", slow_load)
-    t = briefs._prevalidate(bundle)
-    assert list((tmp_path / "cache").glob("*.pending"))  # taken before the thread runs
-    got = {}
-    waiter = threading.Thread(target=lambda: got.setdefault("cd", briefs.load_validated(bundle)))
-    waiter.start()
-    waiter.join(0.3)
-    assert waiter.is_alive()  # waiting on the marker, not validating
-    gate.set()
-    t.join(10)
-    waiter.join(10)
-    assert len(calls) == 1 and got["cd"].is_synthetic
-    assert not list((tmp_path / "cache").glob("*.pending"))  # marker removed
-    briefs._prevalidate(bundle).join(30)
-    assert len(calls) == 1  # already cached: not validated again
-
-
-def test_stale_pending_marker_is_ignored(tmp_path, monkeypatch):
-    import subprocess
-    import sys
-
-    bundle = _tiny_bundle(tmp_path / "bundle").resolve()
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("DMST_EVAL_CACHE", str(cache))
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    cache.mkdir()
-    marker = cache / f"{briefs._cache_key(bundle)}.pending"
-    marker.write_text(str(dead.pid))  # left behind by a process that died mid-validation
-    cd = briefs.load_validated(bundle, wait=30)
-    assert cd.is_synthetic and not marker.exists()
-    assert (cache / f"{briefs._cache_key(bundle)}.pkl").exists()
-
-
-def _comparable(html: str) -> str:
-    """A rendered brief without what legitimately differs between two runs: papermill's random
-    cell ids and the run time."""
-    html = re.sub(r'id="cell-id=[0-9a-f-]+"', 'id="cell-id"', html)
-    return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d", "<time>", html)
-
-
-def test_reused_kernel_forgets_the_last_brief_and_gives_the_same_brief(rendered, tmp_path):
-    """render_batch runs a worker's briefs in one kernel: the namespace is reset in between,
-    and the brief is the same as one from a new kernel."""
-    from jupyter_client import KernelManager
-
-    km = KernelManager(kernel_name=briefs.KERNEL)
-    km.start_kernel(cwd=str(tmp_path))
-    def run(code: str) -> str:
-        out = []
-        kc = km.client()
-        kc.start_channels()
-        try:
-            kc.wait_for_ready(timeout=60)
-            kc.execute_interactive(code, timeout=60,
-                                   output_hook=lambda m: out.append(m["content"].get("text", "")))
-        finally:
-            kc.stop_channels()
-        return "".join(out)
-
-    try:
-        run("leftover = 42; brief = 'stale'")
-        res = briefs.render({"data_path": str(DATA), "region": "Region 4", "audience": "public",
-                             "figures_dir": None}, out_dir=tmp_path / "reused", pdf=False,
-                            strict=True, kernel_manager=km)
-        seen = run("print('leftover' in dir())")
-        assert km.is_alive()  # left running for the next brief
-        assert "False" in seen
-    finally:
-        km.shutdown_kernel(now=True)
-    _, fresh = rendered
-    assert _comparable(res.html.read_text()) == _comparable(
-        fresh[("Region 4", "public")].html.read_text())

@@ -1,0 +1,197 @@
+"""A batch of briefs: statewide + the six regions (× audiences), in parallel processes.
+
+The data are validated once, in the batch's own process, and written to a private copy
+(:mod:`dmst_eval.briefs.bundle`) that every brief's kernel reads without validating again; the
+copy lives in a ``.brief_data_*`` folder (0700) inside the output folder and is removed when the
+batch ends, however it ends. Each brief runs in its own fresh kernel (:func:`render`); the only
+parallelism is across briefs, in ``workers`` processes (started with ``spawn``: nothing is
+forked). One failing brief does not stop the others.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from dmst_eval import schema
+from dmst_eval.briefs.params import BriefParams, normalise_region
+from dmst_eval.briefs.render import (WORK_PREFIX, cleanup_on_signals, prepare_out_dir, render,
+                                     scrub)
+from dmst_eval.errors import BriefError
+
+__all__ = ["render_batch", "AUDIENCES"]
+
+AUDIENCES = ("internal", "public")
+_COLUMNS = ["region", "audience", "status", "path", "seconds", "error"]
+
+
+def _warm() -> None:
+    """Import the renderer in a new worker while the parent validates the data."""
+    import papermill  # noqa: F401
+
+    import dmst_eval.briefs.render  # noqa: F401
+
+
+def _render_one(params: dict, out_dir: str, pdf: bool | None, timeout: int,
+                strict: bool | None, shared_output: bool) -> dict:
+    t0 = time.perf_counter()
+    row = {"region": params.get("region", "statewide"), "audience": params.get("audience")}
+    try:
+        res = render(params, out_dir=out_dir, pdf=pdf, timeout=timeout, strict=strict,
+                     shared_output=shared_output)
+        return dict(row, status="ok", path=str(res.html),
+                    seconds=round(time.perf_counter() - t0, 1), error="")
+    except Exception as e:  # one failure never stops the batch
+        msg = str(e) if isinstance(e, BriefError) else f"{type(e).__name__}: {scrub(e)}"
+        return dict(row, status="failed", path="", seconds=round(time.perf_counter() - t0, 1),
+                    error=msg.splitlines()[0][:300] if msg else type(e).__name__)
+
+
+def _regions(regions) -> list[str]:
+    if regions in (None, "all"):
+        todo = ["statewide", *schema.REGIONS]
+    else:
+        todo = [r.strip() for r in regions.split(",")] if isinstance(regions, str) \
+            else list(regions)
+    return [normalise_region(r) for r in todo]
+
+
+def _audiences(audience) -> list[str]:
+    if audience in ("both", "all"):
+        return list(AUDIENCES)
+    out = [a.strip() for a in audience.split(",")] if isinstance(audience, str) \
+        else list(audience)
+    for a in out:
+        if a not in AUDIENCES:
+            raise BriefError(f'audience must be "internal", "public" or "both", got {a!r}')
+    return out
+
+
+def _private_copy(data_path: Path, out_dir: Path) -> tuple[Path | None, Path | None, str]:
+    """Validate the bundle once and write the private copy; (folder to remove, data path for
+    the briefs, error message or "")."""
+    from dmst_eval.briefs.bundle import write_private_copy
+    from dmst_eval.casedata import load
+    from dmst_eval.errors import DataValidationError
+
+    if not data_path.exists():
+        return None, None, f"data_path {data_path.name} does not exist"
+    try:
+        cd = load(data_path)
+    except DataValidationError as e:
+        return None, None, (f"the data failed validation ({len(e.problems)} problem(s)); run "
+                            "`dmst-eval validate` on the bundle to see them")
+    except Exception as e:
+        return None, None, f"could not load the data: {type(e).__name__}: {scrub(e)}"
+    holder = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}data_", dir=out_dir))  # 0700
+    copy = holder / data_path.name  # the briefs' provenance shows the original folder name
+    copy.mkdir(mode=0o700)
+    try:
+        write_private_copy(cd, copy)
+    except BaseException:
+        shutil.rmtree(holder, ignore_errors=True)
+        raise
+    return holder, copy, ""
+
+
+def render_batch(regions="all", data_path: str = "data/synthetic", audience: str = "internal",
+                 out_dir: str | Path = "reports", progress: bool = False, workers: int = 2,
+                 pdf: bool | None = False, timeout: int = 600, strict: bool | None = None,
+                 shared_output: bool = False, **params) -> pd.DataFrame:
+    """Render statewide + regional briefs in parallel processes, one fresh kernel per brief.
+
+    Parameters
+    ----------
+    regions : "all", str or list
+        ``"all"`` = statewide + Region 1..6; or a comma-separated string / list of regions.
+    audience : str or list
+        ``"internal"``, ``"public"``, ``"both"`` (every region for each), or a list.
+    workers : int
+        Parallel processes (default 2).
+    shared_output : bool
+        Public briefs' files readable by other users (see :func:`render`).
+    **params
+        Other brief parameters (period, threshold, ``allow_low_threshold``…), shared by all.
+
+    Returns
+    -------
+    DataFrame
+        region, audience, status ("ok" / "failed"), path, seconds, error — one row per brief,
+        regions in the order asked, for each audience. A failed brief leaves no
+        complete-looking HTML.
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import multiprocessing as mp
+
+    todo = [(r, a) for a in _audiences(audience) for r in _regions(regions)]
+    jobs = [dict(params, region=r, data_path=str(data_path), audience=a,
+                 figures_dir=params.get("figures_dir")) for r, a in todo]
+    for j in jobs:  # fail fast on bad parameters, before starting processes
+        BriefParams(**j)
+        if shared_output and j["audience"] != "public":
+            raise BriefError("shared_output (--shared-output) is only for public briefs")
+    out = prepare_out_dir(out_dir)
+    rows: dict[int, dict] = {}
+    holder = ex = bar = None
+    try:
+        with cleanup_on_signals():
+            ex = ProcessPoolExecutor(max_workers=max(1, min(int(workers), len(jobs))),
+                                     mp_context=mp.get_context("spawn"))
+            warm = [ex.submit(_warm) for _ in range(ex._max_workers)]
+            holder, copy, err = _private_copy(Path(data_path).resolve(), out)
+            for w in warm:
+                w.result()
+            if err:
+                for k, j in enumerate(jobs):
+                    rows[k] = {"region": j["region"], "audience": j["audience"],
+                               "status": "failed", "path": "", "seconds": 0.0, "error": err}
+            else:
+                futs = {ex.submit(_render_one, dict(j, data_path=str(copy)), str(out), pdf,
+                                  timeout, strict, shared_output): k
+                        for k, j in enumerate(jobs)}
+                if progress:
+                    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+                    bar = Progress(TextColumn("briefs"), BarColumn(),
+                                   TextColumn("{task.completed}/{task.total}"),
+                                   TimeElapsedColumn(), TextColumn("{task.description}"))
+                    task = bar.add_task("", total=len(jobs))
+                    bar.start()
+                for f in as_completed(futs):
+                    k = futs[f]
+                    try:
+                        rows[k] = f.result()
+                    except Exception as e:  # the worker process died
+                        rows[k] = {"region": jobs[k]["region"], "audience": jobs[k]["audience"],
+                                   "status": "failed", "path": "", "seconds": float("nan"),
+                                   "error": f"worker process failed: {type(e).__name__}"}
+                    if bar is not None:
+                        bar.update(task, advance=1, description=f"{rows[k]['region']} "
+                                   f"{rows[k]['audience']}: {rows[k]['status']}")
+    except BaseException:
+        _stop_workers(ex)
+        raise
+    finally:
+        if bar is not None:
+            bar.stop()
+        if ex is not None:
+            ex.shutdown(wait=True, cancel_futures=True)
+        if holder is not None:
+            shutil.rmtree(holder, ignore_errors=True)
+    return pd.DataFrame([rows[k] for k in range(len(jobs))], columns=_COLUMNS)
+
+
+def _stop_workers(ex) -> None:
+    """On Ctrl-C or SIGTERM: ask each worker to stop (SIGTERM), so that its render shuts its
+    kernel down and removes its work folder, then wait for them."""
+    if ex is None:
+        return
+    procs = list(getattr(ex, "_processes", {}).values())  # no public API for this
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    for p in procs:
+        p.join(timeout=30)

@@ -1,0 +1,260 @@
+"""The context every brief section receives: :class:`Brief` (data, parameters, windows and the
+publishing primitives) and :class:`Section` (what a section returns).
+
+**The publishing primitives are the only way a section shows a number**:
+
+* :meth:`Brief.table` — a DataFrame, suppressed (unless it already was) and rendered;
+* :meth:`Brief.count` — a count for prose ("fewer than 5" when small);
+* :meth:`Brief.figure` — a figure, embedded as PNG together with the suppressed data it shows;
+* :meth:`Brief.suppress` — a table suppressed at the brief's threshold, for a figure's data or
+  for a table the section formats before :meth:`Brief.table`.
+
+All go through :mod:`dmst_eval.disclosure`, so a disclosure ledger can hook in here.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import functools
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from dmst_eval import disclosure, plots
+from dmst_eval.briefs import markup
+from dmst_eval.briefs.params import (DEFAULT_PERIOD_YEARS, POLICY_DATES, BriefParams,
+                                     parse_date)
+from dmst_eval.errors import BriefError
+
+__all__ = ["Brief", "Section", "section"]
+
+
+class Section:
+    """HTML of one brief section (displayed by Jupyter via ``_repr_html_``).
+
+    Attributes ``tables`` (suppressed DataFrames shown) and ``figures`` (names) let tests check
+    what a section shows; ``error`` is set when the section could not be computed.
+    """
+
+    def __init__(self, title: str | None, html: str, tables: dict | None = None,
+                 figures: list[str] | None = None, error: str | None = None):
+        self.title, self.html = title, html
+        self.tables = tables or {}
+        self.figures = figures or []
+        self.error = error
+
+    def _repr_html_(self) -> str:
+        return markup.section(self.title, self.html)
+
+    def __repr__(self) -> str:
+        return f"<brief section: {self.title or 'untitled'}>"
+
+
+def section(title: str | None, required: bool = False):
+    """Decorator for a section module's ``build(brief)``: computed once per brief (later calls
+    return the same :class:`Section`), titled, and on failure replaced by a short note that
+    names only the exception type (never a data value). ``brief.strict`` re-raises instead, and
+    so does a ``required`` section (the header: a brief without it must not be published)."""
+    def deco(fn: Callable[["Brief"], Section]):
+        name = fn.__module__.rsplit(".", 1)[-1]
+
+        @functools.wraps(fn)
+        def wrapper(brief: "Brief") -> Section:
+            key = ("section", name)
+            if key in brief.cache:
+                return brief.cache[key]
+            try:
+                out = fn(brief)
+            except Exception as exc:
+                if brief.strict or required:
+                    raise
+                what = title or name
+                brief.errors.append((what, type(exc).__name__))
+                warnings.warn(f"brief section {what!r} failed: {type(exc).__name__}",
+                              stacklevel=2)
+                out = Section(title, markup.note(
+                    f"This section could not be computed from these data "
+                    f"({type(exc).__name__}). See the methods section."),
+                    error=type(exc).__name__)
+            out.title = title
+            brief.cache[key] = out
+            return out
+        wrapper.title = title
+        wrapper.section_name = name
+        return wrapper
+    return deco
+
+
+def _month(ts) -> str:
+    return pd.Timestamp(ts).strftime("%B %Y")
+
+
+def _json_safe(v):
+    import numpy as np
+
+    if v is None or v is pd.NA:
+        return None
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating, float)):
+        return None if not np.isfinite(v) else round(float(v), 6)
+    if isinstance(v, (np.bool_, bool)):
+        return bool(v)
+    if isinstance(v, pd.Timestamp):
+        return v.strftime("%Y-%m")
+    return v if isinstance(v, (int, str)) else str(v)
+
+
+class Brief:
+    """One brief: the bundle, the parameters, the resolved windows and the publishing primitives.
+
+    Sections (``dmst_eval.briefs.sections``) receive it as their only argument.
+
+    Parameters
+    ----------
+    cd : CaseData
+        The (validated) bundle.
+    params : BriefParams or dict
+        Brief parameters.
+    strict : bool, optional
+        Raise if a section fails instead of showing a note. Default: environment variable
+        ``DMST_EVAL_BRIEF_STRICT`` (tests set it).
+
+    Attributes
+    ----------
+    period, comparison : tuple of str
+        The resolved reporting and comparison periods (ISO dates, both inclusive).
+    study : tuple of Timestamp
+        The data's study window.
+    cache : dict
+        Results shared between sections (tracking summaries, the risk model, finished
+        sections), so each is computed once per brief.
+
+    Examples
+    --------
+    >>> from dmst_eval.casedata import CaseData
+    >>> cd = CaseData.from_frames(meta={"source": "synthetic", "study_start": "2008-01-01",
+    ...                                 "study_end": "2025-12-31"})
+    >>> b = Brief(cd, {"region": "statewide", "figures_dir": None})
+    >>> b.period, b.comparison
+    (('2023-01-01', '2025-12-31'), ('2020-01-01', '2022-12-31'))
+    >>> "synthetic" in b.section("header").html.lower()
+    True
+    """
+
+    def __init__(self, cd, params: BriefParams | dict | None = None, strict: bool | None = None):
+        if params is None:
+            params = BriefParams()
+        elif isinstance(params, dict):
+            params = BriefParams(**params)
+        self.cd = cd
+        self.params = params
+        self.region = params.region
+        self.threshold = params.threshold
+        self.audience = params.audience
+        self.strict = (os.environ.get("DMST_EVAL_BRIEF_STRICT", "") not in ("", "0")
+                       if strict is None else strict)
+        self.errors: list[tuple[str, str]] = []
+        self.started = _dt.datetime.now(_dt.timezone.utc)
+        self.cache: dict[Any, Any] = {}
+        self.figures_dir = params.figures_dir
+        s0, s1 = pd.Timestamp(cd.meta["study_start"]), pd.Timestamp(cd.meta["study_end"])
+        self.study = (s0, s1)
+        pe = parse_date(params.period_end, "period_end") or s1
+        ps = parse_date(params.period_start, "period_start") or max(
+            s0, pd.Timestamp(year=pe.year - DEFAULT_PERIOD_YEARS + 1, month=1, day=1))
+        if ps > pe:
+            raise BriefError(f"period_start {ps.date()} is after period_end {pe.date()}")
+        length = pe - ps
+        ce = parse_date(params.comparison_end, "comparison_end") or (ps - pd.Timedelta(days=1))
+        cs = parse_date(params.comparison_start, "comparison_start") or max(
+            s0, pd.Timestamp(year=ce.year - (pe.year - ps.year), month=ps.month, day=ps.day)
+            if ps.month == 1 and ps.day == 1 else ce - length)
+        if cs > ce:
+            raise BriefError(f"comparison_start {cs.date()} is after comparison_end {ce.date()}")
+        #: resolved windows as Timestamps (period start/end, comparison start/end)
+        self.ps, self.pe, self.cs, self.ce = ps, pe, cs, ce
+        self.period = (ps.strftime("%Y-%m-%d"), pe.strftime("%Y-%m-%d"))
+        self.comparison = (cs.strftime("%Y-%m-%d"), ce.strftime("%Y-%m-%d"))
+        self.scope = "Connecticut (statewide)" if self.region == "statewide" else \
+            f"DCF {self.region}"
+        #: ``None`` statewide, else ``"Region N"`` (the ``region=`` argument of the analyses)
+        self.region_arg = None if self.region == "statewide" else self.region
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def from_params(cls, **params) -> "Brief":
+        """Load (and validate) the data named by ``data_path`` and build the brief: the
+        notebook's entry point. A private validated copy written by
+        :func:`~dmst_eval.briefs.render_batch` is read without validating it again."""
+        from dmst_eval.briefs.bundle import load_bundle
+
+        p = BriefParams(**params)
+        return cls(load_bundle(p.data_path), p)
+
+    # -- sections ----------------------------------------------------------------------------
+    def section(self, name: str) -> Section:
+        """Section ``name`` (a module of :mod:`dmst_eval.briefs.sections`), computed once."""
+        from dmst_eval.briefs import sections
+
+        return sections.module(name).build(self)
+
+    # -- publishing primitives ---------------------------------------------------------------
+    def suppress(self, table: pd.DataFrame, **kw) -> pd.DataFrame:
+        """:func:`dmst_eval.disclosure.suppress` at this brief's threshold."""
+        return disclosure.suppress(table, threshold=self.threshold, **kw)
+
+    def count(self, n) -> str:
+        """A count for prose ("fewer than 5" when small)."""
+        return disclosure.count_phrase(n, self.threshold)
+
+    def table(self, table: pd.DataFrame, caption: str | None = None, note: str | None = None,
+              digits: int = 1, **suppress_kw) -> tuple[str, pd.DataFrame]:
+        """Suppress (unless already suppressed) and render a table; return (html, table)."""
+        if "disclosure" not in table.attrs:
+            table = self.suppress(table, **suppress_kw)
+        return disclosure.table_html(table, caption=caption, note=note, digits=digits), table
+
+    def figure(self, fig, name: str, caption: str, data: pd.DataFrame | None = None,
+               alt: str | None = None) -> str:
+        """Embed ``fig`` as a base64 PNG with its (suppressed) data; save it to figures_dir.
+
+        The figure is drawn once: the same PNG goes into the brief and into ``figures_dir``.
+        """
+        import matplotlib.pyplot as plt
+
+        plots.fit_margins(fig)  # fixed margins where the figure is simple enough
+        png = plots.png_bytes(fig)
+        if self.figures_dir:
+            out = Path(self.figures_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / f"{plots._safe_name(f'{self.params.slug}_{name}')}.png").write_bytes(png)
+        plt.close(fig)
+        data_json = None
+        if data is not None:
+            info = data.attrs.get("disclosure")
+            if info is None:
+                raise disclosure.DisclosureError(f"figure {name!r}: its data did not pass "
+                                                 "through suppress()")
+            data_json = markup.script_json({
+                "name": name, "columns": [str(c) for c in data.columns],
+                "count_cols": info.get("count_cols", []), "threshold": info["threshold"],
+                "rows": [[_json_safe(v) for v in row]
+                         for row in data.itertuples(index=False, name=None)]})
+        return markup.render_template("figure.html.j2", name=name,
+                                      png_b64=base64.b64encode(png).decode(),
+                                      alt=alt or caption, caption=caption, data_json=data_json)
+
+    def allowed_dates(self) -> list[str]:
+        """The day-precision dates a brief may show (parameters, study window, run date,
+        policy dates); the header declares them for the audit."""
+        d = {*self.period, *self.comparison, self.study[0].strftime("%Y-%m-%d"),
+             self.study[1].strftime("%Y-%m-%d"), self.started.strftime("%Y-%m-%d"),
+             *POLICY_DATES}
+        return sorted(d)
+
+    # -- small formatting helpers sections share -------------------------------------------
+    month = staticmethod(_month)

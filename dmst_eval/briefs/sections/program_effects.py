@@ -1,0 +1,125 @@
+"""Program effects: service referral and re-victimization (IPTW); police reporting before and
+after Public Act 11-180 (interrupted time series)."""
+from __future__ import annotations
+
+import pandas as pd
+
+from dmst_eval import plots
+from dmst_eval.briefs import markup
+from dmst_eval.briefs.context import Section, section
+from dmst_eval.briefs.params import POLICY_DATES
+
+TITLE = "Program effects"
+#: Covariates the service-referral weights balance (those present in the frame are used).
+SERVICE_COVARIATES = ("male", "age_at_start", "prior_sexual_abuse", "prior_runaway",
+                      "substance_use", "congregate_before", "awol_before")
+
+
+@section(TITLE)
+def build(brief) -> Section:
+    parts, tables, figs = [], {}, []
+    html, tabs = _service_effect(brief)
+    parts.append(html)
+    tables.update(tabs)
+    html, tabs, fig = _police_reports(brief)
+    parts.append(html)
+    tables.update(tabs)
+    figs.extend(fig)
+    return Section(None, "".join(parts), tables=tables, figures=figs)
+
+
+def _service_effect(brief) -> tuple[str, dict]:
+    """Services -> re-victimization within 12 months (weighted comparison). Leaves the
+    adjusted effect in ``brief.cache["service_effect"]`` for the key findings."""
+    from dmst_eval import evaluation as ev
+
+    parts, tables = [], {}
+    t = brief.threshold
+    sf = ev.service_frame(brief.cd, region=brief.region_arg)
+    n_ref = int(sf["referred"].sum()) if len(sf) else 0
+    n_not = int(len(sf) - n_ref)
+    n_out = int(sf["revictimized_12m"].sum()) if len(sf) else 0
+    counts = pd.DataFrame({"group": ["referred within 30 days", "not referred"],
+                           "victims": [n_ref, n_not],
+                           "revictimized_12m": [
+                               int(sf.loc[sf["referred"] == 1, "revictimized_12m"].sum()),
+                               int(sf.loc[sf["referred"] == 0, "revictimized_12m"].sum())]})
+    # the two groups add up (column totals); victims and re-victimized are nested, not added
+    csup = brief.suppress(counts, count_cols=["victims", "revictimized_12m"],
+                          complementary="columns")
+    if min(n_ref, n_not) >= 2 * t and n_out >= t:
+        covs = [c for c in SERVICE_COVARIATES if c in sf.columns]
+        res = ev.iptw_effect(sf, "referred", "revictimized_12m", covs)
+        summ = res.summary[res.summary["measure"] == "risk_difference"]
+        if brief.audience == "public":  # the unadjusted difference adds nothing for readers
+            summ = summ[summ["method"] != "naive"]
+        adj = summ[summ["method"] == res.method].iloc[0]
+        brief.cache["service_effect"] = (float(adj["estimate"]), float(adj["ci_lower"]),
+                                         float(adj["ci_upper"]))
+        et = summ[["method", "estimate", "ci_lower", "ci_upper"]].copy()
+        et["method"] = et["method"].map({"naive": "unadjusted", "iptw": "weighted (IPTW)",
+                                         "aipw": "doubly robust (AIPW)"}).fillna(et["method"])
+        for c in ("estimate", "ci_lower", "ci_upper"):
+            et[c] = (et[c].astype(float) * 100).round(1)
+        et = et.rename(columns={"estimate": "risk difference (points)"})
+        h, et2 = brief.table(et, caption="Referral to Restore & Recovery services and "
+                             "re-victimization within 12 months", count_cols=[],
+                             note="Risk difference in percentage points (referred minus "
+                                  "not referred), 95% CI from the stacked sandwich variance. "
+                                  "Weights balance sex, age, risk flags and prior congregate "
+                                  "care and AWOL; unmeasured differences may remain.")
+        parts.append(h)
+        tables["service_effect"] = et2
+    else:
+        parts.append(markup.note(f"Too few victims in {brief.scope} with a year of follow-up "
+                                 "to estimate the effect of service referral reliably."))
+    h, c2 = brief.table(csup, caption="Victims with 12 months of follow-up, by referral")
+    parts.append(h)
+    tables["service_counts"] = c2
+    return "".join(parts), tables
+
+
+def _police_reports(brief) -> tuple[str, dict, list]:
+    """Police reports before/after PA 11-180 (statewide series or the region's)."""
+    from dmst_eval import evaluation as ev
+
+    parts, figs = [], []
+    t = brief.threshold
+    rp = brief.cd.reports
+    if brief.region_arg:
+        rp = rp[rp["region"].astype(str) == brief.region_arg]
+    pol = rp[rp["reporter_type"].astype(str) == "police"]
+    end = min(brief.pe, brief.study[1])
+    series = ev.monthly_counts(pol["received_at"], brief.study[0], end)
+    intervention = pd.Timestamp(next(iter(POLICY_DATES)))
+    yearly = series.groupby(series.index.year).sum()
+    ytab = pd.DataFrame({"year": yearly.index.astype(str), "police_reports": yearly.to_numpy()})
+    ysup = brief.suppress(ytab, count_cols=["police_reports"])
+    pre = series[series.index < intervention]
+    if series.sum() >= 4 * t and len(pre) >= 24 and pre.sum() >= t:
+        its = ev.interrupted_time_series(series, intervention, family="negbin")
+        lc = its.summary.set_index("term").loc["level_change"]
+        fig, ax = plots.new_figure("wide")
+        d = its.data
+        ax.plot(d["date"], d["fitted"], color=plots.OKABE_ITO["blue"], label="model fit")
+        ax.plot(d["date"], d["counterfactual"], color=plots.OKABE_ITO["vermillion"],
+                linestyle="--", label="without the law (pre-law trend continued)")
+        ax.axvline(intervention, color=plots.REFERENCE_COLOR, linewidth=1)
+        ax.set_ylabel("police reports per month (model)")
+        ax.set_title("Police reports to the Careline before and after Public Act 11-180")
+        ax.legend()
+        parts.append(brief.figure(
+            fig, "police_reports_its",
+            f"Segmented negative-binomial regression of monthly police reports with "
+            f"month-of-year effects and Newey–West errors. Level change at October 2011: "
+            f"rate ratio {lc['estimate']:.2f} (95% CI {lc['ci_lower']:.2f}–"
+            f"{lc['ci_upper']:.2f}). Monthly counts are not shown (many are small); yearly "
+            f"totals are in the table.", data=ysup))
+        figs.append("police_reports_its")
+        brief.cache["its_level"] = (float(lc["estimate"]), float(lc["ci_lower"]),
+                                    float(lc["ci_upper"]))
+    else:
+        parts.append(markup.note("Too few police reports to fit an interrupted time series."))
+    h, y2 = brief.table(ysup, caption="Police reports to the Careline by year")
+    parts.append(h)
+    return "".join(parts), {"police_reports": y2}, figs
