@@ -83,19 +83,28 @@ def brief(
     comparison_end: Optional[str] = typer.Option(None, help="Comparison period end."),
     audience: str = typer.Option("internal", help='"internal" or "public".'),
     threshold: Optional[int] = typer.Option(None, help="Suppression threshold (default 5; public 10)."),
-    out_dir: Path = typer.Option(Path("reports"), help="Output folder."),
+    allow_low_threshold: bool = typer.Option(
+        False, help="Accept a threshold below 5 (internal) or 10 (public); the brief says so."),
+    out_dir: Path = typer.Option(Path("reports"), help="Output folder (created 0700 if new)."),
     figures_dir: Optional[Path] = typer.Option(None, help="Also save the brief's figures here."),
     pdf: bool = typer.Option(True, help="Also print a PDF with headless Chromium (if installed)."),
+    shared_output: bool = typer.Option(
+        False, help="Public briefs only: write the files readable by other users (0644, not 0600)."),
 ) -> None:
-    """Render one evaluation brief (HTML, executed notebook, PDF) after a disclosure audit."""
+    """Render one evaluation brief (HTML, executed notebook, PDF) after a disclosure audit.
+
+    The files are readable by you only (0600) unless --shared-output is given for a public brief.
+    """
     from dmst_eval import briefs as _briefs
 
     params = {"data_path": str(data), "region": region, "audience": audience,
               "period_start": start, "period_end": end, "comparison_start": comparison_start,
               "comparison_end": comparison_end, "suppression_threshold": threshold,
-              "figures_dir": str(figures_dir) if figures_dir else None}
+              "figures_dir": str(figures_dir) if figures_dir else None,
+              "allow_low_threshold": allow_low_threshold}
     try:
-        result = _briefs.render(params, out_dir=out_dir, progress=True, pdf=pdf)
+        result = _briefs.render(params, out_dir=out_dir, progress=True, pdf=pdf,
+                                shared_output=shared_output)
     except Exception as e:  # one clear line, not a traceback
         _fail(f"{type(e).__name__}: {e}".splitlines()[0])
     typer.echo(f"wrote {result} ({result.audit.n_tables} tables, {result.audit.n_figures} "
@@ -109,11 +118,15 @@ def brief(
 def briefs(
     data: Path = typer.Option(DEFAULT_DATA, help="Case-data bundle."),
     regions: str = typer.Option("all", help='"all" (statewide + six regions) or a comma list.'),
-    audience: str = typer.Option("internal", help='"internal" or "public".'),
+    audience: str = typer.Option("internal", help='"internal", "public" or "both".'),
     threshold: Optional[int] = typer.Option(None, help="Suppression threshold (default 5; public 10)."),
-    out_dir: Path = typer.Option(Path("reports"), help="Output folder."),
+    allow_low_threshold: bool = typer.Option(
+        False, help="Accept a threshold below 5 (internal) or 10 (public); the briefs say so."),
+    out_dir: Path = typer.Option(Path("reports"), help="Output folder (created 0700 if new)."),
     workers: int = typer.Option(2, help="Parallel processes."),
     pdf: bool = typer.Option(False, help="Also print PDFs with headless Chromium."),
+    shared_output: bool = typer.Option(
+        False, help="Public briefs only: write the files readable by other users (0644, not 0600)."),
 ) -> None:
     """Render statewide + regional briefs in parallel; exit 1 if any failed."""
     from dmst_eval import briefs as _briefs
@@ -121,15 +134,17 @@ def briefs(
     try:
         summary = _briefs.render_batch(regions=regions, data_path=str(data), audience=audience,
                                        out_dir=out_dir, progress=True, workers=workers, pdf=pdf,
-                                       suppression_threshold=threshold)
+                                       suppression_threshold=threshold,
+                                       allow_low_threshold=allow_low_threshold,
+                                       shared_output=shared_output)
     except Exception as e:
         _fail(f"{type(e).__name__}: {e}".splitlines()[0])
     typer.echo(summary.to_string(index=False))
     failed = summary[summary["status"] != "ok"]
     if len(failed):
         first = failed.iloc[0]
-        _fail(f"{len(failed)} of {len(summary)} briefs failed; first: {first['region']}: "
-              f"{first['error']}")
+        _fail(f"{len(failed)} of {len(summary)} briefs failed; first: {first['region']} "
+              f"({first['audience']}): {first['error']}")
 
 
 def main() -> None:  # pragma: no cover

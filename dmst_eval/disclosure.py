@@ -70,6 +70,13 @@ _PROSE_COUNT = re.compile(r"(?<![\w.,<])(\d{1,3}(?:,\d{3})*|\d+)(?![\d.,]\d)\s+(
 #: Default patterns of child identifiers (the synthetic generator's ids plus common extract
 #: forms); :func:`audit` also checks any ids passed explicitly.
 CHILD_ID_PATTERNS = (r"\bC\d{5,}\b", r"\bCH-?\d{4,}\b", r"\bchild[_-]\d+\b")
+#: A purely numeric token in prose is compared with the data's child ids only from this many
+#: digits on: shorter numbers (counts, years, "115") are everywhere in a brief, and most agency
+#: extracts number their children. Table cells under an id-like header are always compared.
+NUMERIC_ID_MIN_DIGITS = 6
+#: Table headers under which a cell may hold an identifier (checked against the ids exactly).
+ID_HEADER = re.compile(r"^(.*_)?(id|ids|identifier|child|child_no|case|case_no|case_number|"
+                       r"client|person)$")
 _DATE_PATTERNS = (
     re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b"),
     re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b"),
@@ -510,15 +517,24 @@ class _Auditor:
             v = _number(m[1])
             if self.small(v):
                 self.add("small_count_prose", where, f"'{m[0]}' (below {self.threshold})")
+        # details never repeat the date or id found (messages and FAILED.txt are not private)
         for d in _date_strings(text):
             if d not in self.allowed_dates:
-                self.add("event_date", where, f"exact date {d} is not a declared parameter date")
+                self.add("event_date", where, "an exact (day-precision) date that is not one of "
+                                              "the brief's declared dates")
         if self.id_re is not None:
             for m in self.id_re.finditer(text):
-                self.add("child_id", where, f"text matching a child-id pattern: {m[0]!r}")
+                self.add("child_id", where, "text matching a child-id pattern")
         if self.child_ids:
-            for tok in set(re.findall(r"[A-Za-z0-9_-]{3,}", text)) & self.child_ids:
-                self.add("child_id", where, f"child id {tok!r} from the data")
+            toks = {t for t in re.findall(r"[A-Za-z0-9_-]{3,}", text)
+                    if not t.isdigit() or len(t) >= NUMERIC_ID_MIN_DIGITS}
+            for _ in toks & self.child_ids:
+                self.add("child_id", where, "a child id from the data")
+
+    def id_cell(self, text: str, where: str) -> None:
+        """A cell under an id-like header: any exact child id is a problem, however short."""
+        if self.child_ids and text.strip() in self.child_ids:
+            self.add("child_id", where, "a child id from the data in an id-like column")
 
     # -- html ---------------------------------------------------------------------------------
     def html(self, html: str, where: str) -> None:
@@ -564,9 +580,12 @@ class _Auditor:
             if n.endswith("_id") or n == "id":
                 self.add("id_column", label, f"column {h!r} looks like an identifier")
         count_idx = {k for k, n in enumerate(norm) if COUNT_HEADER.match(n)}
+        id_idx = {k for k, n in enumerate(norm) if ID_HEADER.match(n)}
         for tr in tbl.find_all("tr"):
             for k, td in enumerate(tr.find_all("td")):
                 txt = td.get_text(" ", strip=True)
+                if k in id_idx:
+                    self.id_cell(txt, label)
                 v = _number(txt)
                 if ("dmst-count" in (td.get("class") or []) or k in count_idx) and self.small(v):
                     self.add("small_count", label,
@@ -579,8 +598,12 @@ class _Auditor:
             if n.endswith("_id"):
                 self.add("id_column", where, f"figure data column {col!r} looks like an identifier")
         counts = set(data.get("count_cols", []))
+        id_cols = {c for c in data.get("columns", [])
+                   if ID_HEADER.match(re.sub(r"\W+", "_", str(c).lower()).strip("_"))}
         for row in data.get("rows", []):
             for col, v in zip(data.get("columns", []), row):
+                if col in id_cols and v is not None:
+                    self.id_cell(str(v), where)
                 if col in counts and isinstance(v, (int, float)) and self.small(float(v)):
                     self.add("small_count", where, f"count {v} in column {col!r}")
                 elif isinstance(v, str):
@@ -655,8 +678,8 @@ def audit(path: str | Path, threshold: int | None = None, allowed_dates: Iterabl
                 continue
             for out in cell.get("outputs", []):
                 where = f"cell {k}"
-                if out.get("output_type") == "error":
-                    aud.add("error_output", where, f"{out.get('ename')}: {out.get('evalue')}")
+                if out.get("output_type") == "error":  # its message may quote the data
+                    aud.add("error_output", where, f"{out.get('ename')} (message not shown)")
                     continue
                 if out.get("output_type") == "stream":
                     aud.text("".join(out.get("text", "")), where)

@@ -10,7 +10,7 @@ The package:
 * :mod:`~dmst_eval.briefs.sections` — one module per section, shown in the order of
   ``sections.ORDER`` (its docstring says how to add one);
 * ``templates/`` and :mod:`~dmst_eval.briefs.markup` — the HTML pieces (Jinja2);
-* :mod:`~dmst_eval.briefs.render` — :func:`render`: papermill in a fresh kernel, HTML export
+* :mod:`~dmst_eval.briefs.runner` — :func:`render`: papermill in a fresh kernel, HTML export
   (code hidden), disclosure audit, private atomic publishing, optional PDF;
 * :mod:`~dmst_eval.briefs.batch` — :func:`render_batch`: statewide + six regions (× audiences)
   in parallel processes, the data validated once;
@@ -36,7 +36,7 @@ from dmst_eval.briefs.params import (DEFAULT_PERIOD_YEARS, MIN_THRESHOLDS, POLIC
                                      BriefParams, normalise_region)
 from dmst_eval.briefs.context import Brief, Section
 from dmst_eval.briefs import sections
-from dmst_eval.briefs.render import (BRIEF_NOTEBOOK, KERNEL, BriefResult, chromium_cmd,
+from dmst_eval.briefs.runner import (BRIEF_NOTEBOOK, KERNEL, BriefResult, chromium_cmd,
                                      chromium_path, html_export, quiet, render)
 from dmst_eval.briefs.batch import render_batch
 

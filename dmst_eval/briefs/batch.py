@@ -18,7 +18,7 @@ import pandas as pd
 
 from dmst_eval import schema
 from dmst_eval.briefs.params import BriefParams, normalise_region
-from dmst_eval.briefs.render import (WORK_PREFIX, cleanup_on_signals, prepare_out_dir, render,
+from dmst_eval.briefs.runner import (WORK_PREFIX, cleanup_on_signals, prepare_out_dir, render,
                                      scrub)
 from dmst_eval.errors import BriefError
 
@@ -32,7 +32,7 @@ def _warm() -> None:
     """Import the renderer in a new worker while the parent validates the data."""
     import papermill  # noqa: F401
 
-    import dmst_eval.briefs.render  # noqa: F401
+    import dmst_eval.briefs.runner  # noqa: F401
 
 
 def _render_one(params: dict, out_dir: str, pdf: bool | None, timeout: int,

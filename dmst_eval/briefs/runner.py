@@ -349,8 +349,8 @@ def render(params: dict | BriefParams | None = None, out_dir: str | Path = "repo
     finals = {ext: out_dir / f"{slug}.{ext}" for ext in ("html", "ipynb", "pdf")}
     failed_note = out_dir / f"{slug}.FAILED.txt"
     notes: list[str] = []
-    km = None
-    work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{slug}_", dir=out_dir))  # 0700
+    km = sockets = None
+    work = Path(tempfile.mkdtemp(prefix=f".{slug}_", dir=out_dir))  # 0700, ".brief_…"
     try:
         with cleanup_on_signals():
             run_params = params.as_dict()
@@ -363,7 +363,11 @@ def render(params: dict | BriefParams | None = None, out_dir: str | Path = "repo
             env = dict(os.environ)
             if strict is not None:
                 env["DMST_EVAL_BRIEF_STRICT"] = "1" if strict else "0"
-            km = KernelManager(kernel_name=KERNEL)
+            # the kernel talks over Unix sockets in a private folder (0700) of the user's
+            # Jupyter runtime folder (short paths: socket names are limited to ~100 bytes),
+            # not over local TCP ports
+            sockets = _socket_dir()
+            km = KernelManager(kernel_name=KERNEL, transport="ipc", ip=str(sockets / "k"))
             km.start_kernel(cwd=str(out_dir), env=env)
             try:
                 nb = pm.execute_notebook(
@@ -431,19 +435,38 @@ def render(params: dict | BriefParams | None = None, out_dir: str | Path = "repo
     finally:
         _shutdown(km)
         shutil.rmtree(work, ignore_errors=True)
+        if sockets is not None:
+            shutil.rmtree(sockets, ignore_errors=True)
+
+
+def _socket_dir() -> Path:
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    rt = Path(jupyter_runtime_dir())
+    rt.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    return Path(tempfile.mkdtemp(prefix="dmst-", dir=rt))
 
 
 def _shutdown(km) -> None:
-    """Stop the brief's kernel now (it holds the data in memory), whatever state it is in."""
+    """Stop the brief's kernel now (it holds the data in memory), whatever state it is in.
+
+    The kernel process (and its process group) is killed directly rather than through
+    jupyter_client's asynchronous shutdown: after an interrupted cell, that would first resume
+    nbclient's pending polls on the same event loop and wait for them.
+    """
     if km is None:
         return
-    try:
-        if km.has_kernel:
-            km.shutdown_kernel(now=True)
-    except Exception:
-        try:
-            km.kill_kernel() if km.has_kernel else None
-        except Exception:
-            pass
+    prov = getattr(km, "provisioner", None)
+    proc = getattr(prov, "process", None)
+    if proc is not None and proc.poll() is None:
+        pgid = getattr(prov, "pgid", None)
+        with contextlib.suppress(OSError):
+            if pgid and pgid != os.getpgid(0):
+                os.killpg(pgid, signal.SIGKILL)
+            else:
+                proc.kill()
+        with contextlib.suppress(Exception):
+            proc.wait(timeout=10)
     with contextlib.suppress(Exception):
-        km.cleanup_resources()
+        if km.connection_file:
+            Path(km.connection_file).unlink(missing_ok=True)

@@ -1,0 +1,294 @@
+"""The brief runner's safety (issue 13): no pickle or shared cache, a fresh kernel per brief,
+clean-up on every exit, private outputs, an audit that works on numeric ids and never prints
+data, and the threshold floor."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from dmst_eval import briefs, disclosure
+from dmst_eval.briefs import Brief, BriefError, BriefParams, batch, bundle, runner
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "data" / "synthetic"
+PKG = REPO / "dmst_eval"
+pytestmark = pytest.mark.xdist_group("briefs")
+
+
+def _mode(p: Path) -> int:
+    return stat.S_IMODE(p.stat().st_mode)
+
+
+@pytest.fixture(scope="module")
+def cd():
+    from dmst_eval.casedata import load
+
+    return load(DATA)
+
+
+# ------------------------------------------------------------------ 1, 2: no pickle, no fork
+def test_no_pickle_fork_or_gc_tricks_in_the_library():
+    for f in PKG.rglob("*.py"):
+        src = f.read_text()
+        assert not re.search(r"^\s*(import pickle|from pickle|import cPickle)|pickle\.loads?\(",
+                             src, re.M), f
+    for f in (PKG / "briefs").rglob("*.py"):
+        src = f.read_text()
+        for bad in ("os.fork", "gc.freeze", "gc.disable", "DMST_EVAL_CACHE", "load_validated"):
+            assert bad not in src, (f, bad)
+        if f.name != "batch.py":  # parallelism lives only across briefs, in the batch
+            assert "multiprocessing" not in src, f
+    assert not hasattr(briefs, "load_validated") and not hasattr(Brief, "prefetch")
+
+
+def test_private_copy_is_private_faithful_and_not_validated_again(cd, tmp_path, monkeypatch):
+    out = runner.prepare_out_dir(tmp_path / "reports")
+    holder, copy, err = batch._private_copy(DATA, out)
+    try:
+        assert err == "" and holder.name.startswith(".brief_data_") and copy.name == DATA.name
+        assert _mode(holder) == 0o700 and _mode(copy) == 0o700
+        assert {_mode(f) for f in copy.iterdir()} == {0o600}
+        assert not [f for f in copy.iterdir() if f.suffix not in (".parquet", ".json")]
+        from dmst_eval import casedata
+
+        calls = []
+        monkeypatch.setattr(casedata, "load", lambda p: calls.append(p) or "validated")
+        back = bundle.load_bundle(copy)
+        assert calls == []  # read as it is: validated once, in the batch's parent
+        for name, df in cd.tables.items():
+            pd.testing.assert_frame_equal(back.tables[name], df, check_exact=True)
+        assert back.data_hash == cd.data_hash and back.meta["seed"] == cd.meta["seed"]
+        # a copy another user could read is not trusted: it is loaded (validated) as a bundle
+        os.chmod(copy, 0o755)
+        assert bundle.load_bundle(copy) == "validated" and len(calls) == 1
+    finally:
+        import shutil
+
+        shutil.rmtree(holder, ignore_errors=True)
+
+
+def test_batch_removes_its_private_copy_on_interrupt(tmp_path, monkeypatch):
+    import concurrent.futures as cf
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cf, "as_completed", interrupted)
+    out = tmp_path / "reports"
+    with pytest.raises(KeyboardInterrupt):
+        briefs.render_batch(regions="statewide", data_path=str(DATA), out_dir=out, workers=1)
+    assert not list(out.glob(".brief_*"))
+
+
+# ------------------------------------------------------------------ 3: clean-up on every exit
+def test_stale_work_folders_removed_fresh_ones_kept(tmp_path):
+    out = tmp_path / "reports"
+    out.mkdir()
+    old, new, other = out / ".brief_x_old", out / ".brief_y_new", out / "keep_me"
+    for d in (old, new, other):
+        d.mkdir()
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    os.utime(other, (two_hours_ago, two_hours_ago))
+    runner.prepare_out_dir(out)
+    assert not old.exists() and new.exists() and other.exists()
+
+
+def _sleeping_template(tmp_path: Path) -> Path:
+    """The brief template with a cell after the header that signals it started, then sleeps."""
+    nb = nbformat.read(briefs.BRIEF_NOTEBOOK, as_version=4)
+    k = next(i for i, c in enumerate(nb.cells) if "sections.header.build" in c.source)
+    nb.cells = nb.cells[:k + 1] + [nbformat.v4.new_code_cell(
+        "import time\nopen('started.flag', 'w').close()\ntime.sleep(300)")]
+    p = tmp_path / "sleepy.ipynb"
+    nbformat.write(nb, p)
+    return p
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_killed_render_leaves_no_kernel_and_no_work_folder(tmp_path, sig):
+    import psutil
+
+    out = tmp_path / "reports"
+    code = ("from dmst_eval import briefs\n"
+            f"briefs.render({{'data_path': {str(DATA)!r}, 'figures_dir': None}}, "
+            f"out_dir={str(out)!r}, template={str(_sleeping_template(tmp_path))!r}, pdf=False)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / "started.flag").exists():
+            assert proc.poll() is None, proc.stderr.read()[-2000:]
+            assert time.monotonic() < deadline, "the render never reached the sleeping cell"
+            time.sleep(0.2)
+        kernels = [c for c in psutil.Process(proc.pid).children(recursive=True)
+                   if "ipykernel" in " ".join(c.cmdline())]
+        assert len(kernels) == 1 and list(out.glob(".brief_*"))  # mid-render
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+        gone, alive = psutil.wait_procs(kernels, timeout=15)
+        assert not alive, "the kernel outlived the render"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not list(out.glob(".brief_*")), "work folder left behind"
+    assert not list(out.glob("*.html")) and not list(out.glob("*.ipynb"))
+    assert "NOT published" in (out / "brief_statewide_internal.FAILED.txt").read_text()
+
+
+# ------------------------------------------------------------------ 5: ids and messages
+def test_audit_numeric_ids_only_long_tokens_and_id_columns(tmp_path):
+    ids = {str(i) for i in range(1, 2000)} | {"1234567"}
+    page = tmp_path / "b.html"
+    page.write_text(
+        '<p>In 2019, 115 reports and 1,024 calls; 12 of 40 children.</p>'
+        '<table data-dmst-suppressed="1" data-threshold="5"><tr><th>town</th><th>n</th></tr>'
+        '<tr><td>Hartford</td><td class="dmst-count">115</td></tr></table>')
+    assert disclosure.audit(page, child_ids=ids).passed
+    page.write_text('<p>Case 1234567 was identified.</p>')
+    rep = disclosure.audit(page, child_ids=ids)
+    assert rep.problems["kind"].tolist() == ["child_id"]
+    assert "1234567" not in rep.problems["detail"].iloc[0]
+    page.write_text('<table data-dmst-suppressed="1"><tr><th>child</th><th>n</th></tr>'
+                    '<tr><td>17</td><td class="dmst-count">20</td></tr></table>')
+    rep = disclosure.audit(page, child_ids=ids)
+    assert rep.problems["kind"].tolist() == ["child_id"]
+    assert not rep.problems["detail"].str.contains("17").any()
+
+
+def test_audit_messages_never_print_ids_or_dates(tmp_path):
+    page = tmp_path / "b.html"
+    page.write_text("<p>Child C0012345 (XK9Q) was exploited on 2019-03-04 and March 5, 2019."
+                    "</p>")
+    rep = disclosure.audit(page, child_ids={"XK9Q"})
+    assert sorted(rep.problems["kind"]) == ["child_id", "child_id", "event_date", "event_date"]
+    text = " ".join(rep.problems["detail"]) + " " + " ".join(rep.problems["where"])
+    for secret in ("C0012345", "XK9Q", "2019", "March"):
+        assert secret not in text
+
+
+def test_scrub_blanks_dates_and_id_like_tokens():
+    s = runner.scrub("KeyError: 'C0012345' at 2019-03-04 12:00 (child 4421873, 3/4/2019)")
+    for secret in ("C0012345", "2019", "4421873", "3/4"):
+        assert secret not in s
+    assert s.startswith("KeyError: ")
+
+
+def test_failing_cell_message_and_failed_txt_show_no_data(tmp_path):
+    nb = nbformat.read(briefs.BRIEF_NOTEBOOK, as_version=4)
+    k = next(i for i, c in enumerate(nb.cells) if "sections.header.build" in c.source)
+    nb.cells = nb.cells[:k + 1] + [nbformat.v4.new_code_cell(
+        "c = brief.cd.children.iloc[0]\n"
+        "raise KeyError(f\"{c['child_id']} born {c['birth_date']:%Y-%m-%d}\")")]
+    tpl = tmp_path / "leaky.ipynb"
+    nbformat.write(nb, tpl)
+    from dmst_eval.casedata import load
+
+    first = load(DATA).children.iloc[0]
+    secrets = [str(first["child_id"]), f"{first['birth_date']:%Y-%m-%d}"]
+    out = tmp_path / "reports"
+    with pytest.raises(BriefError) as ei:
+        runner.render({"data_path": str(DATA), "figures_dir": None}, out_dir=out,
+                      template=tpl, pdf=False)
+    note = (out / "brief_statewide_internal.FAILED.txt").read_text()
+    for text in (str(ei.value), note):
+        assert "KeyError" in text
+        for s in secrets:
+            assert s not in text
+
+
+def _numeric_bundle(cd, path: Path) -> Path:
+    """The default bundle with child ids rewritten to integers-as-strings ("1", "2", ...)."""
+    from dmst_eval.casedata import CaseData
+
+    new = {cid: str(k + 1) for k, cid in enumerate(cd.children["child_id"].astype(str))}
+    tabs = {}
+    for name, df in cd.tables.items():
+        df = df.copy()
+        if "child_id" in df.columns:
+            df["child_id"] = df["child_id"].astype(str).map(new).astype(df["child_id"].dtype)
+        tabs[name] = df
+    CaseData(tabs, meta=dict(cd.meta), truth=cd.truth).save(path)
+    return path
+
+
+def test_numeric_child_ids_render_every_brief(cd, tmp_path):
+    """All 14 briefs (statewide + 6 regions, internal and public) from a bundle whose child
+    ids are numbers pass the audit, which still checks them against the data's ids."""
+    data = _numeric_bundle(cd, tmp_path / "numeric")
+    ids = runner.read_child_ids(data)
+    assert "115" in ids and len(ids) == len(cd.children)
+    out = tmp_path / "reports"
+    s = briefs.render_batch(regions="all", data_path=str(data), audience="both", out_dir=out,
+                            workers=2, pdf=False, strict=True)
+    assert (s["status"] == "ok").all(), s[["region", "audience", "error"]].to_string()
+    assert len(s) == 14
+    for p in s["path"]:
+        rep = disclosure.audit(p, child_ids=ids)
+        assert rep.passed, rep.problems.head()
+        # the old check would have failed: numbers in the brief are child ids
+        text = re.sub(r"<[^>]+>", " ", Path(p).read_text())
+        assert set(re.findall(r"\b\d{3,}\b", text)) & ids
+    assert not list(out.glob(".brief_*"))
+
+
+# ------------------------------------------------------------------ 4: private outputs
+def test_render_outputs_are_private_and_paths_relative(tmp_path):
+    out = tmp_path / "new" / "reports"
+    res = runner.render({"data_path": str(DATA), "region": "Region 3", "audience": "public",
+                         "figures_dir": None}, out_dir=out, pdf=False)
+    assert _mode(out) == 0o700
+    assert {_mode(f) for f in out.iterdir()} == {0o600}
+    text = res.notebook.read_text()
+    for absolute in (str(DATA), str(REPO), str(tmp_path)):  # only as part of "../../…"
+        assert not re.search(r"(?<!\.\.)" + re.escape(absolute), text), absolute
+    nb = nbformat.reads(text, as_version=4)
+    assert nb.metadata["papermill"]["parameters"]["data_path"] == os.path.relpath(DATA, out)
+    # --shared-output relaxes it for a public brief (and only for one)
+    res = runner.render({"data_path": str(DATA), "region": "Region 3", "audience": "public",
+                         "figures_dir": None}, out_dir=out, pdf=False, shared_output=True)
+    assert _mode(res.html) == 0o644 and _mode(res.notebook) == 0o644
+    with pytest.raises(BriefError, match="only for public"):
+        runner.render({"data_path": str(DATA)}, out_dir=out, shared_output=True)
+
+
+# ------------------------------------------------------------------ 6: threshold floor
+def test_low_threshold_refused_unless_allowed(cd):
+    with pytest.raises(BriefError, match="allow-low-threshold"):
+        BriefParams(suppression_threshold=1)
+    with pytest.raises(BriefError, match="public brief needs"):
+        BriefParams(audience="public", suppression_threshold=9)
+    p = BriefParams(suppression_threshold=3, allow_low_threshold=True)
+    assert p.threshold == 3 and p.low_threshold
+    assert not BriefParams(suppression_threshold=5).low_threshold
+    b = Brief(cd, dict(p.as_dict(), figures_dir=None), strict=True)
+    head = b.section("header").html
+    assert 'id="dmst-low-threshold"' in head and "--allow-low-threshold" in head
+    prov = b.section("provenance").tables["provenance"].set_index("item")["value"]
+    assert prov["suppression threshold"].startswith("3 (below the usual minimum")
+    assert prov["allow_low_threshold"] == "True"
+    normal = Brief(cd, {"figures_dir": None}).section("header").html
+    assert "dmst-low-threshold" not in normal
+
+
+def test_cli_refuses_low_threshold(tmp_path):
+    from typer.testing import CliRunner
+
+    from dmst_eval.cli import app
+
+    r = CliRunner().invoke(app, ["brief", "--threshold", "1", "--out-dir", str(tmp_path)])
+    assert r.exit_code == 1 and "--allow-low-threshold" in r.output
+    r = CliRunner().invoke(app, ["briefs", "--threshold", "2", "--regions", "Region 1",
+                                 "--out-dir", str(tmp_path)])
+    assert r.exit_code == 1 and "--allow-low-threshold" in r.output
+    assert not list(tmp_path.iterdir())  # refused before anything was written
