@@ -1,36 +1,28 @@
-"""Benchmark the evaluation briefs.
+"""Benchmark the evaluation briefs (issue 13). Not a test: run it on demand.
 
-Run: ``python benchmarks/bench_briefs.py [--no-batch] [--repeat=N]``.
+Run: ``python benchmarks/bench_briefs.py [--repeat=5] [--no-batch]``.
 
-Measures, in one run and on the same machine state:
+Measures, on the same machine state:
 
-1. **floor** — papermill on a notebook that only imports the stack the brief uses (pandas,
-   geopandas, statsmodels, scipy, matplotlib, the readers pyogrio and yaml, threadpoolctl, and
-   every dmst_eval analysis module — the same third-party modules a brief's kernel ends up
-   importing), plus the same HTML export the brief uses. Nothing a brief does can be faster
-   than this.
+1. **floor** — what no brief can beat: papermill in a fresh ``dmst-eval`` kernel (started the
+   way :func:`dmst_eval.briefs.render` starts it) on a notebook that only imports the brief's
+   stack (pandas, geopandas, statsmodels, scipy, matplotlib, every dmst_eval analysis module),
+   plus the same HTML export.
 2. **brief** — the default statewide brief end to end with :func:`dmst_eval.briefs.render`
-   (execute, export, disclosure audit, publish; no PDF).
-3. **batch** — statewide + the six regions with :func:`dmst_eval.briefs.render_batch`
-   (2 worker processes).
+   (fresh kernel, data validated in it, sections, export, disclosure audit, private publish;
+   no PDF).
+3. **sections** — the sections' own compute: the sum of papermill's cell timings of the
+   ``sections.<name>.build(brief)`` cells of the brief's executed notebook (the setup cell, which
+   imports the stack and loads and validates the data, is reported separately).
+4. **batch** — 14 briefs (statewide + 6 regions, internal and public) with
+   :func:`dmst_eval.briefs.render_batch` on 2 worker processes, against the median brief.
 
-Both the brief and the batch start with an empty validated-bundle cache
-(:func:`dmst_eval.briefs.load_validated`), so they include validating the data; within the
-batch, briefs after the first two reuse the validated bundle.
+Every floor and brief run is a fresh Python process (as when a user runs ``dmst-eval brief``),
+timed after importing papermill and dmst_eval.briefs; floor and brief runs are interleaved
+(``--repeat`` each, default 5) and their medians compared.
 
-Every run is a fresh Python process (as when a user runs ``dmst-eval brief``), timed after
-importing papermill and dmst_eval.briefs, so nothing carries over between runs. The floor and
-the brief are each run ``--repeat`` times (default 3), interleaved, and the medians are
-compared (single runs on a shared 2-core machine vary by ±20%).
-
-What the brief does beyond the floor: validating the bundle (in render()'s own process, while
-the kernel starts and imports), the analyses and five figures in the kernel (shared with a forked
-worker, :meth:`dmst_eval.briefs.Brief.prefetch`; set ``DMST_EVAL_PREFETCH=0`` to measure without
-it), a larger HTML export (its templates compiled while the kernel runs), the disclosure audit
-and publishing.
-
-Targets (issue 8): brief ≤ 1.5 × floor; batch of 7 ≤ 4 × one brief (median). Prints a small
-table and the figures as one JSON line.
+Targets: brief ≤ 1.5 × floor (1.5–1.7 reported, simple design preferred); sections ≤ 1.0 s;
+batch of 14 ≤ 8 × one brief. Prints a table and one JSON line.
 """
 from __future__ import annotations
 
@@ -59,8 +51,9 @@ print("stack imported")"""
 
 def floor(tmp: Path, run: int = 0) -> float:
     import papermill as pm
+    from jupyter_client import KernelManager
 
-    from dmst_eval import briefs
+    from dmst_eval.briefs import runner
 
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell('data_path = "../data/synthetic"')
@@ -71,39 +64,52 @@ def floor(tmp: Path, run: int = 0) -> float:
     src = tmp / "floor.ipynb"
     nbformat.write(nb, src)
     t0 = time.perf_counter()
-    pm.execute_notebook(str(src), str(tmp / f"floor_out_{run}.ipynb"), kernel_name="dmst-eval",
-                        cwd=str(tmp), progress_bar=False, log_output=False,
-                        request_save_on_cell_execute=False,
-                        shutdown_kernel="immediate")  # as render() does
-    (tmp / f"floor_{run}.html").write_text(briefs._html_export(tmp / f"floor_out_{run}.ipynb"))
+    sockets = runner._socket_dir()
+    km = KernelManager(kernel_name=runner.KERNEL, transport="ipc", ip=str(sockets / "k"))
+    try:
+        km.start_kernel(cwd=str(tmp))
+        out = pm.execute_notebook(str(src), str(tmp / f"floor_out_{run}.ipynb"),
+                                  kernel_name=runner.KERNEL, cwd=str(tmp), progress_bar=False,
+                                  log_output=False, request_save_on_cell_execute=False, km=km)
+    finally:
+        runner._shutdown(km)
+        import shutil
+
+        shutil.rmtree(sockets, ignore_errors=True)
+    (tmp / f"floor_{run}.html").write_text(runner.html_export(out))
     return time.perf_counter() - t0
 
 
-def brief(tmp: Path, run: int = 0) -> float:
+def brief(tmp: Path, run: int = 0) -> dict:
     from dmst_eval import briefs
 
-    # cold: a fresh cache, so the bundle is validated; a fresh output folder
-    os.environ["DMST_EVAL_CACHE"] = str(tmp / f"cache_one_{run}")
     t0 = time.perf_counter()
-    briefs.render({"data_path": str(REPO / "data" / "synthetic"), "figures_dir": None},
-                  out_dir=tmp / f"one_{run}", pdf=False)
-    return time.perf_counter() - t0
+    res = briefs.render({"data_path": str(REPO / "data" / "synthetic"), "figures_dir": None},
+                        out_dir=tmp / f"one_{run}", pdf=False)
+    seconds = time.perf_counter() - t0
+    nb = nbformat.read(res.notebook, as_version=4)
+    cells = {}
+    setup = 0.0
+    for c in nb.cells:
+        d = c.metadata.get("papermill", {}).get("duration") or 0.0
+        if c.source.startswith("sections."):
+            cells[c.source.split(".")[1]] = round(d, 3)
+        elif "Brief.from_params" in c.source:
+            setup = d
+    return {"seconds": seconds, "sections": cells, "setup": setup}
 
 
 def batch(tmp: Path) -> tuple[float, object]:
     from dmst_eval import briefs
 
-    os.environ["DMST_EVAL_CACHE"] = str(tmp / "cache_batch")  # cold start for the batch too
     t0 = time.perf_counter()
     s = briefs.render_batch(regions="all", data_path=str(REPO / "data" / "synthetic"),
-                            out_dir=tmp / "batch", workers=2, pdf=False)
+                            audience="both", out_dir=tmp / "batch", workers=2, pdf=False)
     return time.perf_counter() - t0, s
 
 
 def _fresh(kind: str, tmp: Path, run: int = 0) -> dict:
-    """Run one measurement in a fresh Python process, as a user running the CLI would: nothing
-    (imported modules, compiled export templates, validated data) carries over between runs.
-    Imports of papermill and dmst_eval.briefs happen before the clock starts."""
+    """One measurement in a fresh Python process (nothing carries over between runs)."""
     out = subprocess.run([sys.executable, __file__, f"--child={kind}", f"--tmp={tmp}",
                           f"--run={run}"], capture_output=True, text=True, check=False)
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
@@ -123,49 +129,63 @@ def _child(argv: list[str]) -> int:
     if kind == "floor":
         print(json.dumps({"seconds": floor(tmp, run)}))
     elif kind == "brief":
-        print(json.dumps({"seconds": brief(tmp, run)}))
+        print(json.dumps(brief(tmp, run)))
     else:
         t, summary = batch(tmp)
-        print(json.dumps({"seconds": t, "ok": int((summary["status"] == "ok").sum())}))
+        print(json.dumps({"seconds": t, "ok": int((summary["status"] == "ok").sum()),
+                          "n": len(summary)}))
     return 0
 
 
 def main(argv: list[str]) -> int:
     if any(a.startswith("--child=") for a in argv):
         return _child(argv)
-    repeat = 3
+    repeat = 5
     for a in argv:
         if a.startswith("--repeat="):
             repeat = max(1, int(a.split("=", 1)[1]))
     os.chdir(REPO)
+    load0 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-briefs-") as d:
         tmp = Path(d)
-        fs, bs = [], []
+        fs, bs, secs, setups = [], [], [], []
         for r in range(repeat):  # interleaved, so both see the same machine state
             fs.append(_fresh("floor", tmp, r)["seconds"])
-            bs.append(_fresh("brief", tmp, r)["seconds"])
-        f, b = statistics.median(fs), statistics.median(bs)
-        res = {"runs": repeat, "floor_s": round(f, 2), "brief_s": round(b, 2),
-               "brief_over_floor": round(b / f, 2),
+            b = _fresh("brief", tmp, r)
+            bs.append(b["seconds"])
+            secs.append(b["sections"])
+            setups.append(b["setup"])
+        f, bm = statistics.median(fs), statistics.median(bs)
+        sec_tot = [sum(s.values()) for s in secs]
+        per_section = {k: round(statistics.median(s[k] for s in secs), 3) for k in secs[0]}
+        res = {"runs": repeat, "floor_s": round(f, 2), "brief_s": round(bm, 2),
+               "brief_over_floor": round(bm / f, 2),
                "floor_runs_s": [round(x, 2) for x in fs],
-               "brief_runs_s": [round(x, 2) for x in bs]}
+               "brief_runs_s": [round(x, 2) for x in bs],
+               "sections_s": round(statistics.median(sec_tot), 2),
+               "sections_runs_s": [round(x, 2) for x in sec_tot],
+               "setup_cell_s": round(statistics.median(setups), 2),
+               "per_section_s": per_section}
         if "--no-batch" not in argv:
             bt = _fresh("batch", tmp)
-            res.update(batch7_s=round(bt["seconds"], 1),
-                       batch_over_brief=round(bt["seconds"] / b, 2), batch_ok=bt["ok"])
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # pragma: no cover
-        load = float("nan")
-    res.update(cpus=os.cpu_count(), load_avg_1min_at_end=round(load, 1),
+            res.update(batch14_s=round(bt["seconds"], 1),
+                       batch_over_brief=round(bt["seconds"] / bm, 2),
+                       batch_ok=f"{bt['ok']}/{bt['n']}")
+    res.update(cpus=os.cpu_count(), load_avg_1min_start=round(load0, 1),
+               load_avg_1min_end=round(os.getloadavg()[0], 1),
                python=platform.python_version(),
                date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
-    print(f"{'measure':<28}{'value':>10}")
+    print(f"{'measure':<24}value")
     for k, v in res.items():
-        print(f"{k:<28}{v!s:>10}")
-    print(f"targets: brief <= 1.5 x floor ({'met' if res['brief_over_floor'] <= 1.5 else 'NOT met'})"
-          + (f"; batch <= 4 x brief ({'met' if res['batch_over_brief'] <= 4 else 'NOT met'})"
-             if "batch_over_brief" in res else ""))
+        print(f"{k:<24}{v}")
+    verdict = []
+    r = res["brief_over_floor"]
+    verdict.append(f"brief <= 1.5 x floor: {'met' if r <= 1.5 else ('1.5-1.7' if r <= 1.7 else 'NOT met')}")
+    verdict.append(f"sections <= 1.0 s: {'met' if res['sections_s'] <= 1.0 else 'NOT met'}")
+    if "batch_over_brief" in res:
+        verdict.append(f"batch14 <= 8 x brief: "
+                       f"{'met' if res['batch_over_brief'] <= 8 else 'NOT met'}")
+    print("targets: " + "; ".join(verdict))
     print(json.dumps(res))
     return 0
 

@@ -3,6 +3,7 @@ clean-up on every exit, private outputs, an audit that works on numeric ids and 
 data, and the threshold floor."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -134,6 +135,11 @@ def test_killed_render_leaves_no_kernel_and_no_work_folder(tmp_path, sig):
         kernels = [c for c in psutil.Process(proc.pid).children(recursive=True)
                    if "ipykernel" in " ".join(c.cmdline())]
         assert len(kernels) == 1 and list(out.glob(".brief_*"))  # mid-render
+        cmd = kernels[0].cmdline()
+        conn = Path(cmd[cmd.index("-f") + 1])
+        sockets = Path(json.loads(conn.read_text())["ip"]).parent
+        assert json.loads(conn.read_text())["transport"] == "ipc" and sockets.is_dir()
+        assert _mode(sockets) == 0o700
         proc.send_signal(sig)
         proc.wait(timeout=60)
         gone, alive = psutil.wait_procs(kernels, timeout=15)
@@ -142,6 +148,7 @@ def test_killed_render_leaves_no_kernel_and_no_work_folder(tmp_path, sig):
         if proc.poll() is None:
             proc.kill()
     assert not list(out.glob(".brief_*")), "work folder left behind"
+    assert not conn.exists() and not sockets.exists(), "kernel connection files left behind"
     assert not list(out.glob("*.html")) and not list(out.glob("*.ipynb"))
     assert "NOT published" in (out / "brief_statewide_internal.FAILED.txt").read_text()
 

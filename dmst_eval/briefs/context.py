@@ -29,7 +29,12 @@ from dmst_eval.briefs.params import (DEFAULT_PERIOD_YEARS, POLICY_DATES, BriefPa
                                      parse_date)
 from dmst_eval.errors import BriefError
 
-__all__ = ["Brief", "Section", "section"]
+__all__ = ["Brief", "Section", "section", "STACK"]
+
+#: Modules the sections compute with (imported by :meth:`Brief.from_params`).
+STACK = ("geopandas", "statsmodels.api", "matplotlib.pyplot", "dmst_eval.tracking",
+         "dmst_eval.rba", "dmst_eval.risk", "dmst_eval.recidivism", "dmst_eval.evaluation",
+         "dmst_eval.hotspots", "dmst_eval.geography")
 
 
 class Section:
@@ -189,10 +194,17 @@ class Brief:
     def from_params(cls, **params) -> "Brief":
         """Load (and validate) the data named by ``data_path`` and build the brief: the
         notebook's entry point. A private validated copy written by
-        :func:`~dmst_eval.briefs.render_batch` is read without validating it again."""
+        :func:`~dmst_eval.briefs.render_batch` is read without validating it again.
+
+        The analysis modules the sections use are imported here, so that the section cells'
+        timings are their own compute (and a missing dependency fails before any section)."""
+        import importlib
+
         from dmst_eval.briefs.bundle import load_bundle
 
         p = BriefParams(**params)
+        for mod in STACK:
+            importlib.import_module(mod)
         return cls(load_bundle(p.data_path), p)
 
     # -- sections ----------------------------------------------------------------------------

@@ -48,6 +48,8 @@ BRIEF_NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "evaluation
 KERNEL = "dmst-eval"
 #: Prefix of the work folders renders and batches create inside the output folder.
 WORK_PREFIX = ".brief_"
+#: Prefix of the private folders (in the Jupyter runtime folder) of a kernel's Unix sockets.
+SOCKET_PREFIX = "dmst-kernel-"
 #: Age (seconds) after which a work folder left by a killed run is removed.
 STALE_AFTER = 3600
 #: Modes of published brief files and of a newly created output folder.
@@ -113,16 +115,21 @@ def prepare_out_dir(out_dir: str | Path) -> Path:
         except FileExistsError:  # created meanwhile by a parallel render
             pass
     remove_stale_work(out_dir)
+    with contextlib.suppress(Exception):  # and kernel socket folders of killed renders
+        from jupyter_core.paths import jupyter_runtime_dir
+
+        remove_stale_work(Path(jupyter_runtime_dir()), prefix=SOCKET_PREFIX)
     return out_dir
 
 
-def remove_stale_work(out_dir: Path, older_than: float = STALE_AFTER) -> list[str]:
+def remove_stale_work(out_dir: Path, older_than: float = STALE_AFTER,
+                      prefix: str = WORK_PREFIX) -> list[str]:
     """Remove this user's ``.brief_*`` work folders in ``out_dir`` older than ``older_than``
     seconds (left by a render or batch that was killed outright); return their names."""
     gone = []
     now = time.time()
     uid = os.getuid()
-    for p in out_dir.glob(f"{WORK_PREFIX}*"):
+    for p in out_dir.glob(f"{prefix}*"):
         try:
             st = p.lstat()
             if p.is_dir() and not p.is_symlink() and st.st_uid == uid \
@@ -444,7 +451,7 @@ def _socket_dir() -> Path:
 
     rt = Path(jupyter_runtime_dir())
     rt.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-    return Path(tempfile.mkdtemp(prefix="dmst-", dir=rt))
+    return Path(tempfile.mkdtemp(prefix=SOCKET_PREFIX, dir=rt))
 
 
 def _shutdown(km) -> None:
