@@ -8,6 +8,7 @@ from dmst_eval import plots
 from dmst_eval.briefs import markup
 from dmst_eval.briefs.context import Section, section
 from dmst_eval.briefs.params import POLICY_DATES
+from dmst_eval.errors import InputError
 
 TITLE = "Program effects"
 #: Covariates the service-referral weights balance (those present in the frame are used).
@@ -47,9 +48,17 @@ def _service_effect(brief) -> tuple[str, dict]:
     # the two groups add up (column totals); victims and re-victimized are nested, not added
     csup = brief.suppress(counts, count_cols=["victims", "revictimized_12m"],
                           complementary="columns")
+    res = None
     if min(n_ref, n_not) >= 2 * t and n_out >= t:
         covs = [c for c in SERVICE_COVARIATES if c in sf.columns]
-        res = ev.iptw_effect(sf, "referred", "revictimized_12m", covs)
+        try:
+            res = ev.iptw_effect(sf, "referred", "revictimized_12m", covs)
+        except InputError:  # no overlap (separation, positivity): no weighted comparison
+            parts.append(markup.note(
+                f"A weighted comparison is not possible in {brief.scope}: some groups of "
+                "victims were all referred or all not referred, so like cannot be compared "
+                "with like."))
+    if res is not None:
         summ = res.summary[res.summary["measure"] == "risk_difference"]
         if brief.audience == "public":  # the unadjusted difference adds nothing for readers
             summ = summ[summ["method"] != "naive"]
@@ -70,7 +79,7 @@ def _service_effect(brief) -> tuple[str, dict]:
                                   "care and AWOL; unmeasured differences may remain.")
         parts.append(h)
         tables["service_effect"] = et2
-    else:
+    elif not parts:
         parts.append(markup.note(f"Too few victims in {brief.scope} with a year of follow-up "
                                  "to estimate the effect of service referral reliably."))
     h, c2 = brief.table(csup, caption="Victims with 12 months of follow-up, by referral")
