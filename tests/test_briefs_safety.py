@@ -229,6 +229,7 @@ def _numeric_bundle(cd, path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_numeric_child_ids_render_every_brief(cd, tmp_path):
     """All 14 briefs (statewide + 6 regions, internal and public) from a bundle whose child
     ids are numbers pass the audit, which still checks them against the data's ids."""
