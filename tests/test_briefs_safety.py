@@ -95,14 +95,17 @@ def test_batch_removes_its_private_copy_on_interrupt(tmp_path, monkeypatch):
 def test_stale_work_folders_removed_fresh_ones_kept(tmp_path):
     out = tmp_path / "reports"
     out.mkdir()
-    old, new, other = out / ".brief_x_old", out / ".brief_y_new", out / "keep_me"
-    for d in (old, new, other):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    old, new, other = out / f".brief_x_p{dead.pid}_abc", out / ".brief_y_new", out / "keep_me"
+    running = out / runner.work_prefix(".brief_z")  # an old folder of a live process: kept
+    for d in (old, new, other, running):
         d.mkdir()
     two_hours_ago = time.time() - 7200
-    os.utime(old, (two_hours_ago, two_hours_ago))
-    os.utime(other, (two_hours_ago, two_hours_ago))
+    for d in (old, other, running):
+        os.utime(d, (two_hours_ago, two_hours_ago))
     runner.prepare_out_dir(out)
-    assert not old.exists() and new.exists() and other.exists()
+    assert not old.exists() and new.exists() and other.exists() and running.exists()
 
 
 def _sleeping_template(tmp_path: Path) -> Path:

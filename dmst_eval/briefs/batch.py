@@ -19,7 +19,7 @@ import pandas as pd
 from dmst_eval import schema
 from dmst_eval.briefs.params import BriefParams, normalise_region
 from dmst_eval.briefs.runner import (WORK_PREFIX, cleanup_on_signals, prepare_out_dir, render,
-                                     scrub)
+                                     scrub, work_prefix)
 from dmst_eval.errors import BriefError
 
 __all__ = ["render_batch", "AUDIENCES"]
@@ -86,7 +86,7 @@ def _private_copy(data_path: Path, out_dir: Path) -> tuple[Path | None, Path | N
                             "`dmst-eval validate` on the bundle to see them")
     except Exception as e:
         return None, None, f"could not load the data: {type(e).__name__}: {scrub(e)}"
-    holder = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}data_", dir=out_dir))  # 0700
+    holder = Path(tempfile.mkdtemp(prefix=work_prefix(f"{WORK_PREFIX}data"), dir=out_dir))
     copy = holder / data_path.name  # the briefs' provenance shows the original folder name
     copy.mkdir(mode=0o700)
     try:

@@ -98,6 +98,7 @@ def load_bundle(path: str | os.PathLike):
     >>> back = load_bundle(write_private_copy(cd, d))
     >>> back.data_hash == cd.data_hash and back.is_synthetic
     True
+    >>> import shutil; shutil.rmtree(d)
     """
     from dmst_eval.casedata import CaseData, load
 

@@ -49,7 +49,7 @@ KERNEL = "dmst-eval"
 #: Prefix of the work folders renders and batches create inside the output folder.
 WORK_PREFIX = ".brief_"
 #: Prefix of the private folders (in the Jupyter runtime folder) of a kernel's Unix sockets.
-SOCKET_PREFIX = "dmst-kernel-"
+SOCKET_PREFIX = "dmst-kernel_"
 #: Age (seconds) after which a work folder left by a killed run is removed.
 STALE_AFTER = 3600
 #: Modes of published brief files and of a newly created output folder.
@@ -122,10 +122,35 @@ def prepare_out_dir(out_dir: str | Path) -> Path:
     return out_dir
 
 
+def work_prefix(name: str) -> str:
+    """Prefix of a work folder: ``name`` plus this process's id, so that a later run can tell
+    a folder whose owner is still running (kept, however long it runs) from one left by a
+    process that was killed outright (removed once it is :data:`STALE_AFTER` seconds old).
+
+    >>> work_prefix(".brief_statewide_internal").startswith(".brief_statewide_internal_p")
+    True
+    """
+    return f"{name}_p{os.getpid()}_"
+
+
+def _owner_alive(name: str) -> bool:
+    m = re.search(r"_p(\d+)_", name)
+    if not m:
+        return False
+    try:
+        os.kill(int(m[1]), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, not ours to signal
+        return True
+    return True
+
+
 def remove_stale_work(out_dir: Path, older_than: float = STALE_AFTER,
                       prefix: str = WORK_PREFIX) -> list[str]:
-    """Remove this user's ``.brief_*`` work folders in ``out_dir`` older than ``older_than``
-    seconds (left by a render or batch that was killed outright); return their names."""
+    """Remove this user's ``.brief_*`` work folders in ``out_dir`` that are older than
+    ``older_than`` seconds and whose process is gone (left by a render or batch killed
+    outright); return their names."""
     gone = []
     now = time.time()
     uid = os.getuid()
@@ -133,7 +158,7 @@ def remove_stale_work(out_dir: Path, older_than: float = STALE_AFTER,
         try:
             st = p.lstat()
             if p.is_dir() and not p.is_symlink() and st.st_uid == uid \
-                    and now - st.st_mtime > older_than:
+                    and now - st.st_mtime > older_than and not _owner_alive(p.name):
                 shutil.rmtree(p, ignore_errors=True)
                 gone.append(p.name)
         except OSError:
@@ -357,7 +382,7 @@ def render(params: dict | BriefParams | None = None, out_dir: str | Path = "repo
     failed_note = out_dir / f"{slug}.FAILED.txt"
     notes: list[str] = []
     km = sockets = None
-    work = Path(tempfile.mkdtemp(prefix=f".{slug}_", dir=out_dir))  # 0700, ".brief_…"
+    work = Path(tempfile.mkdtemp(prefix=work_prefix(f".{slug}"), dir=out_dir))  # 0700
     try:
         with cleanup_on_signals():
             run_params = params.as_dict()
@@ -451,7 +476,7 @@ def _socket_dir() -> Path:
 
     rt = Path(jupyter_runtime_dir())
     rt.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-    return Path(tempfile.mkdtemp(prefix=SOCKET_PREFIX, dir=rt))
+    return Path(tempfile.mkdtemp(prefix=work_prefix(SOCKET_PREFIX.rstrip("_-")), dir=rt))
 
 
 def _shutdown(km) -> None:
