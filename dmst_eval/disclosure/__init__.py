@@ -31,10 +31,17 @@ from dmst_eval.disclosure.html_audit import AuditReport, audit
 from dmst_eval.disclosure.ledger import AUDIENCES, CellKey, Ledger, Relation
 from dmst_eval.disclosure.intervals import IntervalAuditResult, interval_audit
 from dmst_eval.disclosure.suppression import SuppressionPlan, plan
+from dmst_eval.disclosure.report import DisclosureReport
+from dmst_eval.disclosure.keys import apply_plan, keys_frame, register_table
+from dmst_eval.disclosure.figures import (ShareDisplay, at_risk_numbers, bar_heights,
+                                          mark_hidden_bars, share_text, truncate_at_risk)
 
 __all__ = [
     "DisclosureError", "SUPPRESSED", "DEFAULT_THRESHOLDS", "CHILD_ID_PATTERNS", "COUNT_HEADER",
     "COUNT_NOUNS", "ID_HEADER", "NUMERIC_ID_MIN_DIGITS", "count_phrase", "default_threshold",
     "format_count", "is_hidden", "suppress", "table_html", "AuditReport", "audit", "AUDIENCES", "CellKey", "Ledger", "Relation",
-    "IntervalAuditResult", "interval_audit", "SuppressionPlan", "plan",
+    "IntervalAuditResult", "interval_audit", "SuppressionPlan", "plan", "DisclosureReport",
+    "apply_plan", "keys_frame", "register_table",
+    "ShareDisplay",
+    "at_risk_numbers", "bar_heights", "mark_hidden_bars", "share_text", "truncate_at_risk",
 ]

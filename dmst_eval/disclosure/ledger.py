@@ -265,7 +265,10 @@ class Ledger:
                   publish_of: bool = True) -> CellKey:
         """A share ``n / of``: registers n, of and the complement ``of − n`` (unpublished) with
         ``of = n + complement``; if the share is shown (``shown``, as a fraction, rounded to
-        ``digits`` decimals of a percentage), also the interval it implies for n / of.
+        ``digits`` decimals of a percentage; or a band ``(lower, upper)`` as returned by
+        :func:`~dmst_eval.disclosure.share_text`), also the interval it implies for n / of.
+        ``publish_n`` / ``publish_of`` = False when the brief shows only the share and one of
+        the two counts ("9% of 378 reports").
 
         Returns the complement's key (``"<measure> (complement)"``).
         """
@@ -278,9 +281,13 @@ class Ledger:
         kc = self.add(f"{measure} (complement)", of - n, region=region, period=period,
                       audience=None)
         self.add_sum(ko, [kn, kc], name="n + complement = of")
-        if shown is not None:
+        if isinstance(shown, tuple):  # a band, e.g. from share_text: lower <= n/of <= upper
+            lo, hi = shown
+            self.add_ratio(kn, ko, (lo + hi) / 2, half_width=(hi - lo) / 2, audience=audience,
+                           name=f"share band shown for {measure}")
+        elif shown is not None:
             self.add_ratio(kn, ko, shown, half_width=0.5 * 10 ** -(digits + 2),
-                           audience=audience)
+                           audience=audience, name=f"share shown for {measure}")
         return kc
 
     def add_ratio(self, numerator, denominator, shown: float, *, half_width: float,
