@@ -213,7 +213,10 @@ class Ledger:
         if not (lower - tol <= lhs <= upper + tol):
             raise DisclosureError(f"relation {name!r} does not hold for the registered values; "
                                   "check the cell keys")
-        rel = Relation(coefs, float(lower), float(upper), name, frozenset(audiences))
+        auds = {audiences} if isinstance(audiences, str) else set(audiences or AUDIENCES)
+        if auds - set(AUDIENCES):
+            raise DisclosureError(f"audience must be one of {AUDIENCES}, got {sorted(auds)}")
+        rel = Relation(coefs, float(lower), float(upper), name, frozenset(auds))
         self.relations.append(rel)
         return rel
 
@@ -286,7 +289,8 @@ class Ledger:
             self.add_ratio(kn, ko, (lo + hi) / 2, half_width=(hi - lo) / 2, audience=audience,
                            name=f"share band shown for {measure}")
         elif shown is not None:
-            self.add_ratio(kn, ko, shown, half_width=0.5 * 10 ** -(digits + 2),
+            self.add_ratio(kn, ko, round(float(shown), digits + 2),
+                           half_width=0.5 * 10 ** -(digits + 2),
                            audience=audience, name=f"share shown for {measure}")
         return kc
 
