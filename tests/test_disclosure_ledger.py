@@ -91,7 +91,7 @@ def test_attack_within_table_year_totals():
     # cheapest protecting cell: the 6 (not the total 14)
     assert hidden(on, "internal")[("AWOL episodes", "statewide", "2025")] == "secondary"
     assert ("AWOL episodes", "statewide", "2023-2025") not in hidden(on, "internal")
-    assert interval(on.audit, period="2023") == (1, 4)
+    assert interval(on.audit, period="2023") == (1, 4)  # "<5" = 1..4: no zero hidden
 
 
 def test_attack_statewide_minus_regions():
@@ -164,11 +164,12 @@ def test_sub_additive_totals_also_narrow():
 
 # ------------------------------------------------------------------ secondary suppression
 def test_no_feasible_pattern_raises():
-    # total 3 must be shown (official figure): 2 + 1 can never be protected
+    # the statewide 12 and Region 2's 9 are official figures that must be shown (not
+    # suppressible): Region 1's 3 = 12 - 9 can never be protected
     led = Ledger()
-    a = led.add("victims", 2, region="Region 1", audience="internal")
-    b = led.add("victims", 1, region="Region 2", audience="internal")
-    t = led.add("victims", 3, audience="internal", suppressible=False)
+    a = led.add("victims", 3, region="Region 1", audience="internal")
+    b = led.add("victims", 9, region="Region 2", audience="internal", suppressible=False)
+    t = led.add("victims", 12, audience="internal", suppressible=False)
     led.add_sum(t, [a, b], name="regions add up to statewide")
     with pytest.raises(DisclosureError, match="no secondary suppression pattern.*"
                                               "regions add up to statewide"):
@@ -176,7 +177,26 @@ def test_no_feasible_pattern_raises():
     # ... and the message names the cell, never its value
     with pytest.raises(DisclosureError) as e:
         plan(led, INTERNAL)
-    assert "2" not in str(e.value).replace("Region 2", "")
+    assert "Region 1" in str(e.value) and "3" not in str(e.value)
+
+
+def test_markers_and_zeros_pin_a_total_then_a_zero_is_hidden():
+    # four regions "<5" beside two zeros and a statewide "<5": each region is 1 and the
+    # statewide 4 -- unless one of the zeros is shown as "<5" too
+    led = Ledger()
+    regions = [f"Region {i}" for i in range(1, 7)]
+    ks = [led.add("victims", n, region=r, audience="internal")
+          for r, n in zip(regions, [1, 1, 1, 1, 0, 0])]
+    led.add_regions("victims", period="all", statewide=4, audience="internal")
+    off = interval_audit(led, plan(led, INTERNAL, secondary=False))
+    assert interval(off, region="statewide") == (4, 4)
+    assert interval(off, region="Region 1") == (1, 1)
+    p = plan(led, INTERNAL)
+    assert p.audit.passed
+    kinds = hidden(p, "internal")
+    assert sum(v == "zero" for v in kinds.values()) >= 1
+    assert p.display(ks[4], "internal", 0) in ("<5", "0")
+    assert "<5" in {p.display(k, "internal", 0) for k in ks[4:]}
 
 
 def test_audiences_are_consistent_and_internal_reader_holds_public_briefs():

@@ -121,7 +121,7 @@ def apply_plan(table: pd.DataFrame, keys: pd.DataFrame, plan, audience: str,
                 raise DisclosureError(f"count {k.label()!r} is not in the batch plan for the "
                                       f"{audience} audience: register it in the section's "
                                       "cells()")
-            if st == "primary":
+            if st in ("primary", "zero"):
                 vals.append(f"<{t}")
                 n_pri += 1
             elif st == "secondary":

@@ -248,6 +248,26 @@ class Ledger:
             self._relate({p: 1.0, total: -1.0}, -math.inf, 0.0, f"{name} (at least each part)")
         return rel
 
+    def add_sum_if_holds(self, total, parts: Iterable, *, name: str = "parts add up to the "
+                         "whole") -> str:
+        """Add ``total = sum(parts)`` if it holds for the values, else the sub-additive form
+        if that holds, else nothing; returns "exact", "sub-additive" or "none".
+
+        For totals whose design relation depends on the data (children counted once a period:
+        when no child appears in two years the total *is* the sum, and a reader may assume so).
+        """
+        total = as_key(total)
+        parts = [as_key(p) for p in parts]
+        vals = [self.value(p) for p in parts]
+        v = self.value(total)
+        if v == sum(vals):
+            self.add_sum(total, parts, name=name)
+            return "exact"
+        if vals and max(vals) <= v <= sum(vals):
+            self.add_sum(total, parts, name=name, exact=False)
+            return "sub-additive"
+        return "none"
+
     def add_regions(self, measure: str, *, period, statewide: int | None = None,
                     regions: Sequence[str] | None = None, exact: bool = True,
                     audience=AUDIENCES) -> Relation:

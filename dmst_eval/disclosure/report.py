@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dmst_eval.disclosure.intervals import SECONDARY
+from dmst_eval.disclosure.intervals import PRIMARY
 from dmst_eval.disclosure.suppression import SuppressionPlan
 
 
@@ -53,7 +53,7 @@ class DisclosureReport:
         for a in order:
             h = plan.hidden.get(a, {})
             pub = len(plan.published.get(a, ()))
-            sec = [k for k, v in h.items() if v == SECONDARY]
+            sec = [k for k, v in h.items() if v != PRIMARY]
             row = {"audience": a, "threshold": plan.thresholds[a], "published": pub,
                    "primary": len(h) - len(sec), "secondary": len(sec),
                    "secondary_share": round(len(sec) / pub, 3) if pub else 0.0,

@@ -4,16 +4,17 @@
 
 1. **Primary**: every published count from 1 to ``threshold − 1`` (shown as ``"<threshold"``).
 2. **Consistency across audiences**: audiences are planned from the highest threshold down
-   (public, then internal). A count hidden for the public may be shown internally only if the
-   internal plan allows it; a count shown publicly is never hidden internally (the internal
-   reader holds the public briefs), so the internal reader never learns more than its plan says.
+   (public, then internal). The internal reader also holds the public briefs, so a count shown
+   publicly can be hidden internally only by hiding it publicly too; the internal plan does
+   that (as "suppressed" in both) only when no count hidden for the public alone will do.
 3. **Secondary**: while the interval audit (:mod:`dmst_eval.disclosure.intervals`) finds a
    protected count that a reader can narrow below the rule, one more shown count is hidden
    (shown as ``"suppressed"``), chosen among the counts linked to the failing one:
 
-   * only counts at or above the audience's threshold that are not shown to a reader of a
-     less-privileged audience, and that are suppressible (a population or an official total
-     registered with ``suppressible=False`` is never hidden);
+   * counts at or above the audience's threshold (shown as ``"suppressed"``, so a reader knows
+     such a cell is at least the threshold, and the audit assumes so) and, as a last resort, a
+     zero (shown as ``"<threshold"``, which therefore means 0 to threshold − 1); never a count
+     registered with ``suppressible=False`` (a population, an official total);
    * first the counts in the relation that pins the failing count (the largest dual of the
      linear-programming relaxation), then the other counts sharing a relation with it, then
      any count in its connected component;
@@ -51,7 +52,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from dmst_eval.disclosure.intervals import (PRIMARY, SECONDARY, IntervalAuditResult, Reader,
+from dmst_eval.disclosure.intervals import (PRIMARY, SECONDARY, ZERO, IntervalAuditResult,
+                                            Reader, audit_row,
                                             audit_reader, sensitive_cells)
 from dmst_eval.disclosure.ledger import CellKey, Ledger, as_key
 from dmst_eval.disclosure.tables import DEFAULT_THRESHOLDS, SUPPRESSED
@@ -102,7 +104,7 @@ class SuppressionPlan:
         :class:`DisclosureError`: every published count must be in the batch ledger.
         """
         st = self.status(key, audience)
-        if st == "primary":
+        if st in ("primary", "zero"):
             return f"<{self.thresholds[audience]}"
         if st == "secondary":
             return SUPPRESSED
@@ -112,7 +114,7 @@ class SuppressionPlan:
         return f"{int(value):,}"
 
     def is_hidden(self, key, audience: str) -> bool:
-        return self.status(key, audience) in (PRIMARY, SECONDARY)
+        return self.status(key, audience) in (PRIMARY, SECONDARY, ZERO)
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -123,7 +125,7 @@ class SuppressionPlan:
             rows.append({"audience": a, "threshold": t,
                          "published": len(self.published.get(a, ())),
                          "primary": sum(v == PRIMARY for v in h.values()),
-                         "secondary": sum(v == SECONDARY for v in h.values())})
+                         "secondary": sum(v != PRIMARY for v in h.values())})
         return pd.DataFrame(rows)
 
     # -- a private file, no pickle ------------------------------------------------------------
@@ -171,7 +173,9 @@ def plan(ledger: Ledger, thresholds: dict | None = None, secondary: bool = True,
         ``False`` hides only the small counts themselves (to show what a reader could work out;
         never for publishing).
     audit : bool
-        Run the final interval audit and keep it on the plan (``plan.audit``).
+        Keep the interval audit on the plan (``plan.audit``): each protected count's range as
+        found when it was last checked (later hiding only widens ranges, so these are sound;
+        :func:`~dmst_eval.disclosure.interval_audit` recomputes them from scratch).
 
     Raises
     ------
@@ -187,17 +191,19 @@ def plan(ledger: Ledger, thresholds: dict | None = None, secondary: bool = True,
     order = sorted(thresholds, key=lambda a: (-thresholds[a], a))
     hidden: dict = {}
     published = {a: ledger.published(a) for a in thresholds}
+    rows = []
     for a in order:
         t = thresholds[a]
         h = {k: PRIMARY for k in published[a] if 1 <= ledger.value(k) < t}
         hidden[a] = h
         if secondary:
-            _protect(ledger, thresholds, hidden, a, published)
+            rows += _protect(ledger, thresholds, hidden, a, published)
     p = SuppressionPlan(thresholds, hidden, published)
     if audit:
-        rows = []
-        for a in order:
-            rows += audit_reader(Reader(ledger, thresholds, hidden, a))
+        if not secondary:
+            rows = []
+            for a in order:
+                rows += audit_reader(Reader(ledger, thresholds, hidden, a))
         cols = ["reader", "measure", "region", "period", "published", "lower", "upper",
                 "target_upper", "passed", "pinned_by"]
         p.audit = IntervalAuditResult(pd.DataFrame(rows, columns=cols))
@@ -208,28 +214,49 @@ def plan(ledger: Ledger, thresholds: dict | None = None, secondary: bool = True,
 def _protect(ledger: Ledger, thresholds: dict, hidden: dict, aud: str, published: dict) -> None:
     t = thresholds[aud]
     reader = Reader(ledger, thresholds, hidden, aud)
-    # counts a less-privileged reader sees as numbers cannot be hidden from this one
-    shown_elsewhere = set()
+    # a count a less-privileged reader sees as a number is hidden from this one only by
+    # hiding it from that reader too (as "suppressed" there: so only counts at or above that
+    # threshold); such counts are taken last
+    shown_elsewhere: dict = {}
     for b, tb in thresholds.items():
         if b != aud and tb > t and b in hidden:
-            shown_elsewhere |= published[b] - set(hidden[b])
-    eligible = {k for k in published[aud]
-                if ledger.value(k) >= t and ledger.suppressible(k) and k not in shown_elsewhere}
+            for k in published[b] - set(hidden[b]):
+                shown_elsewhere.setdefault(k, []).append(b)
+    def fits(k, b):  # hidden from audience b as "suppressed" (>= t) or a zero as "<t"
+        v = ledger.value(k)
+        return v == 0 or v >= thresholds[b]
+
+    eligible = {k for k in published[aud] if ledger.suppressible(k) and fits(k, aud)
+                and all(fits(k, b) for b in shown_elsewhere.get(k, ()))}
+    shared = {k for k in eligible if k in shown_elsewhere}
 
     def hide(k):
-        hidden[aud][k] = SECONDARY
+        kind = ZERO if ledger.value(k) == 0 else SECONDARY
+        hidden[aud][k] = kind
+        for b in shown_elsewhere.get(k, ()):
+            hidden[b][k] = kind
+        reader.update(k, thresholds, hidden)
+
+    def unhide(k):
+        del hidden[aud][k]
+        for b in shown_elsewhere.get(k, ()):
+            del hidden[b][k]
         reader.update(k, thresholds, hidden)
 
     todo = sensitive_cells(ledger, t)
+    first = reader.intervals(todo)  # one model per connected group of cells
     rounds = 0
+    rows = []
     while todo:
         key = todo.pop(0)
-        iv = reader.interval(key)
-        while not (iv.lower <= 1 and iv.upper >= t - 1):
+        ok, iv = reader.protected(key, first.pop(key, None))
+        if not ok:  # counts hidden since may have widened it: look again
+            ok, iv = reader.protected(key)
+        while not ok:
             rounds += 1
             if rounds > _MAX_ROUNDS:
                 raise DisclosureError("secondary suppression did not converge")
-            cands = _candidates(reader, key, iv.pinned_by, eligible, hidden[aud])
+            cands = _candidates(reader, key, iv.pinned_by, eligible, hidden[aud], shared)
             if not cands:
                 raise DisclosureError(
                     f"no secondary suppression pattern protects {key.label()!r} for the {aud} "
@@ -238,25 +265,30 @@ def _protect(ledger: Ledger, thresholds: dict, hidden: dict, aud: str, published
             pick = None
             for c in cands[:3]:
                 hide(c)
-                iv2 = reader.interval(key)
-                if iv2.lower <= 1 and iv2.upper >= t - 1:
+                ok, iv2 = reader.protected(key)
+                if ok:
                     pick = c
                     iv = iv2
                     break
-                del hidden[aud][c]
-                reader.update(c, thresholds, hidden)
+                unhide(c)
             if pick is None:
                 hide(cands[0])
-                iv = reader.interval(key)
-    # hiding a count only removes constraints, so counts protected earlier stay protected
+                ok, iv = reader.protected(key)
+        rows.append(audit_row(reader, iv, True))
+    # hiding a count (or a zero) only removes constraints, so every interval found here can
+    # only widen later: the rows are the final interval audit of this reader (bounds a reader
+    # can work out are at least this wide)
+    return rows
 
 
-def _candidates(reader: Reader, key, pinned_by: str, eligible: set, hidden: dict) -> list:
+def _candidates(reader: Reader, key, pinned_by: str, eligible: set, hidden: dict,
+                shared: set = frozenset()) -> list:
     def ok(k):
         return k in eligible and k not in hidden and reader.known(k)
 
     def cost(k):
-        return (reader.ledger.value(k), k)
+        v = reader.ledger.value(k)
+        return (k in shared, v == 0, v, k)
 
     groups = []
     mine = [reader.relations[i] for i in reader.by_cell.get(key, [])]
