@@ -41,7 +41,8 @@ from dmst_eval.briefs.runner import (BRIEF_NOTEBOOK, KERNEL, BriefResult, chromi
 from dmst_eval.briefs.batch import REPORT_FILE, render_batch
 
 __all__ = ["Brief", "BriefParams", "BriefError", "BriefResult", "Section", "render",
-           "render_batch", "REPORT_FILE", "normalise_region", "chromium_path", "chromium_cmd", "quiet",
+           "render_batch", "REPORT_FILE", "normalise_region", "chromium_path", "chromium_cmd",
+           "quiet",
            "html_export", "sections", "SECTIONS", "BRIEF_NOTEBOOK", "KERNEL", "POLICY_DATES",
            "DEFAULT_PERIOD_YEARS", "MIN_THRESHOLDS"]
 
