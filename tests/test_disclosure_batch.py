@@ -227,3 +227,18 @@ def test_the_attack_can_fail_without_secondary_suppression(cd, ledger):
     res = _attack(_render(cd, weak, findings=False), ["public"], 10)
     exact = [k for k, (lo, hi) in res.items() if lo == hi and hi > 0]
     assert exact, "with primary suppression only, the attack should recover some counts"
+
+
+def test_render_batch_refuses_a_failing_plan(tmp_path, monkeypatch):
+    from dmst_eval.briefs import render_batch
+
+    def no_pattern(cd, params):
+        raise disclosure.DisclosureError("no secondary suppression pattern protects "
+                                         "'Confirmed victims — Region 1, 2024'")
+
+    monkeypatch.setattr(dp, "batch_plan", no_pattern)
+    out = tmp_path / "reports"
+    res = render_batch(regions="Region 1", data_path=str(DATA), out_dir=out, workers=1)
+    assert (res["status"] == "failed").all()
+    assert res["error"].str.contains("disclosure plan failed, no brief was rendered").all()
+    assert not list(out.glob("*.html")) and not list(out.glob(".brief_*"))

@@ -92,35 +92,35 @@ def _plan_batch(cd, copy: Path, out_dir: Path, params: dict) -> tuple[str, str]:
 
 
 def _private_copy(data_path: Path, out_dir: Path, params: dict | None = None
-                  ) -> tuple[Path | None, Path | None, str, str]:
+                  ) -> tuple[Path | None, Path | None, str]:
     """Validate the bundle once and write the private copy (and, given ``params``, the batch's
-    disclosure plan); (folder to remove, data path for the briefs, error message or "",
-    disclosure report or "")."""
+    disclosure plan and report); (folder to remove, data path for the briefs, error message
+    or "")."""
     from dmst_eval.briefs.bundle import write_private_copy
     from dmst_eval.casedata import load
     from dmst_eval.errors import DataValidationError
 
     if not data_path.exists():
-        return None, None, f"data_path {data_path.name} does not exist", ""
+        return None, None, f"data_path {data_path.name} does not exist"
     try:
         cd = load(data_path)
     except DataValidationError as e:
         return None, None, (f"the data failed validation ({len(e.problems)} problem(s)); run "
-                            "`dmst-eval validate` on the bundle to see them"), ""
+                            "`dmst-eval validate` on the bundle to see them")
     except Exception as e:
-        return None, None, f"could not load the data: {type(e).__name__}: {scrub(e)}", ""
+        return None, None, f"could not load the data: {type(e).__name__}: {scrub(e)}"
     holder = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}data_", dir=out_dir))  # 0700
     copy = holder / data_path.name  # the briefs' provenance shows the original folder name
     copy.mkdir(mode=0o700)
     try:
         write_private_copy(cd, copy)
-        err = report = ""
+        err = ""
         if params is not None:
-            report, err = _plan_batch(cd, copy, out_dir, params)
+            _, err = _plan_batch(cd, copy, out_dir, params)
     except BaseException:
         shutil.rmtree(holder, ignore_errors=True)
         raise
-    return holder, copy, err, report
+    return holder, copy, err
 
 
 def render_batch(regions="all", data_path: str = "data/synthetic", audience: str = "internal",
@@ -178,8 +178,10 @@ def render_batch(regions="all", data_path: str = "data/synthetic", audience: str
                                      mp_context=mp.get_context("spawn"))
             warm = [ex.submit(_warm) for _ in range(ex._max_workers)]
             plan_params = BriefParams(**jobs[0]).as_dict() if jobs else {}
-            holder, copy, err, report = _private_copy(Path(data_path).resolve(), out,
-                                                      plan_params)
+            (out / REPORT_FILE).unlink(missing_ok=True)
+            holder, copy, err = _private_copy(Path(data_path).resolve(), out, plan_params)
+            if (out / REPORT_FILE).exists():
+                report = (out / REPORT_FILE).read_text(encoding="utf-8").rstrip()
             for w in warm:
                 w.result()
             if err:

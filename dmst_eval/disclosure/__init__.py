@@ -28,6 +28,7 @@ from dmst_eval.disclosure.tables import (CHILD_ID_PATTERNS, COUNT_HEADER, COUNT_
                                          format_count, is_hidden, suppress, table_html)
 from dmst_eval.disclosure.tables import _PROSE_COUNT, _DATE_PATTERNS, _fmt_cell  # noqa: F401
 from dmst_eval.disclosure.html_audit import AuditReport, audit
+from dmst_eval.disclosure.html_audit import _Auditor, _date_strings, _number  # noqa: F401
 from dmst_eval.disclosure.ledger import AUDIENCES, CellKey, Ledger, Relation
 from dmst_eval.disclosure.intervals import IntervalAuditResult, interval_audit
 from dmst_eval.disclosure.suppression import SuppressionPlan, plan
