@@ -4,7 +4,7 @@ One table (:mod:`~dmst_eval.disclosure.tables`)
     :func:`suppress` hides small counts and their complements in a single table;
     :func:`format_count` and :func:`count_phrase` show one count; :func:`table_html` renders a
     suppressed table as HTML the audit can check.
-A whole batch of briefs (:mod:`~dmst_eval.disclosure.ledger`, :mod:`.suppression`, :mod:`.intervals`)
+A whole batch of briefs (:mod:`~dmst_eval.disclosure.ledger`, ``.suppression``, ``.intervals``)
     A :class:`Ledger` records every count the batch publishes (measure, region, period,
     audience) and how counts relate (regions add up to statewide, years to the period,
     n + complement = of, shares and rates); :func:`plan` hides enough further counts that none
@@ -40,7 +40,8 @@ from dmst_eval.disclosure.figures import (ShareDisplay, at_risk_numbers, bar_hei
 __all__ = [
     "DisclosureError", "SUPPRESSED", "DEFAULT_THRESHOLDS", "CHILD_ID_PATTERNS", "COUNT_HEADER",
     "COUNT_NOUNS", "ID_HEADER", "NUMERIC_ID_MIN_DIGITS", "count_phrase", "default_threshold",
-    "format_count", "is_hidden", "suppress", "table_html", "AuditReport", "audit", "AUDIENCES", "CellKey", "Ledger", "Relation",
+    "format_count", "is_hidden", "suppress", "table_html", "AuditReport", "audit", "AUDIENCES",
+    "CellKey", "Ledger", "Relation",
     "IntervalAuditResult", "interval_audit", "SuppressionPlan", "plan", "DisclosureReport",
     "apply_plan", "keys_frame", "register_table",
     "ShareDisplay",
