@@ -80,6 +80,10 @@ def test_attacks_found_without_secondary_suppression(ledger):
     assert "years add up to the period" in pins       # hidden years from the period total
     # some hidden counts are recovered exactly (lower == upper)
     assert (f["lower"] == f["upper"]).any()
+    # police reports: statewide minus the regions, and the percentage with its denominator
+    pol = f[f["measure"] == "Careline reports from police"]
+    assert {"regions add up to statewide",
+            "share shown for Careline reports from police"} <= set(pol["pinned_by"])
     with pytest.raises(disclosure.DisclosureError, match="pinned by"):
         weak.audit.raise_if_failed()
 

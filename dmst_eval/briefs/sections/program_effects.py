@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dmst_eval import plots
+from dmst_eval import disclosure, plots
 from dmst_eval.briefs import markup
 from dmst_eval.briefs.context import Section, section
 from dmst_eval.briefs.params import POLICY_DATES
+from dmst_eval.briefs.sections import _shared as sh
 from dmst_eval.errors import InputError
 
 TITLE = "Program effects"
@@ -88,22 +89,56 @@ def _service_effect(brief) -> tuple[str, dict]:
     return "".join(parts), tables
 
 
+def _police_series(brief):
+    """Monthly police reports (statewide or the region's), the yearly table and its ledger
+    keys (a year cut by the end of the series is labelled as such)."""
+    from dmst_eval import evaluation as ev
+
+    def compute():
+        rp = brief.cd.reports
+        if brief.region_arg:
+            rp = rp[rp["region"].astype(str) == brief.region_arg]
+        pol = rp[rp["reporter_type"].astype(str) == "police"]
+        end = min(brief.pe, brief.study[1])
+        series = ev.monthly_counts(pol["received_at"], brief.study[0], end)
+        yearly = series.groupby(series.index.year).sum()
+        ytab = pd.DataFrame({"year": yearly.index.astype(str),
+                             "police_reports": yearly.to_numpy()})
+        last = (end.month, end.day) == (12, 31)
+        labels = [y if (last or y != str(end.year)) else f"{y} to {end.strftime('%Y-%m-%d')}"
+                  for y in ytab["year"]]
+        keys = disclosure.keys_frame(ytab, ["police_reports"],
+                                     measure="Careline reports from police",
+                                     region=brief.region, period=labels)
+        return series, ytab, keys
+    return sh._memo(brief, "police_series", compute)
+
+
+def cells(brief, ledger) -> None:
+    """Register the yearly police reports; the years of the reporting period add up to the
+    period's police reports (shown in the key findings)."""
+    _, ytab, keys = _police_series(brief)
+    disclosure.register_table(ledger, ytab, keys)
+    w = brief.window_label("period")
+    total = brief.key("Careline reports from police", w)
+    if total in ledger and ".." not in w:
+        y0, y1 = (int(x) for x in w.split("-"))
+        inside = [k for k in keys["police_reports"] if k.period.isdigit()
+                  and y0 <= int(k.period) <= y1]
+        if len(inside) == y1 - y0 + 1:
+            ledger.add_sum_if_holds(total, inside, name="years add up to the period")
+
+
 def _police_reports(brief) -> tuple[str, dict, list]:
     """Police reports before/after PA 11-180 (statewide series or the region's)."""
     from dmst_eval import evaluation as ev
 
     parts, figs = [], []
     t = brief.threshold
-    rp = brief.cd.reports
-    if brief.region_arg:
-        rp = rp[rp["region"].astype(str) == brief.region_arg]
-    pol = rp[rp["reporter_type"].astype(str) == "police"]
-    end = min(brief.pe, brief.study[1])
-    series = ev.monthly_counts(pol["received_at"], brief.study[0], end)
+    series, ytab, keys = _police_series(brief)
     intervention = pd.Timestamp(next(iter(POLICY_DATES)))
-    yearly = series.groupby(series.index.year).sum()
-    ytab = pd.DataFrame({"year": yearly.index.astype(str), "police_reports": yearly.to_numpy()})
-    ysup = brief.suppress(ytab, count_cols=["police_reports"])
+    # shown as the batch plan says: the regions' years add up to the statewide years
+    ysup = disclosure.apply_plan(ytab, keys, brief.plan, brief.audience)
     pre = series[series.index < intervention]
     if series.sum() >= 4 * t and len(pre) >= 24 and pre.sum() >= t:
         its = ev.interrupted_time_series(series, intervention, family="negbin")
