@@ -37,18 +37,12 @@ def _service_effect(brief) -> tuple[str, dict]:
 
     parts, tables = [], {}
     t = brief.threshold
-    sf = ev.service_frame(brief.cd, region=brief.region_arg)
-    n_ref = int(sf["referred"].sum()) if len(sf) else 0
-    n_not = int(len(sf) - n_ref)
-    n_out = int(sf["revictimized_12m"].sum()) if len(sf) else 0
-    counts = pd.DataFrame({"group": ["referred within 30 days", "not referred"],
-                           "victims": [n_ref, n_not],
-                           "revictimized_12m": [
-                               int(sf.loc[sf["referred"] == 1, "revictimized_12m"].sum()),
-                               int(sf.loc[sf["referred"] == 0, "revictimized_12m"].sum())]})
-    # the two groups add up (column totals); victims and re-victimized are nested, not added
-    csup = brief.suppress(counts, count_cols=["victims", "revictimized_12m"],
-                          complementary="columns")
+    sf, counts, keys = _service_counts(brief)
+    n_ref, n_not = (int(v) for v in counts["victims"])
+    n_out = int(counts["revictimized_12m"].sum())
+    # shown as the batch plan says (the regions add up to statewide; each group's victims are
+    # its re-victimized plus the rest)
+    csup = disclosure.apply_plan(counts, keys, brief.plan, brief.audience)
     res = None
     if min(n_ref, n_not) >= 2 * t and n_out >= t:
         covs = [c for c in SERVICE_COVARIATES if c in sf.columns]
@@ -89,6 +83,41 @@ def _service_effect(brief) -> tuple[str, dict]:
     return "".join(parts), tables
 
 
+def _service_counts(brief):
+    """The service frame, the counts table (victims with 12 months of follow-up and those
+    re-victimized, by referral) and its ledger keys."""
+    from dmst_eval import evaluation as ev
+
+    def compute():
+        sf = ev.service_frame(brief.cd, region=brief.region_arg)
+        groups = ["referred within 30 days", "not referred"]
+        counts = pd.DataFrame({"group": groups,
+                               "victims": [int((sf["referred"] == 1).sum()),
+                                           int((sf["referred"] == 0).sum())],
+                               "revictimized_12m": [
+                                   int(sf.loc[sf["referred"] == 1, "revictimized_12m"].sum()),
+                                   int(sf.loc[sf["referred"] == 0, "revictimized_12m"].sum())]})
+        keys = disclosure.keys_frame(
+            counts, ["victims", "revictimized_12m"],
+            measure={"victims": [f"victims followed 12 months, {g}" for g in groups],
+                     "revictimized_12m": [f"re-victimized within 12 months, {g}"
+                                          for g in groups]},
+            region=brief.region, period="all years")
+        return sf, counts, keys
+    return sh._memo(brief, "service_counts", compute)
+
+
+def _register_services(brief, ledger) -> None:
+    _, counts, keys = _service_counts(brief)
+    disclosure.register_table(ledger, counts, keys)
+    for i in counts.index:  # victims = re-victimized + not re-victimized (never shown)
+        kv, kr = keys.at[i, "victims"], keys.at[i, "revictimized_12m"]
+        comp = ledger.add(f"not re-victimized within 12 months, {counts.at[i, 'group']}",
+                          int(counts.at[i, "victims"] - counts.at[i, "revictimized_12m"]),
+                          region=brief.region, period="all years", audience=None)
+        ledger.add_sum(kv, [kr, comp], name="n + complement = of")
+
+
 def _police_series(brief):
     """Monthly police reports (statewide or the region's), the yearly table and its ledger
     keys (a year cut by the end of the series is labelled as such)."""
@@ -115,8 +144,10 @@ def _police_series(brief):
 
 
 def cells(brief, ledger) -> None:
-    """Register the yearly police reports; the years of the reporting period add up to the
-    period's police reports (shown in the key findings)."""
+    """Register the service counts (with the complement of each group's re-victimized) and
+    the yearly police reports; the years of the reporting period add up to the period's police
+    reports (shown in the key findings)."""
+    _register_services(brief, ledger)
     _, ytab, keys = _police_series(brief)
     disclosure.register_table(ledger, ytab, keys)
     w = brief.window_label("period")
