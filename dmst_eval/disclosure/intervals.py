@@ -177,21 +177,49 @@ class Reader:
         names = [self.relations[i].name for i in rels]
         res = {}
         t = self.t
+        # every integer solution found is a value assignment the reader cannot rule out: it
+        # shows, for every cell at once, values that cell can take. A cell already seen at <= 1
+        # (or >= t-1) needs no solve in that direction: the range reported is then the range
+        # seen, which the true range contains
+        seen_lo = np.full(n, np.inf)
+        seen_hi = np.full(n, -np.inf)
         for key in keys:
             j = idx[key]
             cost = np.zeros(n)
             cost[j] = 1.0
-            h.changeColsCost(n, cols, cost)
             bounds, pins = [], []
-            for sense in (highspy.ObjSense.kMinimize, highspy.ObjSense.kMaximize):
+            cost_set = False
+            for sense, done in ((highspy.ObjSense.kMinimize, seen_lo[j] <= 1),
+                                (highspy.ObjSense.kMaximize, seen_hi[j] >= t - 1)):
+                if done:
+                    bounds.append(float(seen_lo[j] if sense == highspy.ObjSense.kMinimize
+                                        else seen_hi[j]))
+                    pins.append("")
+                    continue
+                if not cost_set:
+                    h.changeColsCost(n, cols, cost)
+                    cost_set = True
                 h.changeObjectiveSense(sense)
                 x, duals = _run(h, key)
+                v = x[j] if sense == highspy.ObjSense.kMinimize else -x[j]
+                lp_fails = (np.ceil(v - 1e-6) > 1 if sense == highspy.ObjSense.kMinimize
+                            else np.ceil(v - 1e-6) > -(t - 1))
+                if lp_fails and np.abs(x - np.round(x)).max() > 1e-6:
+                    # the relaxation already narrows it: the integer bound is at least as
+                    # narrow; report the relaxation's bound, rounded inward
+                    bounds.append(float(np.ceil(x[j] - 1e-6) if v == x[j]
+                                        else np.floor(x[j] + 1e-6)))
+                    d = np.abs(duals)
+                    pins.append(names[int(np.argmax(d))] if d.size and d.max() > 1e-9 else "")
+                    continue
                 if np.abs(x - np.round(x)).max() > 1e-6:  # fractional vertex: integer optimum
                     h.changeColsIntegrality(n, cols, np.full(n, highspy.HighsVarType.kInteger))
                     x, _ = _run(h, key)
                     h.changeColsIntegrality(n, cols,
                                             np.full(n, highspy.HighsVarType.kContinuous))
-                bounds.append(float(np.round(x[j])))
+                xr = np.round(x)
+                seen_lo, seen_hi = np.minimum(seen_lo, xr), np.maximum(seen_hi, xr)
+                bounds.append(float(xr[j]))
                 d = np.abs(duals)
                 pins.append(names[int(np.argmax(d))] if d.size and d.max() > 1e-9 else "")
             lo, hi = bounds
@@ -272,9 +300,11 @@ class IntervalAuditResult:
     ----------
     summary : DataFrame
         One row per (reader, protected cell): reader, measure, region, period, published
-        (bool), lower, upper (the reader's best bounds; ``inf`` = unbounded), target_upper
-        (threshold − 1), passed, pinned_by (the relation that narrows a failing cell).
-        Only bounds a reader could compute are listed — never a true value.
+        (bool), lower, upper (``inf`` = unbounded), target_upper (threshold − 1), passed,
+        pinned_by (the relation that narrows a failing cell). A failing cell's bounds are the
+        reader's best bounds; a passing cell's are values it was seen to take, so its true
+        range is at least that wide. Only bounds a reader could compute are listed — never a
+        true value.
     """
 
     summary: pd.DataFrame = field(default_factory=pd.DataFrame)

@@ -250,7 +250,7 @@ def _protect(ledger: Ledger, thresholds: dict, hidden: dict, aud: str, published
     while todo:
         key = todo.pop(0)
         ok, iv = reader.protected(key, first.pop(key, None))
-        if not ok:  # counts hidden since may have widened it: look again
+        if not ok and rounds:  # counts hidden since may have widened it: look again
             ok, iv = reader.protected(key)
         while not ok:
             rounds += 1
