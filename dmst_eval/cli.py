@@ -140,6 +140,9 @@ def briefs(
     except Exception as e:
         _fail(f"{type(e).__name__}: {e}".splitlines()[0])
     typer.echo(summary.to_string(index=False))
+    if summary.attrs.get("disclosure_report"):
+        typer.echo(summary.attrs["disclosure_report"])
+        typer.echo(f"(written to {Path(out_dir) / _briefs.REPORT_FILE})")
     failed = summary[summary["status"] != "ok"]
     if len(failed):
         first = failed.iloc[0]

@@ -38,10 +38,11 @@ from dmst_eval.briefs.context import Brief, Section
 from dmst_eval.briefs import sections
 from dmst_eval.briefs.runner import (BRIEF_NOTEBOOK, KERNEL, BriefResult, chromium_cmd,
                                      chromium_path, html_export, quiet, render)
-from dmst_eval.briefs.batch import render_batch
+from dmst_eval.briefs.batch import REPORT_FILE, render_batch
 
 __all__ = ["Brief", "BriefParams", "BriefError", "BriefResult", "Section", "render",
-           "render_batch", "normalise_region", "chromium_path", "chromium_cmd", "quiet",
+           "render_batch", "REPORT_FILE", "normalise_region", "chromium_path", "chromium_cmd",
+           "quiet",
            "html_export", "sections", "SECTIONS", "BRIEF_NOTEBOOK", "KERNEL", "POLICY_DATES",
            "DEFAULT_PERIOD_YEARS", "MIN_THRESHOLDS"]
 

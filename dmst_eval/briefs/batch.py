@@ -22,7 +22,10 @@ from dmst_eval.briefs.runner import (WORK_PREFIX, cleanup_on_signals, prepare_ou
                                      scrub, work_prefix)
 from dmst_eval.errors import BriefError
 
-__all__ = ["render_batch", "AUDIENCES"]
+__all__ = ["render_batch", "AUDIENCES", "REPORT_FILE"]
+
+#: The batch's disclosure report, written beside the briefs (0600).
+REPORT_FILE = "disclosure-report.txt"
 
 AUDIENCES = ("internal", "public")
 _COLUMNS = ["region", "audience", "status", "path", "seconds", "error"]
@@ -70,9 +73,29 @@ def _audiences(audience) -> list[str]:
     return out
 
 
-def _private_copy(data_path: Path, out_dir: Path) -> tuple[Path | None, Path | None, str]:
-    """Validate the bundle once and write the private copy; (folder to remove, data path for
-    the briefs, error message or "")."""
+def _plan_batch(cd, copy: Path, out_dir: Path, params: dict) -> tuple[str, str]:
+    """The batch disclosure plan (:mod:`dmst_eval.briefs.disclosure_plan`), computed once:
+    written (JSON, 0600) into the private copy for the briefs' kernels, and the disclosure
+    report beside the briefs. Returns (report text, error message or "")."""
+    from dmst_eval.briefs import disclosure_plan as dp
+    from dmst_eval.disclosure import DisclosureReport
+    from dmst_eval.errors import DisclosureError
+
+    try:
+        plan = dp.batch_plan(cd, params)
+    except DisclosureError as e:
+        return "", f"disclosure plan failed, no brief was rendered: {e}"
+    plan.to_json(copy / dp.PLAN_FILE, fingerprint=plan.fingerprint)
+    rep = DisclosureReport.from_plan(plan)
+    rep.write(out_dir / REPORT_FILE)
+    return rep.to_text(), ""
+
+
+def _private_copy(data_path: Path, out_dir: Path, params: dict | None = None
+                  ) -> tuple[Path | None, Path | None, str]:
+    """Validate the bundle once and write the private copy (and, given ``params``, the batch's
+    disclosure plan and report); (folder to remove, data path for the briefs, error message
+    or "")."""
     from dmst_eval.briefs.bundle import write_private_copy
     from dmst_eval.casedata import load
     from dmst_eval.errors import DataValidationError
@@ -91,10 +114,13 @@ def _private_copy(data_path: Path, out_dir: Path) -> tuple[Path | None, Path | N
     copy.mkdir(mode=0o700)
     try:
         write_private_copy(cd, copy)
+        err = ""
+        if params is not None:
+            _, err = _plan_batch(cd, copy, out_dir, params)
     except BaseException:
         shutil.rmtree(holder, ignore_errors=True)
         raise
-    return holder, copy, ""
+    return holder, copy, err
 
 
 def render_batch(regions="all", data_path: str = "data/synthetic", audience: str = "internal",
@@ -121,7 +147,16 @@ def render_batch(regions="all", data_path: str = "data/synthetic", audience: str
     DataFrame
         region, audience, status ("ok" / "failed"), path, seconds, error — one row per brief,
         regions in the order asked, for each audience. A failed brief leaves no
-        complete-looking HTML.
+        complete-looking HTML. ``.attrs["disclosure_report"]`` holds the disclosure report
+        (also written to ``disclosure-report.txt`` in ``out_dir``).
+
+    Notes
+    -----
+    Before any brief is rendered, the batch disclosure plan of the *standard* batch (statewide
+    and six regions, internal and public — whichever briefs are asked for) is computed once
+    (:func:`dmst_eval.briefs.disclosure_plan.batch_plan`) and handed to every brief in the
+    private data copy. If no suppression pattern exists or the plan fails its interval audit,
+    no brief is rendered: every row is "failed" with the cell and relation that failed.
     """
     from concurrent.futures import ProcessPoolExecutor, as_completed
     import multiprocessing as mp
@@ -136,12 +171,17 @@ def render_batch(regions="all", data_path: str = "data/synthetic", audience: str
     out = prepare_out_dir(out_dir)
     rows: dict[int, dict] = {}
     holder = ex = bar = None
+    report = ""
     try:
         with cleanup_on_signals():
             ex = ProcessPoolExecutor(max_workers=max(1, min(int(workers), len(jobs))),
                                      mp_context=mp.get_context("spawn"))
             warm = [ex.submit(_warm) for _ in range(ex._max_workers)]
-            holder, copy, err = _private_copy(Path(data_path).resolve(), out)
+            plan_params = BriefParams(**jobs[0]).as_dict() if jobs else {}
+            (out / REPORT_FILE).unlink(missing_ok=True)
+            holder, copy, err = _private_copy(Path(data_path).resolve(), out, plan_params)
+            if (out / REPORT_FILE).exists():
+                report = (out / REPORT_FILE).read_text(encoding="utf-8").rstrip()
             for w in warm:
                 w.result()
             if err:
@@ -181,7 +221,9 @@ def render_batch(regions="all", data_path: str = "data/synthetic", audience: str
             ex.shutdown(wait=True, cancel_futures=True)
         if holder is not None:
             shutil.rmtree(holder, ignore_errors=True)
-    return pd.DataFrame([rows[k] for k in range(len(jobs))], columns=_COLUMNS)
+    out_df = pd.DataFrame([rows[k] for k in range(len(jobs))], columns=_COLUMNS)
+    out_df.attrs["disclosure_report"] = report
+    return out_df
 
 
 def _stop_workers(ex) -> None:

@@ -9,7 +9,10 @@ publishing primitives) and :class:`Section` (what a section returns).
 * :meth:`Brief.suppress` — a table suppressed at the brief's threshold, for a figure's data or
   for a table the section formats before :meth:`Brief.table`.
 
-All go through :mod:`dmst_eval.disclosure`, so a disclosure ledger can hook in here.
+All go through :mod:`dmst_eval.disclosure`. Counts a section registers in the batch ledger (its
+``cells(brief, ledger)``; see :mod:`dmst_eval.briefs.disclosure_plan`) are shown by
+``brief.table(df, cells=keys)`` and ``brief.count(n, key=...)`` as the **batch plan** says, so
+that no count hidden in one brief can be worked out from the others.
 """
 from __future__ import annotations
 
@@ -215,18 +218,98 @@ class Brief:
         return sections.module(name).build(self)
 
     # -- publishing primitives ---------------------------------------------------------------
+    @property
+    def plan(self):
+        """The batch disclosure plan (:func:`dmst_eval.briefs.disclosure_plan.plan_for`): what
+        the whole standard batch hides, computed once per brief (or read from the batch)."""
+        from dmst_eval.briefs.disclosure_plan import plan_for
+
+        return plan_for(self)
+
+    def window_label(self, which: str = "period") -> str:
+        """The ledger's period label of the reporting (``"period"``) or comparison window:
+        ``"2023-2025"`` for whole calendar years, else the two dates."""
+        s, e = {"period": (self.ps, self.pe), "comparison": (self.cs, self.ce)}[which]
+        if (s.month, s.day, e.month, e.day) == (1, 1, 12, 31):
+            return f"{s.year}-{e.year}"
+        return f"{s.strftime('%Y-%m-%d')}..{e.strftime('%Y-%m-%d')}"
+
+    def year_label(self, year, which: str = "period") -> str:
+        """The ledger's period label of one year of a window (the window's label is added
+        when the window cuts the year)."""
+        w = self.window_label(which)
+        return str(year) if ".." not in w else f"{year} in {w}"
+
+    def key(self, measure: str, period: str) -> "disclosure.CellKey":
+        """The ledger key of a count this brief shows: ``(measure, brief.region, period)``.
+
+        Examples
+        --------
+        >>> from dmst_eval.casedata import CaseData
+        >>> cd = CaseData.from_frames(meta={"source": "synthetic", "study_start": "2008-01-01",
+        ...                                 "study_end": "2025-12-31"})
+        >>> b = Brief(cd, {"region": "Region 3", "figures_dir": None})
+        >>> b.key("confirmed victims", b.window_label("period"))
+        CellKey(measure='confirmed victims', region='Region 3', period='2023-2025')
+        """
+        return disclosure.CellKey(str(measure), self.region, str(period))
+
     def suppress(self, table: pd.DataFrame, **kw) -> pd.DataFrame:
         """:func:`dmst_eval.disclosure.suppress` at this brief's threshold."""
         return disclosure.suppress(table, threshold=self.threshold, **kw)
 
-    def count(self, n) -> str:
-        """A count for prose ("fewer than 5" when small)."""
-        return disclosure.count_phrase(n, self.threshold)
+    def count(self, n, key=None) -> str:
+        """A count for prose: the number, or "fewer than 5" when small.
+
+        With ``key`` (a ledger key registered by the section's ``cells()``) the count is shown
+        as the batch plan says: the number, "fewer than t" (primary) or "a number not shown"
+        (hidden so that another count cannot be worked out).
+        """
+        if key is None:
+            return disclosure.count_phrase(n, self.threshold)
+        st = self.plan.status(key, self.audience)
+        if st == "unplanned":
+            raise disclosure.DisclosureError(
+                f"count {disclosure.CellKey(*key).label()!r} is not in the batch plan: "
+                "register it in the section's cells()")
+        if st in ("primary", "zero"):
+            return f"fewer than {self.threshold}"
+        if st == "secondary":
+            return "a number not shown"
+        return f"{int(n):,}"
+
+    def shown(self, key) -> bool:
+        """True if the batch plan shows the count ``key`` to this brief's audience."""
+        return self.plan.status(key, self.audience) == "shown"
 
     def table(self, table: pd.DataFrame, caption: str | None = None, note: str | None = None,
-              digits: int = 1, **suppress_kw) -> tuple[str, pd.DataFrame]:
-        """Suppress (unless already suppressed) and render a table; return (html, table)."""
-        if "disclosure" not in table.attrs:
+              digits: int = 1, cells: pd.DataFrame | None = None, rate_cols=None,
+              **suppress_kw) -> tuple[str, pd.DataFrame]:
+        """Suppress and render a table; return (html, table).
+
+        Parameters
+        ----------
+        cells : DataFrame of CellKey, optional
+            Ledger keys of the count cells (:func:`dmst_eval.disclosure.keys_frame`), registered
+            by the section's ``cells(brief, ledger)``. The counts are then shown as the **batch
+            plan** says (:func:`dmst_eval.disclosure.apply_plan`), consistently across all
+            briefs of the batch. Without it the table is suppressed on its own
+            (:func:`dmst_eval.disclosure.suppress`), which protects it within the table only.
+        rate_cols : dict, optional
+            With ``cells``: ``{rate column: count column(s)}`` hidden with their counts.
+
+        Examples
+        --------
+        In a section::
+
+            tab, keys = _counts(brief)           # the same function cells() registers from
+            html, shown = brief.table(tab, caption="AWOL episodes by year", cells=keys)
+        """
+        if cells is not None:
+            table = disclosure.apply_plan(table, cells, self.plan, self.audience, rate_cols)
+        elif "disclosure" not in table.attrs:
+            if rate_cols is not None:
+                suppress_kw["rate_cols"] = rate_cols
             table = self.suppress(table, **suppress_kw)
         return disclosure.table_html(table, caption=caption, note=note, digits=digits), table
 

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-__all__ = ["children", "episodes", "tracking", "study_towns", "headline", "risk_model",
+__all__ = ["children", "episodes", "tracking", "tracking_counts", "study_towns", "headline", "risk_model",
            "scope_cd", "poisson_ratio_ci", "as_count", "keep_attrs", "num", "pct", "label",
            "prose", "RISK_PREDICTORS", "MIN_REGIONAL_RISK_EVENTS"]
 
@@ -58,6 +58,21 @@ def tracking(brief, which: str):
     return _memo(brief, f"tracking_{which}", compute)
 
 
+def tracking_counts(brief, which: str):
+    """The tracking summary for counts only: the brief's own (with the town ranking) when it
+    was computed, else one without the town ranking — much cheaper, the same counts; the batch
+    disclosure ledger (``cells()`` of the sections) uses it."""
+    if f"tracking_{which}" in brief.cache:
+        return tracking(brief, which)
+
+    def compute():
+        from dmst_eval import tracking as tr
+
+        s, e = {"period": (brief.ps, brief.pe), "comparison": (brief.cs, brief.ce)}[which]
+        return tr.summary(brief.cd, s, e, region=brief.region_arg, top_towns=0)
+    return _memo(brief, f"tracking_counts_{which}", compute)
+
+
 def study_towns(brief) -> pd.DataFrame:
     """Town ranking over the whole study window (towns of the brief's region)."""
     def compute():
@@ -72,7 +87,7 @@ def headline(brief) -> dict:
     def compute():
         out = {}
         for which in ("period", "comparison"):
-            ts = tracking(brief, which)
+            ts = tracking_counts(brief, which)
             rv = ts.repeat_victims.set_index("period").loc["all"]
             aw = ts.awol.set_index("period").loc["all"]
             rep = ts.reports

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from dmst_eval import disclosure
+from dmst_eval.disclosure import share_text
 from dmst_eval.briefs import markup
 from dmst_eval.briefs.context import Section, section
 from dmst_eval.briefs.sections import _shared as sh
@@ -11,44 +12,96 @@ from dmst_eval.briefs.sections import _shared as sh
 TITLE = "Key findings"
 
 
+def _keys(brief) -> dict:
+    """Ledger keys of the headline counts (the same cells as the tracking table's totals)."""
+    w, wc = brief.window_label("period"), brief.window_label("comparison")
+    return {"victims": brief.key("Confirmed victims", w),
+            "victims_c": brief.key("Confirmed victims", wc),
+            "repeat_victims": brief.key("Repeat victims", w),
+            "episodes": brief.key("Confirmed episodes", w),
+            "awol_episodes": brief.key("Episodes that began during AWOL", w),
+            "reports": brief.key("Careline reports alleging trafficking", w),
+            "police_reports": brief.key("Careline reports from police", w)}
+
+
+def cells(brief, ledger) -> None:
+    """Register the headline counts and the shares shown with them (numerator, denominator
+    and the complement a reader could work out)."""
+    p, c = sh.headline(brief)["period"], sh.headline(brief)["comparison"]
+    k = _keys(brief)
+    ledger.add(k["victims"], p["victims"])
+    ledger.add(k["victims_c"], c["victims"])
+    from dmst_eval.briefs.disclosure_plan import thresholds
+
+    for n, of in (("repeat_victims", "victims"), ("awol_episodes", "episodes"),
+                  ("police_reports", "reports")):
+        ledger.add_share(k[n].measure, p[n], p[of], region=brief.region,
+                         period=k[n].period, of_measure=k[of].measure,
+                         publish_n=n != "police_reports")
+        # the share is shown (percentage or band, by each audience's threshold) only where
+        # its denominator is shown, and with its numerator unless that is small
+        for aud, t in thresholds(brief.params.as_dict()).items():
+            small = (lambda v: 1 <= v < t)
+            if not p[of] or small(p[of]) or (n != "police_reports" and small(p[n])):
+                continue
+            band = share_text(p[n], p[of], t).band
+            if band is not None:
+                ledger.add_ratio(k[n], k[of], (band[0] + band[1]) / 2,
+                                 half_width=(band[1] - band[0]) / 2, audience=aud,
+                                 name=f"share shown for {k[n].measure}")
+
+
+def _share(brief, p, k, n, of) -> str | None:
+    """"18 of 38 (47%)" when the plan shows both counts and the share rule allows it."""
+    if not (brief.shown(k[n]) and brief.shown(k[of])) or not p[of]:
+        return None
+    txt = share_text(p[n], p[of], brief.threshold).text
+    return None if txt == disclosure.SUPPRESSED else txt
+
+
 @section(TITLE)
 def build(brief) -> Section:
     h = sh.headline(brief)
     p, c = h["period"], h["comparison"]
-    t = brief.threshold
+    k = _keys(brief)
     m = brief.month
     items = []
-    if p["victims"] >= t and c["victims"] >= t:
+    if brief.shown(k["victims"]) and brief.shown(k["victims_c"]):
         rr, lo, hi = sh.poisson_ratio_ci(p["victims"], c["victims"],
                                          (brief.pe - brief.ps).days + 1,
                                          (brief.ce - brief.cs).days + 1)
         chg = (f" (compared with {c['victims']:,} in {m(brief.cs)}–{m(brief.ce)}; "
                f"rate ratio {rr:.2f}, exact 95% CI {lo:.2f}–{hi:.2f})")
     else:
-        chg = f" (compared with {brief.count(c['victims'])} in {m(brief.cs)}–{m(brief.ce)})"
-    items.append(f"{brief.count(p['victims']).capitalize()} children were identified as "
-                 f"confirmed victims of trafficking in {brief.scope} from "
+        chg = (f" (compared with {brief.count(c['victims'], key=k['victims_c'])} in "
+               f"{m(brief.cs)}–{m(brief.ce)})")
+    items.append(f"{brief.count(p['victims'], key=k['victims']).capitalize()} children were "
+                 f"identified as confirmed victims of trafficking in {brief.scope} from "
                  f"{m(brief.ps)} to {m(brief.pe)}{chg}.")
-    if p["victims"] >= t:
-        if p["repeat_victims"] >= t:
-            items.append(f"{p['repeat_victims']:,} of them "
-                         f"({sh.pct(p['repeat_victims'] / p['victims'])}) were repeat victims "
+    if brief.shown(k["victims"]):
+        share = _share(brief, p, k, "repeat_victims", "victims")
+        if share is not None:
+            items.append(f"{p['repeat_victims']:,} of them ({share}) were repeat victims "
                          "(a second or later confirmed episode).")
         else:
-            items.append(f"{brief.count(p['repeat_victims']).capitalize()} of them were "
-                         "repeat victims.")
-    if p["episodes"] >= t:
-        if p["awol_episodes"] >= t:
-            items.append(f"{sh.pct(p['awol_episodes'] / p['episodes'])} of confirmed episodes "
+            items.append(f"{brief.count(p['repeat_victims'], key=k['repeat_victims'])} "
+                         .capitalize() + "of them were repeat victims.")
+    if brief.shown(k["episodes"]):
+        share = _share(brief, p, k, "awol_episodes", "episodes")
+        if share is not None:
+            items.append(f"{share[0].upper()}{share[1:]} of confirmed episodes "
                          f"({p['awol_episodes']:,} of {p['episodes']:,}) began while the "
                          "child was absent without leave (AWOL) from a placement.")
         else:
-            items.append(f"{brief.count(p['awol_episodes']).capitalize()} confirmed episodes "
-                         "began while the child was AWOL from a placement.")
-    if p["reports"] >= t:
+            items.append(f"{brief.count(p['awol_episodes'], key=k['awol_episodes'])} "
+                         .capitalize() + "confirmed episodes began while the child was AWOL "
+                         "from a placement.")
+    if brief.shown(k["reports"]):
         s = f"The Careline received {p['reports']:,} reports alleging trafficking"
-        if p["police_reports"] >= t:
-            s += f"; {sh.pct(p['police_reports'] / p['reports'])} came from police"
+        if p["reports"]:
+            share = share_text(p["police_reports"], p["reports"], brief.threshold).text
+            if share != disclosure.SUPPRESSED:
+                s += f"; {share} came from police"
         items.append(s + ".")
     items.extend(analysis_findings(brief))
     return Section(None, markup.bullets(items, cls="dmst-findings"))

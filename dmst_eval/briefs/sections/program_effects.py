@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dmst_eval import plots
+from dmst_eval import disclosure, plots
 from dmst_eval.briefs import markup
 from dmst_eval.briefs.context import Section, section
 from dmst_eval.briefs.params import POLICY_DATES
+from dmst_eval.briefs.sections import _shared as sh
 from dmst_eval.errors import InputError
 
 TITLE = "Program effects"
@@ -36,18 +37,12 @@ def _service_effect(brief) -> tuple[str, dict]:
 
     parts, tables = [], {}
     t = brief.threshold
-    sf = ev.service_frame(brief.cd, region=brief.region_arg)
-    n_ref = int(sf["referred"].sum()) if len(sf) else 0
-    n_not = int(len(sf) - n_ref)
-    n_out = int(sf["revictimized_12m"].sum()) if len(sf) else 0
-    counts = pd.DataFrame({"group": ["referred within 30 days", "not referred"],
-                           "victims": [n_ref, n_not],
-                           "revictimized_12m": [
-                               int(sf.loc[sf["referred"] == 1, "revictimized_12m"].sum()),
-                               int(sf.loc[sf["referred"] == 0, "revictimized_12m"].sum())]})
-    # the two groups add up (column totals); victims and re-victimized are nested, not added
-    csup = brief.suppress(counts, count_cols=["victims", "revictimized_12m"],
-                          complementary="columns")
+    sf, counts, keys = _service_counts(brief)
+    n_ref, n_not = (int(v) for v in counts["victims"])
+    n_out = int(counts["revictimized_12m"].sum())
+    # shown as the batch plan says (the regions add up to statewide; each group's victims are
+    # its re-victimized plus the rest)
+    csup = disclosure.apply_plan(counts, keys, brief.plan, brief.audience)
     res = None
     if min(n_ref, n_not) >= 2 * t and n_out >= t:
         covs = [c for c in SERVICE_COVARIATES if c in sf.columns]
@@ -88,22 +83,93 @@ def _service_effect(brief) -> tuple[str, dict]:
     return "".join(parts), tables
 
 
+def _service_counts(brief):
+    """The service frame, the counts table (victims with 12 months of follow-up and those
+    re-victimized, by referral) and its ledger keys."""
+    from dmst_eval import evaluation as ev
+
+    def compute():
+        sf = ev.service_frame(brief.cd, region=brief.region_arg)
+        groups = ["referred within 30 days", "not referred"]
+        counts = pd.DataFrame({"group": groups,
+                               "victims": [int((sf["referred"] == 1).sum()),
+                                           int((sf["referred"] == 0).sum())],
+                               "revictimized_12m": [
+                                   int(sf.loc[sf["referred"] == 1, "revictimized_12m"].sum()),
+                                   int(sf.loc[sf["referred"] == 0, "revictimized_12m"].sum())]})
+        keys = disclosure.keys_frame(
+            counts, ["victims", "revictimized_12m"],
+            measure={"victims": [f"victims followed 12 months, {g}" for g in groups],
+                     "revictimized_12m": [f"re-victimized within 12 months, {g}"
+                                          for g in groups]},
+            region=brief.region, period="all years")
+        return sf, counts, keys
+    return sh._memo(brief, "service_counts", compute)
+
+
+def _register_services(brief, ledger) -> None:
+    _, counts, keys = _service_counts(brief)
+    disclosure.register_table(ledger, counts, keys)
+    for i in counts.index:  # victims = re-victimized + not re-victimized (never shown)
+        kv, kr = keys.at[i, "victims"], keys.at[i, "revictimized_12m"]
+        comp = ledger.add(f"not re-victimized within 12 months, {counts.at[i, 'group']}",
+                          int(counts.at[i, "victims"] - counts.at[i, "revictimized_12m"]),
+                          region=brief.region, period="all years", audience=None)
+        ledger.add_sum(kv, [kr, comp], name="n + complement = of")
+
+
+def _police_series(brief):
+    """Monthly police reports (statewide or the region's), the yearly table and its ledger
+    keys (a year cut by the end of the series is labelled as such)."""
+    from dmst_eval import evaluation as ev
+
+    def compute():
+        rp = brief.cd.reports
+        if brief.region_arg:
+            rp = rp[rp["region"].astype(str) == brief.region_arg]
+        pol = rp[rp["reporter_type"].astype(str) == "police"]
+        end = min(brief.pe, brief.study[1])
+        series = ev.monthly_counts(pol["received_at"], brief.study[0], end)
+        yearly = series.groupby(series.index.year).sum()
+        ytab = pd.DataFrame({"year": yearly.index.astype(str),
+                             "police_reports": yearly.to_numpy()})
+        last = (end.month, end.day) == (12, 31)
+        labels = [y if (last or y != str(end.year)) else f"{y} to {end.strftime('%Y-%m-%d')}"
+                  for y in ytab["year"]]
+        keys = disclosure.keys_frame(ytab, ["police_reports"],
+                                     measure="Careline reports from police",
+                                     region=brief.region, period=labels)
+        return series, ytab, keys
+    return sh._memo(brief, "police_series", compute)
+
+
+def cells(brief, ledger) -> None:
+    """Register the service counts (with the complement of each group's re-victimized) and
+    the yearly police reports; the years of the reporting period add up to the period's police
+    reports (shown in the key findings)."""
+    _register_services(brief, ledger)
+    _, ytab, keys = _police_series(brief)
+    disclosure.register_table(ledger, ytab, keys)
+    w = brief.window_label("period")
+    total = brief.key("Careline reports from police", w)
+    if total in ledger and ".." not in w:
+        y0, y1 = (int(x) for x in w.split("-"))
+        inside = [k for k in keys["police_reports"] if k.period.isdigit()
+                  and y0 <= int(k.period) <= y1]
+        if len(inside) == y1 - y0 + 1:
+            ledger.add_sum_if_holds(total, inside, name="years add up to the period")
+
+
 def _police_reports(brief) -> tuple[str, dict, list]:
     """Police reports before/after PA 11-180 (statewide series or the region's)."""
     from dmst_eval import evaluation as ev
 
     parts, figs = [], []
     t = brief.threshold
-    rp = brief.cd.reports
-    if brief.region_arg:
-        rp = rp[rp["region"].astype(str) == brief.region_arg]
-    pol = rp[rp["reporter_type"].astype(str) == "police"]
-    end = min(brief.pe, brief.study[1])
-    series = ev.monthly_counts(pol["received_at"], brief.study[0], end)
+    series, ytab, keys = _police_series(brief)
     intervention = pd.Timestamp(next(iter(POLICY_DATES)))
-    yearly = series.groupby(series.index.year).sum()
-    ytab = pd.DataFrame({"year": yearly.index.astype(str), "police_reports": yearly.to_numpy()})
-    ysup = brief.suppress(ytab, count_cols=["police_reports"])
+    # shown as the batch plan says: the regions' years add up to the statewide years
+    ysup = disclosure.apply_plan(ytab, keys, brief.plan, brief.audience)
     pre = series[series.index < intervention]
     if series.sum() >= 4 * t and len(pre) >= 24 and pre.sum() >= t:
         its = ev.interrupted_time_series(series, intervention, family="negbin")

@@ -42,8 +42,11 @@ def build(brief) -> Section:
                                           months=(6, 12, 24), days_per_unit=dpm,
                                           time_unit="months")
         fig, (a1, a2) = plots.new_figure("panel2", ncols=2)
-        km.plot(ax=a1, at_risk=False, cumulative=True)
+        # step curves stop before fewer than `t` children remain at risk: the size of a late
+        # jump (1/8, 1/4) would tell how many children were left
+        km.plot(ax=a1, at_risk=False, cumulative=True, min_at_risk=t)
         a1.set_title("Share re-victimized")
+        mcf.table = disclosure.truncate_at_risk(mcf.table, t)
         mcf.plot(ax=a2)
         a2.set_title("Repeat episodes per child")
         ks = km.summary.iloc[0]
@@ -101,10 +104,8 @@ def _awol_timing(brief) -> tuple[str, pd.DataFrame]:
     hid = sup["episodes"].map(disclosure.is_hidden).to_numpy()
     x = np.arange(len(labels))
     ax.bar(x[~hid], vals[~hid], color=plots.OKABE_ITO["blue"])
-    if hid.any():
-        ax.bar(x[hid], [max(1, t - 1)] * int(hid.sum()), color=plots.SUPPRESSED_COLOR,
-               hatch=plots.SUPPRESSED_HATCH, edgecolor="#999999",
-               label="hidden (small count; bar height not data)")
+    if hid.any():  # hidden categories: a hatched band over the whole axis, at no value
+        disclosure.mark_hidden_bars(ax, x, hid, label="hidden (small count)")
         ax.legend()
     ax.set_xticks(x)
     ax.set_xticklabels(labels)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from dmst_eval import disclosure
 from dmst_eval.briefs.context import Section, section
 from dmst_eval.briefs.sections import _shared as sh
 
@@ -33,6 +34,18 @@ def build(brief) -> Section:
         "baseline_of": sh.as_count(sm["measure"].map(base["denominator"])),
     })
     df.loc[per_year, ["of", "baseline_of"]] = pd.NA
+    # "20 of 28" tells the 8 who were not counted: where the complement of - n is small, n and
+    # of are both hidden (and the share built on them); the batch plan does not cover the
+    # scorecard yet, so this protects within the table only
+    t = brief.threshold
+    df = df.astype({c: object for c in ("n", "of", "baseline_n", "baseline_of")})
+    for n, of in (("n", "of"), ("baseline_n", "baseline_of")):
+        comp = (pd.to_numeric(df[of], errors="coerce")
+                - pd.to_numeric(df[n], errors="coerce")).to_numpy(dtype=float)
+        small = (comp >= 1) & (comp < t) & ~per_year
+        big = lambda c: (pd.to_numeric(df[c], errors="coerce").fillna(0).to_numpy() >= t)
+        for c in (n, of):
+            df.loc[small & big(c), c] = disclosure.SUPPRESSED
     # rows are different measures and numerator/denominator are not additive: only the
     # primary rule applies; every value built on a hidden count is hidden with it
     sup = brief.suppress(df, count_cols=["n", "of", "baseline_n", "baseline_of"],

@@ -1,0 +1,92 @@
+"""Issue 14's attack, end to end: render the standard batch (statewide + six regions, internal
+and public), then attack it from the HTML alone — the tracking tables of all 14 briefs and the
+counts in their key findings — with an integer program (regions add up to statewide, years to
+the period). No small hidden count may be recovered exactly or narrowed below the rule.
+
+Slow (renders 14 briefs per dataset): the default data always; under ``make test-slow`` two
+more generated datasets as well.
+"""
+from __future__ import annotations
+
+import os
+import re
+import stat
+
+import pandas as pd
+import pytest
+from bs4 import BeautifulSoup
+
+from dmst_eval import schema
+from tests.conftest import REPO, n_seeds
+from tests.test_disclosure_batch import SCOPES, _attack, shown_marker
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("briefs")]
+
+DATA = REPO / "data" / "synthetic"
+SEEDS = [None, 11, 23][:n_seeds(3, 1)]
+
+
+def _number(text: str):
+    t = text.strip().replace(",", "")
+    return int(t) if re.fullmatch(r"\d+", t) else text.strip()
+
+
+def _tracking_from_html(html: str) -> tuple[pd.DataFrame, str]:
+    soup = BeautifulSoup(html, "html.parser")
+    for tbl in soup.find_all("table"):
+        cap = tbl.find("caption")
+        if cap and cap.get_text().startswith("Tracking questions"):
+            head = [th.get_text(strip=True) for th in tbl.find_all("th")]
+            rows = [[_number(td.get_text()) for td in tr.find_all("td")]
+                    for tr in tbl.find("tbody").find_all("tr")]
+            tab = pd.DataFrame(rows, columns=head)
+            findings = soup.find("ul", class_="dmst-findings")
+            return tab, str(findings or "")
+    raise AssertionError("no tracking table in the brief")
+
+
+def _data(seed, tmp_path):
+    if seed is None:
+        return DATA
+    from dmst_eval.synthetic import generate
+
+    out = tmp_path / f"seed{seed}"
+    generate(seed=seed).save(out)
+    return out
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_attack_on_rendered_batch(seed, tmp_path):
+    from dmst_eval.briefs import REPORT_FILE, render_batch
+
+    data = _data(seed, tmp_path)
+    out = tmp_path / "reports"
+    res = render_batch(regions="all", audience="both", data_path=str(data), out_dir=out,
+                       workers=2, pdf=False)
+    assert (res["status"] == "ok").all(), res[res["status"] != "ok"].to_string()
+    report = out / REPORT_FILE
+    assert stat.S_IMODE(os.stat(report).st_mode) == 0o600
+    assert "passed" in report.read_text() and res.attrs["disclosure_report"]
+    shown = {}
+    for row in res.itertuples():
+        tab, findings = _tracking_from_html((out / os.path.basename(row.path)).read_text())
+        tab = tab.rename(columns={"measure": "measure"})
+        shown[(row.region, row.audience)] = (tab, findings)
+    assert set(shown) == {(r, a) for r in SCOPES for a in ("internal", "public")}
+    for reader, visible, t in (("public", ["public"], 10),
+                               ("internal", ["internal", "public"], 5)):
+        found = _attack(shown, visible, t)
+        checked = 0
+        for k, (lo, hi) in found.items():
+            if shown_marker(shown, k, reader) != f"<{t}" or hi == 0:
+                continue
+            checked += 1
+            assert lo < hi, f"{reader}: {k} recovered exactly"
+            assert lo <= 1 and hi >= t - 1, f"{reader}: {k} narrowed to {lo}..{hi}"
+        assert checked >= 5
+    # the key findings never show a count that a table hides
+    for (region, aud), (tab, findings) in shown.items():
+        v = tab.set_index("measure").loc["Confirmed victims", "period total"]
+        m = re.search(r"<li>([\d,]+) children were identified", findings)
+        assert (m is None) == isinstance(v, str), (region, aud)
+        assert region in schema.REGIONS or region == "statewide"
