@@ -35,14 +35,16 @@ region (the DCF region of ``episodes.town``).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-
-from dmst_eval.intervals import wilson_ci  # noqa: F401  (re-exported)
 import pandas as pd
 
 from dmst_eval import schema
+from dmst_eval.errors import InputError, resolve_window
+from dmst_eval.intervals import wilson_ci  # noqa: F401  (re-exported)
 
 __all__ = ["TrackingSummary", "TrackingInputError", "summary", "wilson_ci", "AGE_GROUPS"]
 
@@ -51,8 +53,9 @@ AGE_GROUPS = ("under 12", "12-13", "14-15", "16-17", "18+")
 _AGE_BREAKS = [-np.inf, 12, 14, 16, 18, np.inf]
 
 
-class TrackingInputError(ValueError):
-    """Bad arguments or data for the tracking summary."""
+class TrackingInputError(InputError):
+    """Bad arguments or data for the tracking summary (an :class:`~dmst_eval.errors.InputError`,
+    hence a ``ValueError``)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -588,3 +591,824 @@ def town_ranking(cd, start=None, end=None, region: str | None = None,
     if top < 1:
         raise TrackingInputError(f"top must be at least 1, got {top}")
     return _town_rates(confirmed_episodes(cd, None), s, e, region, top)[0]
+
+
+# ============================================================================================
+# The five questions, answered for one window (the brief's sections and the notebooks)
+# ============================================================================================
+# Definitions (shared analysis choices: dmst_eval/choices.yaml, docs/analysis_choices.md):
+#
+# * window: whole days, both inclusive (dmst_eval.errors.resolve_window); an episode belongs to
+#   the window of the day it was identified (episodes.identified_at), confirmed episodes only;
+# * scope: region=None is statewide; with a region, children of that region (children.region)
+#   for victims, repeat victims and AWOL; towns of that region for town rates (the smoothing,
+#   Moran's I and the scan are statewide, so ranks and clusters mean the same in every brief);
+#   congregate facilities located in that region (their expected counts use the statewide rate).
+
+__all__ += ["answers", "victims_answer", "repeat_answer", "towns_answer", "awol_answer",
+            "facilities_answer", "rate_ratio_ci", "region_bundle", "TrackingAnswers",
+            "VictimsResult", "RepeatResult", "TownsResult", "AwolResult", "FacilitiesResult"]
+
+_SUMMARY_COLUMNS = ["measure", "period", "value", "ci_lower", "ci_upper", "numerator",
+                    "denominator"]
+DAYS_PER_YEAR = 365.25
+DAYS_PER_MONTH = DAYS_PER_YEAR / 12
+
+
+def _choices(choices):
+    from dmst_eval import choices as _c
+
+    return _c.load() if choices is None else choices
+
+
+def _kw(fn, **kw) -> dict:
+    """Keyword arguments for ``fn`` under either spelling of the Monte Carlo count (the library
+    is moving from ``n_sim`` to ``permutations``) and of the confidence level."""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    out = {}
+    for k, v in kw.items():
+        alias = {"permutations": "n_sim", "n_sim": "permutations", "level": "conf_level",
+                 "conf_level": "level"}.get(k)
+        if k in params:
+            out[k] = v
+        elif alias in params:
+            out[alias] = v
+    return out
+
+
+def _resolve(cd, start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """(first day, day after the last day) of the window; default the study window."""
+    meta = getattr(cd, "meta", None) or {}
+    return resolve_window(start, end, default_start=meta.get("study_start"),
+                          default_end=meta.get("study_end"))
+
+
+def period_label(lo: pd.Timestamp, hi: pd.Timestamp) -> str:
+    """``"January 2023 to December 2025"`` for the window [lo, hi)."""
+    last = hi - pd.Timedelta(days=1)
+    return f"{lo.strftime('%B %Y')} to {last.strftime('%B %Y')}"
+
+
+def _row(measure, period, value, lo=np.nan, hi=np.nan, num=np.nan, den=np.nan) -> dict:
+    return dict(zip(_SUMMARY_COLUMNS, (measure, period, float(value) if value is not None
+                                       else np.nan, float(lo), float(hi), float(num),
+                                       float(den))))
+
+
+class _Answer:
+    """Shared behaviour of the answer results: ``value()`` and ``row()`` on ``summary``."""
+
+    summary: pd.DataFrame
+
+    def row(self, measure: str) -> pd.Series:
+        s = self.summary[self.summary["measure"] == measure]
+        if s.empty:
+            raise KeyError(f"no measure {measure!r}; measures: {list(self.summary['measure'])}")
+        return s.iloc[0]
+
+    def value(self, measure: str) -> float:
+        return float(self.row(measure)["value"])
+
+
+def region_bundle(cd, region: str | None):
+    """The bundle restricted to the children of ``region`` (every table keyed by child; other
+    tables whole). ``None`` returns ``cd`` itself."""
+    if region is None:
+        return cd
+    _check_region(region)
+    from dmst_eval.casedata import CaseData
+
+    ids = set(cd.children.loc[cd.children["region"].astype(str) == region, "child_id"]
+              .astype(str))
+    tabs = {name: (df[df["child_id"].astype(str).isin(ids)] if "child_id" in df.columns else df)
+            for name, df in cd.tables.items()}
+    return CaseData(tabs, meta=dict(cd.meta), truth=None)
+
+
+def _episodes_in(cd, lo, hi, region=None) -> pd.DataFrame:
+    ep = confirmed_episodes(cd, region)
+    ep = ep[(ep["identified_at"] >= lo) & (ep["identified_at"] < hi)]
+    return ep.assign(child_id=ep["child_id"].astype(str))
+
+
+def rate_ratio_ci(a: int, b: int, ta: float, tb: float, level: float = 0.95):
+    """Rate ratio ``(a/ta)/(b/tb)`` with the exact conditional (Clopper–Pearson) interval.
+
+    Given ``a + b`` events, ``a`` is binomial with p = ta·RR / (ta·RR + tb); the exact
+    interval for p transforms to one for RR.
+
+    Examples
+    --------
+    >>> [round(float(x), 3) for x in rate_ratio_ci(20, 10, 1, 1)]
+    [2.0, 0.894, 4.785]
+    """
+    from scipy import stats
+
+    alpha = 1 - level
+    lo_p = stats.beta.ppf(alpha / 2, a, b + 1) if a > 0 else 0.0
+    hi_p = stats.beta.ppf(1 - alpha / 2, a + 1, b) if b > 0 else 1.0
+    k = tb / ta
+    rr = (a / ta) / (b / tb) if b > 0 else np.inf
+    lo = lo_p / (1 - lo_p) * k
+    hi = hi_p / (1 - hi_p) * k if hi_p < 1 else np.inf
+    return float(rr), float(lo), float(hi)
+
+
+# --------------------------------------------------------------------------------------------
+# 1. victims
+# --------------------------------------------------------------------------------------------
+@dataclass
+class VictimsResult(_Answer):
+    """How many children are victims (see :func:`victims_answer`).
+
+    ``summary`` rows: victims, child_years (children under 18 × years of the window), rate (per
+    10,000 children per year, exact Garwood CI), and with a comparison window comparison_victims,
+    comparison_rate and rate_ratio (exact conditional CI).
+    """
+
+    summary: pd.DataFrame
+    period: str
+    comparison_period: str | None
+    region: str | None
+    per: float
+
+
+def _child_years(region, lo, hi) -> float:
+    pop = _town_population()
+    if region is not None:
+        pop = pop[pop["region"] == region]
+    return float(pop["population_under18"].sum()) * (hi - lo).days / DAYS_PER_YEAR
+
+
+def victims_answer(cd, start=None, end=None, region: str | None = None, comparison=None,
+                   choices=None) -> VictimsResult:
+    """Confirmed victims in the window, their rate per 10,000 children per year, and the rate
+    ratio against a comparison window.
+
+    Parameters
+    ----------
+    cd : CaseData
+    start, end : date-like, optional
+        Window (whole days, inclusive); default the study window.
+    region : str, optional
+        Children of this DCF region; the denominator is the region's children.
+    comparison : (start, end), optional
+        Comparison window for the rate ratio.
+    choices : AnalysisChoices, optional
+        Default :func:`dmst_eval.choices.load`.
+
+    Examples
+    --------
+    >>> from tests.test_tracking import hand_bundle
+    >>> r = victims_answer(hand_bundle(), "2011-01-01", "2011-12-31")
+    >>> int(r.value("victims"))
+    3
+    """
+    from dmst_eval.hotspots import garwood_ci
+
+    ch = _choices(choices)
+    _check_region(region)
+    lo, hi = _resolve(cd, start, end)
+    per, level = float(ch.place["per"]), float(ch.level)
+    lab = period_label(lo, hi)
+    n = int(_episodes_in(cd, lo, hi, region)["child_id"].nunique())
+    cy = _child_years(region, lo, hi)
+    glo, ghi = garwood_ci([n], level)
+    rows = [_row("victims", lab, n, num=n),
+            _row("child_years", lab, cy),
+            _row("rate", lab, n / cy * per, glo[0] / cy * per, ghi[0] / cy * per, n, cy)]
+    clab = None
+    if comparison is not None:
+        clo, chi = _resolve(cd, *comparison)
+        clab = period_label(clo, chi)
+        m = int(_episodes_in(cd, clo, chi, region)["child_id"].nunique())
+        cyc = _child_years(region, clo, chi)
+        glo, ghi = garwood_ci([m], level)
+        rows += [_row("comparison_victims", clab, m, num=m),
+                 _row("comparison_rate", clab, m / cyc * per, glo[0] / cyc * per,
+                      ghi[0] / cyc * per, m, cyc)]
+        if m > 0:
+            rr, rlo, rhi = rate_ratio_ci(n, m, cy, cyc, level)
+            rows.append(_row("rate_ratio", f"{lab} vs {clab}", rr, rlo, rhi, n, m))
+    return VictimsResult(pd.DataFrame(rows, columns=_SUMMARY_COLUMNS), lab, clab, region, per)
+
+
+# --------------------------------------------------------------------------------------------
+# 2. repeat victims
+# --------------------------------------------------------------------------------------------
+@dataclass
+class RepeatResult(_Answer):
+    """How many victims are repeat victims (see :func:`repeat_answer`).
+
+    ``summary`` rows: victims, repeat_victims, repeat_share (Wilson CI), and ``cif_<m>m``:
+    cumulative incidence of a second confirmed episode within m months of the first
+    identification, aging out (18th birthday) a competing event (Aalen–Johansen, log-log CI),
+    with ``denominator`` the children followed. ``at_risk``: months, children still followed.
+    """
+
+    summary: pd.DataFrame
+    cif: Any
+    at_risk: pd.DataFrame
+    period: str
+    cohort: str
+    region: str | None
+    min_at_risk: int = 10
+    level: float = 0.95
+
+    def plot(self, ax=None, max_months: float | None = None):
+        """Cumulative incidence (Aalen–Johansen, with CI) and the numbers at risk under it;
+        the curve stops where fewer than ``min_at_risk`` children are still followed."""
+        import matplotlib.pyplot as plt
+
+        _style()
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6.5, 4.0))
+        tb = self.cif.table
+        months = tb["time"].to_numpy() / DAYS_PER_MONTH
+        keep = tb["n_risk"].to_numpy() >= self.min_at_risk
+        stop = months[keep].max() if keep.any() else 0.0
+        if max_months is not None:
+            stop = min(stop, max_months)
+        show = months <= stop
+        x = np.r_[0, months[show], stop]
+        y = np.r_[0, tb["cif"].to_numpy()[show]]
+        y = np.r_[y, y[-1]]
+        lo = np.r_[0, tb["ci_lower"].fillna(0).to_numpy()[show]]
+        hi = np.r_[0, tb["ci_upper"].fillna(0).to_numpy()[show]]
+        lo, hi = np.r_[lo, lo[-1]], np.r_[hi, hi[-1]]
+        ax.step(x, y, where="post", color="#0072B2", label="second confirmed episode")
+        ax.fill_between(x, lo, hi, step="post", color="#0072B2", alpha=0.18, lw=0,
+                        label=f"{self.level:.0%} confidence interval")
+        ar = self.at_risk[self.at_risk["months"] <= stop]
+        ax.set_xticks(ar["months"].to_numpy())
+        ax.set_xticklabels([f"{int(m)}\n{int(n)}" for m, n in
+                            zip(ar["months"], ar["at_risk"])])
+        ax.set_xlabel("months since first identified (top); children still followed (bottom)")
+        ax.set_ylabel("share with a second episode")
+        ax.set_xlim(0, max(stop, 1))
+        ax.set_ylim(0, max(0.05, float(np.nanmax(hi)) * 1.1 if len(hi) else 0.05))
+        ax.legend(frameon=False, loc="upper left")
+        return ax
+
+
+def repeat_answer(cd, start=None, end=None, region: str | None = None,
+                  choices=None) -> RepeatResult:
+    """Repeat victims in the window, and how soon a second confirmed episode follows.
+
+    * **Count and share**: confirmed victims of the window (a confirmed episode identified in
+      it) with at least two confirmed episodes identified by the window's last day (earlier
+      episodes count); Wilson interval.
+    * **Cumulative incidence** by 12 and 24 months (``choices.repeat.months``): children first
+      identified from the start of the data to the window's last day, followed from their
+      first identification to their 18th birthday (a competing event: they leave the agency's
+      care, so it is not censoring) or the window's last day; Aalen–Johansen
+      (:func:`dmst_eval.recidivism.cumulative_incidence`). A repeat episode is one that *began*
+      after the first identification.
+
+    Examples
+    --------
+    >>> from tests.test_tracking import hand_bundle
+    >>> r = repeat_answer(hand_bundle(), "2010-01-01", "2012-12-31")
+    >>> int(r.value("repeat_victims")), int(r.value("victims"))
+    (2, 4)
+    """
+    from dmst_eval import recidivism as rc
+
+    ch = _choices(choices)
+    _check_region(region)
+    lo, hi = _resolve(cd, start, end)
+    level = float(ch.level)
+    lab = period_label(lo, hi)
+    ep = confirmed_episodes(cd, region)
+    ep = ep.assign(child_id=ep["child_id"].astype(str))
+    vic = ep.loc[(ep["identified_at"] >= lo) & (ep["identified_at"] < hi), "child_id"].unique()
+    upto = ep[ep["identified_at"] < hi].groupby("child_id").size()
+    k = int((upto.reindex(vic).fillna(0) >= 2).sum())
+    n = len(vic)
+    wl, wh = wilson_ci(k, n, level)
+    rows = [_row("victims", lab, n, num=n), _row("repeat_victims", lab, k, num=k),
+            _row("repeat_share", lab, k / n if n else np.nan, wl, wh, k, n)]
+    meta = getattr(cd, "meta", None) or {}
+    s0 = pd.Timestamp(meta.get("study_start", lo))
+    cohort = period_label(s0, hi)
+    months = tuple(ch.repeat["months"])
+    rf = rc.recurrent_frame(region_bundle(cd, region), start=s0, end=hi,
+                            censor_age=float(ch.repeat["censor_age"]), confirmed_only=True)
+    fe = rc.first_event_frame(rf)
+    cif = None
+    at = pd.DataFrame({"months": list(ch.repeat["at_risk_months"]), "at_risk": 0})
+    if len(fe):
+        cif = rc.cumulative_incidence(fe, "duration", "cause", months=months, level=level)
+        dur = fe["duration"].to_numpy(dtype=float)
+        at["at_risk"] = [int((dur >= m * DAYS_PER_MONTH).sum()) for m in at["months"]]
+    for m in months:
+        if cif is not None:
+            r = cif.summary.loc[f"{m:g} months"]
+            rows.append(_row(f"cif_{m:g}m", cohort, r["cif"], r["ci_lower"], r["ci_upper"],
+                             den=len(fe)))
+        else:
+            rows.append(_row(f"cif_{m:g}m", cohort, np.nan, den=0))
+    rows.append(_row("children_followed", cohort, len(fe), num=len(fe)))
+    rows.append(_row("aged_out_before_repeat", cohort,
+                     int((fe["cause"] == 2).sum()) if len(fe) else 0))
+    return RepeatResult(pd.DataFrame(rows, columns=_SUMMARY_COLUMNS), cif, at, lab, cohort,
+                        region, int(ch.repeat["min_at_risk"]), level)
+
+
+# --------------------------------------------------------------------------------------------
+# 3. towns
+# --------------------------------------------------------------------------------------------
+def _and_list(items) -> str:
+    items = [str(i) for i in items]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+@dataclass
+class TownsResult:
+    """Which towns have the highest rates (see :func:`towns_answer`).
+
+    Attributes
+    ----------
+    towns : DataFrame
+        One row per town (all 169, statewide analysis), highest smoothed rate first: town,
+        region, victims, child_years, crude_rate, ci_lower, ci_upper (exact), smoothed_rate,
+        rank, rank_lower, rank_upper (posterior rank interval among all towns), prob_top,
+        cluster (number of the significant scan cluster the town is in, else 0), in_scope.
+    clusters : DataFrame
+        Scan clusters (most likely first): cluster, towns (list), n_towns, centre, victims,
+        expected, relative_risk, llr, p_value, significant, in_scope (has a town of the region).
+    moran_I, moran_p : float
+        Global Moran's I of the EB rates and its permutation p-value.
+    flat : bool
+        True when empirical Bayes finds no variation between towns beyond chance (every
+        smoothed rate equals the state rate): no single town can be ranked.
+    """
+
+    towns: pd.DataFrame
+    clusters: pd.DataFrame
+    moran_I: float
+    moran_p: float
+    flat: bool
+    period: str
+    region: str | None
+    place_definition: str
+    rate_unit: str
+    alpha: float
+    gdf: Any = field(default=None, repr=False)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        return self.towns
+
+    def in_scope(self) -> pd.DataFrame:
+        """The towns of the region (all towns statewide), highest smoothed rate first."""
+        return self.towns[self.towns["in_scope"]].reset_index(drop=True)
+
+    @property
+    def significant(self) -> pd.DataFrame:
+        """Significant scan clusters with a town in scope."""
+        c = self.clusters
+        return c[c["significant"] & c["in_scope"]].reset_index(drop=True)
+
+    @property
+    def flagged_towns(self) -> list[str]:
+        """Towns in a significant scan cluster (in scope), in cluster order."""
+        out: list[str] = []
+        for towns in self.significant["towns"]:
+            out += [t for t in towns if t in set(self.in_scope()["town"])]
+        return out
+
+    def statement(self, threshold: int = 5) -> str:
+        """Plain-language conclusion that weighs the rank intervals, Moran's I and the scan
+        together (never "no area stands out" beside a significant cluster). Counts below
+        ``threshold`` are phrased as "fewer than …"."""
+        from dmst_eval.disclosure import count_phrase
+
+        parts = []
+        sig = self.significant
+        for _, c in sig.iterrows():
+            parts.append(
+                f"Victims cluster in and around {c['centre']}: {_and_list(c['towns'])} together "
+                f"had {count_phrase(int(c['victims']), threshold)} victims in {self.period} "
+                f"where {c['expected']:.1f} were expected from their children "
+                f"(relative risk {c['relative_risk']:.2f}, p = {_p(c['p_value'])}; spatial "
+                f"scan).")
+        if np.isfinite(self.moran_p) and self.moran_p < self.alpha:
+            parts.append(f"Neighbouring towns have more similar rates than chance would give "
+                         f"(Moran's I {self.moran_I:.2f}, p = {_p(self.moran_p)}).")
+        if self.flat:
+            parts.append("Town by town, rates differ no more than chance would produce, so no "
+                         "single town can be ranked above the others"
+                         + ("; the cluster, not any one town, is what stands out." if len(sig)
+                            else "."))
+        else:
+            top = self.in_scope().iloc[0]
+            verdict = ("it is clearly the highest" if top["prob_top"] >= 0.95 else
+                       "it is not clearly the highest: several towns could plausibly be top")
+            parts.append(f"{top['town']} has the highest smoothed rate "
+                         f"({top['smoothed_rate']:.1f} {self.rate_unit}; rank interval "
+                         f"{int(top['rank_lower'])}–{int(top['rank_upper'])}), and {verdict}.")
+        if not len(sig) and not (np.isfinite(self.moran_p) and self.moran_p < self.alpha) \
+                and self.flat:
+            parts = ["No area stands out: neither single towns nor groups of neighbouring towns "
+                     "have more victims than their child population and chance explain."]
+        return " ".join(parts)
+
+    def plot(self, ax=None, threshold: int = 5, breaks=None, label_top: int = 5, title=None):
+        """Map of crude rates (counts below ``threshold`` hatched), the top towns labelled,
+        region outlines, significant clusters outlined; ``breaks`` default to the statewide
+        breaks so that regional maps share colours (:func:`dmst_eval.plots.town_rate_map`)."""
+        from dmst_eval import plots
+
+        return plots.town_rate_map(
+            self.gdf, "crude_rate", counts="victims", threshold=threshold,
+            breaks=breaks if breaks is not None else self.statewide_breaks(threshold),
+            region=self.region, label=self.in_scope().head(label_top)["town"].tolist(),
+            clusters=[list(t) for t in self.significant["towns"]], ax=ax,
+            legend_title=self.rate_unit, title=title)
+
+    def statewide_breaks(self, threshold: int = 5) -> np.ndarray:
+        """Colour breaks from the statewide rates shown (towns with ``threshold``+ victims)."""
+        from dmst_eval import plots
+
+        t = self.towns
+        return plots.statewide_breaks(t.loc[t["victims"] >= threshold, "crude_rate"])
+
+
+def _p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def towns_answer(cd, start=None, end=None, region: str | None = None,
+                 choices=None) -> TownsResult:
+    """Town rates for the window under the shared place definition, smoothed, with rank
+    intervals, Moran's I and the spatial scan.
+
+    Victims (children with a confirmed episode identified in the window, each counted once) are
+    counted in the place ``choices.place.town`` names (default: the child's home town) per
+    10,000 children per year (children under 18, 2010 Census, × years of the window). The
+    analysis is statewide — empirical-Bayes smoothing with posterior rank intervals
+    (:func:`dmst_eval.hotspots.smooth_rates`), the rate version of global Moran's I and
+    Kulldorff's Poisson scan, all seeded with ``choices.seed`` — and ``region`` marks the towns
+    shown (``in_scope``), so that ranks, clusters and colours mean the same in every brief.
+
+    Examples
+    --------
+    >>> from dmst_eval.synthetic import generate
+    >>> tw = towns_answer(generate(seed=1), "2008-01-01", "2013-12-31")
+    >>> len(tw.towns), int(tw.towns["victims"].sum()) > 0
+    (169, True)
+    """
+    from dmst_eval import geography, hotspots
+
+    ch = _choices(choices)
+    _check_region(region)
+    lo, hi = _resolve(cd, start, end)
+    lab = period_label(lo, hi)
+    pl = ch.place
+    ep = _episodes_in(cd, lo, hi)
+    if pl["unit"] == "victims":
+        ep = ep.sort_values(["identified_at", "episode_id"], kind="mergesort") \
+            .drop_duplicates("child_id")
+    if pl["town"] == "home_town":
+        home = cd.children.assign(child_id=cd.children["child_id"].astype(str)) \
+            .set_index("child_id")["home_town"]
+        town = ep["child_id"].map(home)
+    else:
+        town = ep["town"]
+    events = pd.DataFrame({"town": town.astype("object").to_numpy()}).dropna()
+    gtowns = geography.towns()
+    years = (hi - lo).days / DAYS_PER_YEAR if pl["per_year"] else 1.0
+    gpop = gtowns[["town", "dcf_region", "geometry"]].assign(
+        child_years=gtowns[pl["population"]].astype(float) * years)
+    per = float(pl["per"])
+    rates = hotspots.area_rates(events, gpop, by="town", per=per, pop_col="child_years",
+                                suppress_below=None, **_kw(hotspots.area_rates,
+                                                           level=float(ch.level)))
+    sm = hotspots.smooth_rates(rates, seed=int(ch.seed),
+                               rank_level=float(ch.smoothing["rank_level"]),
+                               **_kw(hotspots.smooth_rates,
+                                     n_sim=int(ch.smoothing["n_draws"]))).summary
+    gdf = rates.gdf
+    moran = hotspots.global_moran(gdf, events="events", population="population",
+                                  weights=ch.weights, seed=int(ch.seed),
+                                  **_kw(hotspots.global_moran,
+                                        permutations=int(ch.permutations)))
+    scan = hotspots.scan_statistic(gdf, "events", "population", seed=int(ch.seed),
+                                   **_kw(hotspots.scan_statistic,
+                                         max_pop_share=float(ch.scan["max_pop_share"]),
+                                         permutations=int(ch.permutations)))
+    alpha = float(ch.scan["alpha"])
+    region_of = dict(zip(gtowns["town"], gtowns["dcf_region"]))
+    scope = set(gtowns["town"] if region is None else
+                gtowns.loc[gtowns["dcf_region"] == region, "town"])
+    cl = scan.clusters
+    clusters = pd.DataFrame({
+        "cluster": cl["cluster"].astype(int), "towns": cl["areas"].map(list),
+        "n_towns": cl["n_areas"].astype(int), "centre": cl["centre"],
+        "victims": cl["cases"].astype(int), "expected": cl["expected"].astype(float),
+        "relative_risk": cl["relative_risk"].astype(float), "llr": cl["llr"].astype(float),
+        "p_value": cl["p_value"].astype(float)})
+    clusters["significant"] = clusters["p_value"] < alpha
+    clusters["in_scope"] = clusters["towns"].map(lambda ts: bool(set(ts) & scope))
+    in_cluster = {}
+    for _, c in clusters[clusters["significant"]].iterrows():
+        for t in c["towns"]:
+            in_cluster.setdefault(t, int(c["cluster"]))
+    s = sm.rename(columns={"events": "victims", "population": "child_years"})
+    cr = rates.summary.set_index("town")
+    towns = pd.DataFrame({
+        "town": s["town"].to_numpy(), "region": s["town"].map(region_of).to_numpy(),
+        "victims": s["victims"].astype(int).to_numpy(),
+        "child_years": s["child_years"].astype(float).to_numpy(),
+        "crude_rate": s["crude_rate"].astype(float).to_numpy(),
+        "ci_lower": s["town"].map(cr["ci_lower"]).to_numpy(),
+        "ci_upper": s["town"].map(cr["ci_upper"]).to_numpy(),
+        "smoothed_rate": s["smoothed_rate"].astype(float).to_numpy(),
+        "rank": s["rank"].astype(int).to_numpy(),
+        "rank_lower": s["rank_lower"].astype(int).to_numpy(),
+        "rank_upper": s["rank_upper"].astype(int).to_numpy(),
+        "prob_top": s["prob_top"].astype(float).to_numpy()})
+    towns["cluster"] = towns["town"].map(in_cluster).fillna(0).astype(int)
+    towns["in_scope"] = towns["town"].isin(scope)
+    towns = towns.sort_values(["smoothed_rate", "victims", "town"],
+                              ascending=[False, False, True], kind="mergesort") \
+        .reset_index(drop=True)
+    sr = towns["smoothed_rate"].to_numpy()
+    flat = bool(len(sr) and np.allclose(sr, sr[0], rtol=1e-9, atol=0))
+    g = gdf.merge(towns[["town", "region", "victims", "crude_rate", "smoothed_rate", "cluster",
+                         "in_scope"]], on="town", suffixes=("_x", ""))
+    g = g[[c for c in g.columns if not c.endswith("_x")]]
+    return TownsResult(towns=towns, clusters=clusters, moran_I=float(moran.I),
+                       moran_p=float(moran.p_sim), flat=flat, period=lab, region=region,
+                       place_definition=ch.place_definition, rate_unit=ch.rate_unit,
+                       alpha=alpha, gdf=g)
+
+
+# --------------------------------------------------------------------------------------------
+# 4. AWOL
+# --------------------------------------------------------------------------------------------
+@dataclass
+class AwolResult(_Answer):
+    """How much victimization happens while a child is AWOL (see :func:`awol_answer`).
+
+    ``summary`` rows (numerator / denominator, Wilson CIs): awol_share (confirmed episodes that
+    began during AWOL, of all confirmed episodes), awol_share_in_care (of the episodes of
+    children in out-of-home care at the time: in placement or AWOL), within_48h and within_7d
+    (of the AWOL-onset episodes with a known AWOL start, those that began within 48 hours / 7
+    days of the child going missing), hazard_ratio (repeat episodes while AWOL vs while in
+    placement; Andersen–Gill, robust CI; its ``period`` says which window it used).
+    """
+
+    summary: pd.DataFrame
+    hours: np.ndarray
+    period: str
+    region: str | None
+    note: str = ""
+
+    def plot(self, ax=None, max_hours: float = 24 * 14):
+        """Cumulative share of AWOL-onset episodes by hours since the child went missing."""
+        import matplotlib.pyplot as plt
+
+        _style()
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6.5, 4.0))
+        h = np.sort(self.hours)
+        if len(h):
+            y = np.arange(1, len(h) + 1) / len(h)
+            ax.step(np.r_[0, h], np.r_[0, y], where="post", color="#0072B2")
+        for x, lab in ((48, "48 hours"), (168, "7 days")):
+            ax.axvline(x, color="#D55E00", ls="--", lw=1)
+            ax.text(x, 0.03, f" {lab}", color="#D55E00", fontsize=8)
+        ax.set_xlim(0, max_hours)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("hours from going missing to the start of exploitation")
+        ax.set_ylabel("cumulative share of AWOL-onset episodes")
+        return ax
+
+
+def awol_answer(cd, start=None, end=None, region: str | None = None,
+                choices=None) -> AwolResult:
+    """AWOL share, share among children in care, timing from AWOL start, AWOL hazard ratio.
+
+    Episodes are the confirmed episodes identified in the window (children of ``region``); an
+    episode began during AWOL when ``status_at_time == "awol"``. The hazard ratio comes from
+    :func:`dmst_eval.recidivism.awol_timing` for children first identified in the window; when
+    the window has too few repeat episodes it is estimated from the start of the data to the
+    window's end instead, and its ``period`` says so.
+
+    Examples
+    --------
+    >>> from tests.test_tracking import hand_bundle
+    >>> a = awol_answer(hand_bundle(), "2010-01-01", "2012-12-31")
+    >>> a.row("awol_share")[["numerator", "denominator"]].tolist()
+    [2.0, 6.0]
+    """
+    from dmst_eval import recidivism as rc
+
+    ch = _choices(choices)
+    _check_region(region)
+    lo, hi = _resolve(cd, start, end)
+    level = float(ch.level)
+    lab = period_label(lo, hi)
+    ep = _episodes_in(cd, lo, hi, region)
+    st = ep["status_at_time"].astype("object")
+    aw = (st == "awol").to_numpy()
+    care = st.isin(["awol", "placement"]).to_numpy()
+    rows = []
+
+    def prop(name, k, n, period=lab):
+        wl, wh = wilson_ci(k, n, level)
+        rows.append(_row(name, period, k / n if n else np.nan, wl, wh, k, n))
+
+    prop("awol_share", int(aw.sum()), len(ep))
+    prop("awol_share_in_care", int(aw.sum()), int(care.sum()))
+    hours = np.array([], dtype=float)
+    if "awol_id" in ep.columns and hasattr(cd, "awol_episodes") and len(cd.awol_episodes):
+        a = cd.awol_episodes[["awol_id", "start"]].rename(columns={"start": "awol_start"})
+        e = ep.loc[aw & ep["awol_id"].notna().to_numpy(), ["awol_id", "began_at"]].merge(
+            a, on="awol_id", how="inner")
+        hours = ((e["began_at"] - e["awol_start"]) / pd.Timedelta(hours=1)).to_numpy(float)
+    notes = []
+    if (hours < 0).any():
+        notes.append(f"{int((hours < 0).sum())} episode(s) begin before their AWOL spell and "
+                     "are left out of the timing.")
+    hours = np.sort(hours[hours >= 0])
+    for hrs in ch.awol["within_hours"]:
+        name = "within_48h" if hrs == 48 else ("within_7d" if hrs == 168 else f"within_{hrs}h")
+        prop(name, int((hours <= hrs).sum()), len(hours))
+    # hazard ratio: the window, else the data so far
+    meta = getattr(cd, "meta", None) or {}
+    sub = region_bundle(cd, region)
+    hr_row = None
+    for s0 in (lo, pd.Timestamp(meta.get("study_start", lo))):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = rc.awol_timing(sub, start=s0, end=hi,
+                                 censor_age=float(ch.repeat["censor_age"]),
+                                 adjust=tuple(ch.awol["adjust"]), level=level)
+        h = res.summary.loc["hazard_ratio_awol_vs_placement"]
+        hr_row = _row("hazard_ratio", period_label(s0, hi), h["estimate"], h["ci_lower"],
+                      h["ci_upper"], h["numerator"], h["denominator"])
+        if np.isfinite(h["estimate"]):
+            break
+    if not np.isfinite(hr_row["value"]):
+        notes.append("Too few repeat episodes while AWOL and while placed to estimate the AWOL "
+                     "hazard ratio.")
+    rows.append(hr_row)
+    return AwolResult(pd.DataFrame(rows, columns=_SUMMARY_COLUMNS), hours, lab, region,
+                      " ".join(notes))
+
+
+# --------------------------------------------------------------------------------------------
+# 5. congregate care
+# --------------------------------------------------------------------------------------------
+@dataclass
+class FacilitiesResult(_Answer):
+    """Which congregate-care settings have several victims (see :func:`facilities_answer`).
+
+    Attributes
+    ----------
+    summary : DataFrame
+        Rows facilities_with_several_victims (numerator: facilities with at least
+        ``min_victims`` victims; denominator: congregate facilities in scope), facilities_with_
+        victims, victims_in_congregate_care, flagged (Holm-flagged excess).
+    facilities : DataFrame
+        Facilities in scope with at least one victim in the window, most victims first:
+        facility_id, name, setting, town, region, capacity, victims, episodes, several.
+    excess : FacilityExcess
+        Observed vs expected victims (:func:`dmst_eval.hotspots.facility_excess`, statewide
+        expected rate), restricted to facilities in scope.
+    """
+
+    summary: pd.DataFrame
+    facilities: pd.DataFrame
+    excess: Any
+    period: str
+    region: str | None
+    min_victims: int
+
+    @property
+    def flagged(self) -> pd.DataFrame:
+        s = self.excess.summary
+        return s[s["flagged"]].reset_index(drop=True)
+
+    def plot(self, ax=None, title: str | None = None):
+        """Funnel plot of observed / expected victims against expected (flagged labelled)."""
+        return self.excess.plot(ax=ax, title=title)
+
+
+def facilities_answer(cd, start=None, end=None, region: str | None = None,
+                      choices=None) -> FacilitiesResult:
+    """Congregate facilities with several victims in the window, and their excess.
+
+    A facility's **victims**: distinct children with a confirmed episode identified in the
+    window that is linked to the facility (``episodes.facility_id``: in placement there or AWOL
+    from it). A facility has **several victims** when it has at least
+    ``choices.facilities.min_victims`` (default 2). With ``region``, facilities located in the
+    region. The excess compares each facility's victims (first episode in the window) with the
+    number expected from its child-days at the statewide congregate-care rate, exact Poisson
+    p-values adjusted by ``choices.facilities.adjust`` (Holm) across all facilities.
+
+    Examples
+    --------
+    >>> from tests.test_tracking import hand_bundle
+    >>> f = facilities_answer(hand_bundle(), "2010-01-01", "2012-12-31")
+    >>> int(f.value("facilities_with_several_victims")), f.facilities["facility_id"].tolist()
+    (1, ['F1', 'F2'])
+    """
+    from dmst_eval import hotspots
+
+    ch = _choices(choices)
+    _check_region(region)
+    lo, hi = _resolve(cd, start, end)
+    lab = period_label(lo, hi)
+    k_min = int(ch.facilities["min_victims"])
+    fac = cd.facilities.assign(facility_id=cd.facilities["facility_id"].astype(str))
+    fac = fac[fac["setting"].astype("object").isin(schema.CONGREGATE_SETTINGS)]
+    reg = _town_population().set_index("town")["region"]
+    fac = fac.assign(region=fac["town"].astype("object").map(reg))
+    if region is not None:
+        fac = fac[fac["region"] == region]
+    ep = _episodes_in(cd, lo, hi)
+    ep = ep[ep["facility_id"].notna()]
+    ep = ep.assign(facility_id=ep["facility_id"].astype(str))
+    ep = ep[ep["facility_id"].isin(set(fac["facility_id"]))]
+    g = ep.groupby("facility_id").agg(victims=("child_id", "nunique"),
+                                      episodes=("episode_id", "size"))
+    cols = ["facility_id", "name", "setting", "town", "region", "capacity"]
+    tab = fac[[c for c in cols if c in fac.columns]].merge(g, left_on="facility_id",
+                                                           right_index=True, how="inner")
+    tab["setting"] = tab["setting"].astype("object")
+    tab["several"] = tab["victims"] >= k_min
+    tab = tab.sort_values(["victims", "episodes", "facility_id"],
+                          ascending=[False, False, True], kind="mergesort") \
+        .reset_index(drop=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fx = hotspots.facility_excess(cd, lo, hi - pd.Timedelta(days=1),
+                                      adjust=ch.facilities["adjust"],
+                                      alpha=float(ch.facilities["alpha"]),
+                                      date_col="identified_at")
+    fx.summary = fx.summary[fx.summary["facility_id"].astype(str)
+                            .isin(set(fac["facility_id"]))].reset_index(drop=True)
+    n_sev = int(tab["several"].sum())
+    rows = [_row("facilities_with_several_victims", lab, n_sev, num=n_sev, den=len(fac)),
+            _row("facilities_with_victims", lab, len(tab), num=len(tab), den=len(fac)),
+            _row("victims_in_congregate_care", lab, int(ep["child_id"].nunique())),
+            _row("flagged", lab, int(fx.summary["flagged"].sum()))]
+    return FacilitiesResult(pd.DataFrame(rows, columns=_SUMMARY_COLUMNS), tab, fx, lab, region,
+                            k_min)
+
+
+# --------------------------------------------------------------------------------------------
+@dataclass
+class TrackingAnswers:
+    """The five answers for one window (see :func:`answers`)."""
+
+    victims: VictimsResult
+    repeat: RepeatResult
+    towns: TownsResult
+    awol: AwolResult
+    facilities: FacilitiesResult
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Every headline number: question, measure, period, value, CI, numerator,
+        denominator."""
+        parts = []
+        for q, r in (("victims", self.victims), ("repeat victims", self.repeat),
+                     ("AWOL", self.awol), ("congregate care", self.facilities)):
+            parts.append(r.summary.assign(question=q))
+        t = self.towns.in_scope().head(10)
+        parts.append(pd.DataFrame({"question": "towns", "measure": "smoothed_rate:" + t["town"],
+                                   "period": self.towns.period, "value": t["smoothed_rate"],
+                                   "ci_lower": np.nan, "ci_upper": np.nan,
+                                   "numerator": t["victims"].astype(float),
+                                   "denominator": t["child_years"]}))
+        out = pd.concat(parts, ignore_index=True)
+        return out[["question"] + _SUMMARY_COLUMNS]
+
+
+def answers(cd, start=None, end=None, region: str | None = None, comparison=None,
+            choices=None) -> TrackingAnswers:
+    """The agency's five tracking questions answered for one window.
+
+    Examples
+    --------
+    >>> from dmst_eval.synthetic import generate
+    >>> a = answers(generate(seed=1), "2008-01-01", "2011-12-31")
+    >>> sorted(a.summary["question"].unique())
+    ['AWOL', 'congregate care', 'repeat victims', 'towns', 'victims']
+    """
+    ch = _choices(choices)
+    return TrackingAnswers(
+        victims=victims_answer(cd, start, end, region, comparison=comparison, choices=ch),
+        repeat=repeat_answer(cd, start, end, region, choices=ch),
+        towns=towns_answer(cd, start, end, region, choices=ch),
+        awol=awol_answer(cd, start, end, region, choices=ch),
+        facilities=facilities_answer(cd, start, end, region, choices=ch))
