@@ -301,3 +301,131 @@ def test_town_ranking_alone_matches_summary_and_top_towns_zero_skips_it():
         tracking.summary(cd, top_towns=-1)
     with pytest.raises(tracking.TrackingInputError, match="top must"):
         tracking.town_ranking(cd, top=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# the five answers for one window (tracking.answers and friends), hand-computed on hand_bundle
+# ---------------------------------------------------------------------------------------------
+def _u18(region=None) -> float:
+    pop = tracking._town_population()
+    if region:
+        pop = pop[pop["region"] == region]
+    return float(pop["population_under18"].sum())
+
+
+def test_victims_answer_count_rate_exact_ci_and_rate_ratio(cd):
+    from scipy import stats
+
+    r = tracking.victims_answer(cd, "2012-01-01", "2012-12-31",
+                                comparison=("2011-01-01", "2011-12-31"))
+    assert r.value("victims") == 1 and r.value("comparison_victims") == 3
+    cy = _u18() * 366 / 365.25  # 2012 has 366 days
+    assert r.value("child_years") == pytest.approx(cy)
+    row = r.row("rate")
+    assert row["value"] == pytest.approx(1e4 / cy)
+    # Garwood interval for one event: chi2(0.025; 2)/2 and chi2(0.975; 4)/2
+    assert row["ci_lower"] == pytest.approx(stats.chi2.ppf(0.025, 2) / 2 * 1e4 / cy)
+    assert row["ci_upper"] == pytest.approx(stats.chi2.ppf(0.975, 4) / 2 * 1e4 / cy)
+    rr = r.row("rate_ratio")
+    assert rr["value"] == pytest.approx((1 / 366) / (3 / 365))
+    # conditional: 1 of 4 events in 2012; Clopper-Pearson bounds on p transformed to RR
+    p_lo, p_hi = stats.beta.ppf(0.025, 1, 4), stats.beta.ppf(0.975, 2, 3)
+    k = 365 / 366
+    assert rr["ci_lower"] == pytest.approx(p_lo / (1 - p_lo) * k)
+    assert rr["ci_upper"] == pytest.approx(p_hi / (1 - p_hi) * k)
+    assert "2012" in r.period and "2011" in rr["period"]
+    # region: children of Region 4 (c1, c2), denominator the region's children
+    r4 = tracking.victims_answer(cd, "2010-01-01", "2012-12-31", region="Region 4")
+    assert r4.value("victims") == 2
+    assert r4.value("child_years") == pytest.approx(_u18("Region 4") * 1096 / 365.25)
+
+
+def test_repeat_answer_count_share_and_aalen_johansen_by_hand(cd):
+    r = tracking.repeat_answer(cd, "2010-01-01", "2012-12-31")
+    assert (r.value("victims"), r.value("repeat_victims")) == (4, 2)
+    assert r.value("repeat_share") == pytest.approx(0.5)
+    # first identification -> repeat / aging out / end of data (days):
+    # c4 repeat at 180; c3 turns 18 at 213 (competing); c1 repeat at 302; c2 censored at 580
+    # AJ: F(180) = 1/4; S = 3/4 then 1/2 after the aging out; F(302) = 1/4 + 1/2 * 1/2 = 1/2.
+    # 1 - KM would give 1 - (3/4)(1/2) = 5/8 instead.
+    assert r.value("cif_12m") == pytest.approx(0.5)
+    assert np.isnan(r.value("cif_24m"))  # nobody followed 24 months
+    assert r.value("children_followed") == 4 and r.value("aged_out_before_repeat") == 1
+    assert r.at_risk.set_index("months")["at_risk"].to_dict() == {0: 4, 6: 3, 12: 1, 18: 1,
+                                                                  24: 0}
+    assert r.row("cif_12m")["period"] == "January 2010 to December 2012"
+    # in 2011 only c1 is a repeat victim among c1, c2, c3
+    r11 = tracking.repeat_answer(cd, "2011-01-01", "2011-12-31")
+    assert (r11.value("victims"), r11.value("repeat_victims")) == (3, 1)
+
+
+def test_awol_answer_shares_timing_by_hand(cd):
+    a = tracking.awol_answer(cd, "2010-01-01", "2012-12-31")
+    assert a.row("awol_share")[["numerator", "denominator"]].tolist() == [2, 6]
+    # in care at the time (placement or AWOL): e1, e3, e5, e7
+    assert a.row("awol_share_in_care")[["numerator", "denominator"]].tolist() == [2, 4]
+    # e3 began 120 h after its AWOL started, e7 72 h: neither within 48 h, both within 7 days
+    assert a.row("within_48h")[["numerator", "denominator"]].tolist() == [0, 2]
+    assert a.row("within_7d")[["numerator", "denominator"]].tolist() == [2, 2]
+    np.testing.assert_allclose(a.hours, [72, 120])
+    lo, hi = tracking.wilson_ci(2, 4)
+    assert a.row("awol_share_in_care")["ci_lower"] == pytest.approx(float(lo))
+    assert np.isnan(a.value("hazard_ratio")) and "Too few" in a.note
+
+
+def test_facilities_answer_by_hand(cd):
+    f = tracking.facilities_answer(cd, "2010-01-01", "2012-12-31")
+    # F1: c1 and c2 -> several; F2: c4 twice -> one victim; F3: none (3 congregate facilities)
+    assert f.row("facilities_with_several_victims")[["value", "denominator"]].tolist() == [1, 3]
+    assert f.facilities[["facility_id", "victims", "episodes"]].values.tolist() == \
+        [["F1", 2, 2], ["F2", 1, 2]]
+    assert f.value("facilities_with_victims") == 2
+    assert tracking.facilities_answer(cd, "2011-01-01", "2011-12-31") \
+        .value("facilities_with_several_victims") == 0
+    # facilities located in Region 2 (New Haven): F2 only
+    f2 = tracking.facilities_answer(cd, "2010-01-01", "2012-12-31", region="Region 2")
+    assert f2.facilities["facility_id"].tolist() == ["F2"]
+    assert set(f2.excess.summary["facility_id"]) <= {"F2"}
+
+
+def test_answers_window_rule_and_errors(cd):
+    # whole days, both inclusive: an episode identified on the last day counts
+    assert tracking.victims_answer(cd, "2010-01-01", "2010-03-05").value("victims") == 1
+    assert tracking.victims_answer(cd, "2010-01-01", "2010-03-04").value("victims") == 0
+    with pytest.raises(tracking.TrackingInputError, match="Region 9"):
+        tracking.victims_answer(cd, region="Region 9")
+    from dmst_eval.errors import InputError
+
+    with pytest.raises(InputError, match="before start"):
+        tracking.awol_answer(cd, "2012-01-01", "2011-01-01")
+
+
+def test_towns_answer_place_definition_and_statement():
+    from dmst_eval import choices
+    from dmst_eval.synthetic import generate
+
+    cd = generate(seed=1)
+    tw = tracking.towns_answer(cd, "2008-01-01", "2013-12-31")
+    # victims by home town (the shared place definition), each child once
+    ep = cd.episodes[cd.episodes["confirmed"].fillna(False).astype(bool)]
+    ep = ep[(ep["identified_at"] >= "2008-01-01") & (ep["identified_at"] < "2014-01-01")]
+    home = cd.children.set_index("child_id")["home_town"]
+    direct = ep.drop_duplicates("child_id")["child_id"].map(home).value_counts()
+    got = tw.towns.set_index("town")["victims"]
+    assert got[got > 0].sort_index().to_dict() == direct.sort_index().to_dict()
+    years = (pd.Timestamp("2014-01-01") - pd.Timestamp("2008-01-01")).days / 365.25
+    hart = tw.towns.set_index("town").loc["Hartford"]
+    assert hart["crude_rate"] == pytest.approx(
+        1e4 * hart["victims"] / (hart["child_years"]))
+    assert hart["child_years"] == pytest.approx(
+        tracking._town_population().set_index("town").loc["Hartford", "population_under18"]
+        * years)
+    assert tw.place_definition == choices.load().place_definition
+    text = tw.statement()
+    if len(tw.significant):
+        assert "No area stands out" not in text and tw.significant["centre"].iloc[0] in text
+    # the regional view keeps the statewide ranks and clusters
+    r1 = tracking.towns_answer(cd, "2008-01-01", "2013-12-31", region="Region 1")
+    assert set(r1.in_scope()["region"]) == {"Region 1"}
+    pd.testing.assert_frame_equal(r1.towns.drop(columns="in_scope"),
+                                  tw.towns.drop(columns="in_scope"))
