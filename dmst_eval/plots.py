@@ -457,3 +457,257 @@ def log_ratio_axis(ax, values, axis: str = "x"):
     a.set_minor_locator(NullLocator())
     return ax
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Maps and small charts the briefs share (added for the agency's five questions)
+# ---------------------------------------------------------------------------------------------
+def high_colormap() -> str:
+    """The one colour map for "high" on every rate map: darker = higher (reversed
+    :data:`SEQUENTIAL`, as :func:`dmst_eval.hotspots.choropleth` draws).
+
+    Examples
+    --------
+    >>> high_colormap()
+    'cividis_r'
+    """
+    return SEQUENTIAL + "_r"
+
+
+def statewide_breaks(values, k: int = 5):
+    """Upper bounds of ``k`` colour classes (Fisher–Jenks) from statewide values, so that every
+    brief — statewide and regional — colours the same rate the same way.
+
+    Zeros and missing values are left out (zero has its own white class on the maps).
+
+    Examples
+    --------
+    >>> statewide_breaks([0, 1, 2, 3]).tolist()
+    [1.0, 2.0, 3.0]
+    """
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    v = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    uniq = np.unique(v)
+    if len(uniq) <= k:
+        return uniq.astype(float)
+    import mapclassify
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.asarray(mapclassify.FisherJenks(v, k=k).bins, dtype=float)
+
+
+def town_rate_map(gdf, column: str, *, counts: str | None = None, threshold: int = 5,
+                  breaks=None, region: str | None = None, label=(), clusters=(), ax=None,
+                  legend_title: str | None = None, title: str | None = None,
+                  fmt: str = "{:.2f}"):
+    """Town map of a rate with shared colour breaks, hidden small counts, region outlines,
+    labelled towns and outlined clusters.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        One row per town: ``town``, ``column``, a region column (``region`` or
+        ``dcf_region``) and geometry.
+    column : str
+        The rate to colour.
+    counts : str, optional
+        Count column: towns with 1 to ``threshold - 1`` are drawn hatched grey (value hidden),
+        towns with 0 white.
+    breaks : array-like, optional
+        Upper class bounds (:func:`statewide_breaks`); default from the values drawn.
+    region : str, optional
+        Draw only this region's towns (outlined), with the statewide breaks.
+    label : sequence of str
+        Towns to name on the map (e.g. the highest rates).
+    clusters : sequence of sequences of str
+        Groups of towns to outline (e.g. significant scan clusters).
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> from dmst_eval import geography
+    >>> g = geography.towns().assign(rate=1.0, n=10)
+    >>> ax = town_rate_map(g, "rate", counts="n", label=["Hartford"])
+    >>> [t.get_text() for t in ax.texts]
+    ['Hartford']
+    """
+    import matplotlib.patheffects as pe
+    import numpy as np
+    import pandas as pd
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    from dmst_eval import geography
+
+    apply_style()
+    if ax is None:
+        _, ax = new_figure("map")
+    reg_col = "region" if "region" in gdf.columns else "dcf_region"
+    g = gdf.to_crs(geography.CT_CRS) if gdf.crs is not None and gdf.crs.is_geographic else gdf
+    if region is not None:
+        g = g[g[reg_col] == region]
+    g = g.reset_index(drop=True)
+    vals = pd.to_numeric(g[column], errors="coerce").to_numpy(dtype=float)
+    n = (pd.to_numeric(g[counts], errors="coerce").to_numpy(dtype=float) if counts
+         else np.where(np.isfinite(vals), threshold, np.nan))
+    hidden = (n > 0) & (n < threshold)
+    zero = (n == 0) | (np.isfinite(vals) & (vals == 0))
+    shown = ~hidden & ~zero & np.isfinite(vals)
+    if breaks is None:
+        breaks = statewide_breaks(vals[shown])
+    breaks = np.asarray(breaks, dtype=float)
+    cm = mpl.colormaps[high_colormap()]
+    nb = max(len(breaks), 1)
+    cols = [cm(0.12 + 0.88 * i / max(nb - 1, 1)) for i in range(nb)]
+    handles, labels = [], []
+    with deferred_draw(ax.figure):
+        if zero.any():
+            g[zero].plot(ax=ax, facecolor="#FFFFFF", edgecolor="#BBBBBB", linewidth=0.3)
+        if shown.any() and len(breaks):
+            cls = np.clip(np.searchsorted(breaks, vals[shown], side="left"), 0, nb - 1)
+            g[shown].plot(ax=ax, color=[cols[i] for i in cls], edgecolor="white",
+                          linewidth=0.3)
+        if hidden.any():
+            g[hidden].plot(ax=ax, facecolor=SUPPRESSED_COLOR, hatch=SUPPRESSED_HATCH,
+                           edgecolor="#8A8A8A", linewidth=0.3)
+        regions = geography.regions().to_crs(g.crs)
+        if region is not None:
+            regions = regions[regions["region"] == region]
+        regions.boundary.plot(ax=ax, color="#333333", linewidth=1.1)
+        for towns in clusters:
+            sub = g[g["town"].isin(list(towns))]
+            if len(sub):
+                sub.dissolve().boundary.plot(ax=ax, color="black", linewidth=2.4)
+    for name in label:
+        sub = g[g["town"] == name]
+        if sub.empty:
+            continue
+        pt = sub.geometry.representative_point().iloc[0]
+        ax.annotate(name, (pt.x, pt.y), ha="center", va="center", fontsize=7.5,
+                    fontweight="bold", path_effects=[pe.withStroke(linewidth=2.5,
+                                                                    foreground="white")])
+    handles.append(Patch(facecolor="#FFFFFF", edgecolor="#999999"))
+    labels.append("0")
+    lows = np.r_[0.0, breaks[:-1]]
+    for i in range(len(breaks)):
+        handles.append(Patch(facecolor=cols[i], edgecolor="white"))
+        labels.append(f"{fmt.format(lows[i])} – {fmt.format(breaks[i])}")
+    if hidden.any():
+        handles.append(Patch(facecolor=SUPPRESSED_COLOR, hatch=SUPPRESSED_HATCH,
+                             edgecolor="#8A8A8A"))
+        labels.append(f"hidden (1 to {threshold - 1})")
+    handles.append(Line2D([], [], color="#333333", lw=1.1))
+    labels.append("DCF region")
+    if len(clusters):
+        handles.append(Line2D([], [], color="black", lw=2.4))
+        labels.append("significant cluster")
+    ax.legend(handles, labels, title=legend_title, loc="lower right", fontsize=7,
+              title_fontsize=7.5, frameon=True)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def count_bars(table, x: str, y: str, ax=None, threshold: int = 5,
+               ylabel: str | None = None, title: str | None = None):
+    """A small bar chart of a count by ``x`` (e.g. police reports by year) whose hidden
+    (suppressed) cells are drawn as hatched grey bars of no meaningful height.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"year": ["2010", "2011"], "n": [12, "<5"]})
+    >>> ax = count_bars(t, "year", "n")
+    >>> len(ax.patches)
+    2
+    """
+    import numpy as np
+    import pandas as pd
+
+    apply_style()
+    if ax is None:
+        _, ax = new_figure((6.5, 2.4))
+    v = pd.to_numeric(table[y], errors="coerce").to_numpy(dtype=float)
+    hid = ~np.isfinite(v)
+    xs = np.arange(len(table))
+    ax.bar(xs[~hid], v[~hid], color=OKABE_ITO["blue"], width=0.8)
+    if hid.any():
+        ax.bar(xs[hid], [max(1, threshold - 1)] * int(hid.sum()), color=SUPPRESSED_COLOR,
+               hatch=SUPPRESSED_HATCH, edgecolor="#999999", width=0.8,
+               label=f"hidden (1 to {threshold - 1}; bar height not data)")
+        ax.legend(frameon=False, fontsize=7)
+    step = max(1, len(xs) // 10)
+    ax.set_xticks(xs[::step])
+    ax.set_xticklabels([str(s) for s in table[x].iloc[::step]])
+    ax.set_ylabel(ylabel or y)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def its_figure(its, ax=None, yearly=None, threshold: int = 5,
+               title: str | None = None):
+    """Interrupted-time-series figure: observed counts, fitted line, counterfactual line, the
+    intervention, and the level and slope change written on the plot.
+
+    Observed monthly counts are drawn as the average per month of each year
+    (``yearly``: columns ``year`` and ``count``, already suppressed; hidden years are not
+    drawn), so that no small monthly count is shown; without ``yearly`` the monthly counts of
+    ``its.data`` are drawn.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from dmst_eval import evaluation as ev
+    >>> idx = pd.date_range("2008-01-01", periods=96, freq="MS")
+    >>> y = pd.Series(np.r_[np.full(45, 3), np.full(51, 6)], index=idx)
+    >>> ax = its_figure(ev.interrupted_time_series(y, "2011-10-01"))
+    >>> len(ax.get_lines()) >= 3
+    True
+    """
+    import numpy as np
+    import pandas as pd
+
+    apply_style()
+    if ax is None:
+        _, ax = new_figure("wide")
+    d = its.data
+    if yearly is not None:
+        yv = pd.to_numeric(yearly["count"], errors="coerce")
+        for yr, c in zip(yearly["year"].astype(int), yv):
+            if np.isfinite(c):
+                ax.hlines(c / 12, pd.Timestamp(year=yr, month=1, day=1),
+                          pd.Timestamp(year=yr, month=12, day=31), color="#666666", lw=2.5)
+        ax.plot([], [], color="#666666", lw=2.5, label="observed (monthly average of the year)")
+    else:
+        ax.plot(d["date"], d["observed"], "o", ms=3, color="#888888", label="observed")
+    ax.plot(d["date"], d["fitted"], color=OKABE_ITO["blue"], lw=2, label="fitted")
+    post = d["post"].astype(bool).to_numpy()
+    ax.plot(d["date"][post], d["counterfactual"][post], color=OKABE_ITO["vermillion"], ls="--",
+            lw=1.8, label="counterfactual (no change)")
+    ax.axvline(its.intervention, color=REFERENCE_COLOR, lw=1)
+    s = its.summary.set_index("term")
+    lc, sc = s.loc["level_change"], s.loc["slope_change"]
+    sc_rr = np.exp([sc["estimate"], sc["ci_lower"], sc["ci_upper"]])
+    ax.text(0.01, 0.97, f"level change: rate ratio {lc['estimate']:.2f} "
+            f"(95% CI {lc['ci_lower']:.2f}–{lc['ci_upper']:.2f})\n"
+            f"slope change: ×{sc_rr[0]:.3f} per month "
+            f"(95% CI {sc_rr[1]:.3f}–{sc_rr[2]:.3f})",
+            transform=ax.transAxes, va="top", fontsize=8,
+            bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="#CCCCCC"))
+    ax.set_ylabel("per month")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper right", fontsize=7.5, frameon=False)
+    if title:
+        ax.set_title(title)
+    return ax

@@ -818,9 +818,11 @@ class RepeatResult(_Answer):
     min_at_risk: int = 10
     level: float = 0.95
 
-    def plot(self, ax=None, max_months: float | None = None):
+    def plot(self, ax=None, max_months: float | None = None, threshold: int = 1):
         """Cumulative incidence (Aalen–Johansen, with CI) and the numbers at risk under it;
-        the curve stops where fewer than ``min_at_risk`` children are still followed."""
+        the curve stops at the last at-risk month (``choices.repeat.at_risk_months``) or where
+        fewer than ``min_at_risk`` children are still followed; numbers at risk from 1 to
+        ``threshold - 1`` are printed as "<threshold"."""
         import matplotlib.pyplot as plt
 
         _style()
@@ -830,8 +832,8 @@ class RepeatResult(_Answer):
         months = tb["time"].to_numpy() / DAYS_PER_MONTH
         keep = tb["n_risk"].to_numpy() >= self.min_at_risk
         stop = months[keep].max() if keep.any() else 0.0
-        if max_months is not None:
-            stop = min(stop, max_months)
+        stop = min(stop, float(self.at_risk["months"].max()) if max_months is None
+                   else max_months)
         show = months <= stop
         x = np.r_[0, months[show], stop]
         y = np.r_[0, tb["cif"].to_numpy()[show]]
@@ -844,8 +846,9 @@ class RepeatResult(_Answer):
                         label=f"{self.level:.0%} confidence interval")
         ar = self.at_risk[self.at_risk["months"] <= stop]
         ax.set_xticks(ar["months"].to_numpy())
-        ax.set_xticklabels([f"{int(m)}\n{int(n)}" for m, n in
-                            zip(ar["months"], ar["at_risk"])])
+        ax.set_xticklabels([f"{int(m)}\n" + (f"<{threshold}" if 0 < n < threshold else
+                                               f"{int(n)}")
+                            for m, n in zip(ar["months"], ar["at_risk"])])
         ax.set_xlabel("months since first identified (top); children still followed (bottom)")
         ax.set_ylabel("share with a second episode")
         ax.set_xlim(0, max(stop, 1))
@@ -944,6 +947,9 @@ class TownsResult:
     clusters : DataFrame
         Scan clusters (most likely first): cluster, towns (list), n_towns, centre, victims,
         expected, relative_risk, llr, p_value, significant, in_scope (has a town of the region).
+    rates, smoothed, moran, scan
+        The underlying :mod:`dmst_eval.hotspots` results (``AreaRates``, ``SmoothedRates``,
+        ``GlobalMoranResult``, ``ScanResult``), for their plots and interactive maps.
     moran_I, moran_p : float
         Global Moran's I of the EB rates and its permutation p-value.
     flat : bool
@@ -962,6 +968,10 @@ class TownsResult:
     rate_unit: str
     alpha: float
     gdf: Any = field(default=None, repr=False)
+    rates: Any = field(default=None, repr=False)
+    smoothed: Any = field(default=None, repr=False)
+    moran: Any = field(default=None, repr=False)
+    scan: Any = field(default=None, repr=False)
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -1030,9 +1040,18 @@ class TownsResult:
         return plots.town_rate_map(
             self.gdf, "crude_rate", counts="victims", threshold=threshold,
             breaks=breaks if breaks is not None else self.statewide_breaks(threshold),
-            region=self.region, label=self.in_scope().head(label_top)["town"].tolist(),
+            region=self.region, label=self.top_towns(threshold, label_top),
             clusters=[list(t) for t in self.significant["towns"]], ax=ax,
             legend_title=self.rate_unit, title=title)
+
+    def top_towns(self, threshold: int = 5, n: int = 5) -> list[str]:
+        """The ``n`` towns in scope with the highest smoothed (then crude) rates among those
+        with at least ``threshold`` victims (so that a named town's count may be shown)."""
+        t = self.in_scope()
+        t = t[t["victims"] >= threshold]
+        t = t.sort_values(["smoothed_rate", "crude_rate", "town"],
+                          ascending=[False, False, True], kind="mergesort")
+        return t.head(n)["town"].tolist()
 
     def statewide_breaks(self, threshold: int = 5) -> np.ndarray:
         """Colour breaks from the statewide rates shown (towns with ``threshold``+ victims)."""
@@ -1092,10 +1111,12 @@ def towns_answer(cd, start=None, end=None, region: str | None = None,
     rates = hotspots.area_rates(events, gpop, by="town", per=per, pop_col="child_years",
                                 suppress_below=None, **_kw(hotspots.area_rates,
                                                            level=float(ch.level)))
-    sm = hotspots.smooth_rates(rates, seed=int(ch.seed),
-                               rank_level=float(ch.smoothing["rank_level"]),
-                               **_kw(hotspots.smooth_rates,
-                                     n_sim=int(ch.smoothing["n_draws"]))).summary
+    smoothed = hotspots.smooth_rates(rates, seed=int(ch.seed),
+                                     method=ch.smoothing["method"],
+                                     rank_level=float(ch.smoothing["rank_level"]),
+                                     **_kw(hotspots.smooth_rates,
+                                           n_sim=int(ch.smoothing["n_draws"])))
+    sm = smoothed.summary
     gdf = rates.gdf
     moran = hotspots.global_moran(gdf, events="events", population="population",
                                   weights=ch.weights, seed=int(ch.seed),
@@ -1149,7 +1170,8 @@ def towns_answer(cd, start=None, end=None, region: str | None = None,
     return TownsResult(towns=towns, clusters=clusters, moran_I=float(moran.I),
                        moran_p=float(moran.p_sim), flat=flat, period=lab, region=region,
                        place_definition=ch.place_definition, rate_unit=ch.rate_unit,
-                       alpha=alpha, gdf=g)
+                       alpha=alpha, gdf=g, rates=rates, smoothed=smoothed, moran=moran,
+                       scan=scan)
 
 
 # --------------------------------------------------------------------------------------------
