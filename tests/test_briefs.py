@@ -95,17 +95,21 @@ def test_key_findings_numbers_are_computed(brief_public, cd):
     n = int(ts.value("confirmed_victims"))
     first = re.sub("<[^>]+>", "|", secs["key_findings"].html).split("|")
     first = [s for s in first if s.strip()][0]
-    assert first.startswith(disclosure.count_phrase(n, 10).capitalize() + " children")
+    assert first.startswith("In January 2023 to December 2025, "
+                            + disclosure.count_phrase(n, 10) + " children")
 
 
 def test_risk_finding_names_the_factor_in_plain_words(brief_public):
+    # rule (issue 15): the largest odds ratio above 1 whose interval excludes 1, never the
+    # largest |log OR|; and it says these are odds of being identified
     b, secs = brief_public
     orr = sh.risk_model(b).odds_ratios
-    orr = orr[~orr.term.isin(["intercept", "age_at_start"])]
-    sig = orr[(orr.ci_lower > 1) | (orr.ci_upper < 1)]
-    top = sig.loc[np.log(sig.odds_ratio.astype(float)).abs().idxmax(), "term"]
-    assert f"Among child-welfare-involved children, {sh.prose(top)} was" in \
-        secs["key_findings"].html
+    orr = orr[~orr.term.isin(["intercept"])]
+    up = orr[(orr.odds_ratio > 1) & (orr.ci_lower > 1)]
+    top = up.loc[up.odds_ratio.astype(float).idxmax(), "term"]
+    html = secs["key_findings"].html
+    assert f"Among child-welfare-involved children, {sh.prose(top)} had the largest" in html
+    assert "odds of being identified as a victim" in html
     assert sh.prose("male") == "being male" and sh.prose("lgbtq").startswith("identif")
 
 
@@ -114,10 +118,13 @@ def test_program_finding_rounds_without_negative_zero(cd):
     b.cache[("section", "program_effects")] = briefs.Section("Program effects", "")
     b.cache["service_effect"] = (-0.004, -0.291, -0.004)
     s = key_findings.finding_program(b)
-    assert "about the same as that of similar children" in s
-    assert "(95% CI -29 to 0 points;" in s and "-0" not in s
+    assert "5 percentage points" not in s and "-0" not in s and "−0" not in s
+    assert "0 percentage points lower (95% CI -29 to 0)" in s
+    b.cache["service_effect"] = (-0.006, -0.272, 0.251)  # interval spans 0
+    assert "no clear difference (-1 percentage points, 95% CI -27 to 25)" in \
+        key_findings.finding_program(b)
     b.cache["service_effect"] = (-0.052, -0.101, -0.003)
-    assert "5 percentage points lower than that of" in key_findings.finding_program(b)
+    assert "5 percentage points lower (95% CI -10 to 0)" in key_findings.finding_program(b)
 
 
 def test_banner_only_for_synthetic_data(cd):

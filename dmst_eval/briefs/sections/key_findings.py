@@ -1,4 +1,9 @@
-"""Key findings: short sentences whose numbers are computed (small counts as "fewer than k")."""
+"""Key findings: one sentence per tracking question (the sections' one-sentence answers), the
+risk finding and the program finding, following the wording rules written down in
+:mod:`dmst_eval.briefs.sections._answers` (largest odds ratio above 1 whose interval excludes
+1, and that these are odds of identification; "no clear difference" when an interval spans 0;
+no signed zero; every percentage with n, denominator and interval; every number with its
+period)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,9 +12,13 @@ from dmst_eval import disclosure
 from dmst_eval.disclosure import share_text
 from dmst_eval.briefs import markup
 from dmst_eval.briefs.context import Section, section
+from dmst_eval.briefs.sections import _answers as A
 from dmst_eval.briefs.sections import _shared as sh
 
 TITLE = "Key findings"
+
+#: The question sections whose one-sentence answers lead the key findings, in order.
+QUESTIONS = ("victims", "repeat_victims", "towns", "awol", "congregate_care")
 
 
 def _keys(brief) -> dict:
@@ -61,48 +70,15 @@ def _share(brief, p, k, n, of) -> str | None:
 
 @section(TITLE)
 def build(brief) -> Section:
-    h = sh.headline(brief)
-    p, c = h["period"], h["comparison"]
-    k = _keys(brief)
-    m = brief.month
+    from dmst_eval.briefs import sections
+
     items = []
-    if brief.shown(k["victims"]) and brief.shown(k["victims_c"]):
-        rr, lo, hi = sh.poisson_ratio_ci(p["victims"], c["victims"],
-                                         (brief.pe - brief.ps).days + 1,
-                                         (brief.ce - brief.cs).days + 1)
-        chg = (f" (compared with {c['victims']:,} in {m(brief.cs)}–{m(brief.ce)}; "
-               f"rate ratio {rr:.2f}, exact 95% CI {lo:.2f}–{hi:.2f})")
-    else:
-        chg = (f" (compared with {brief.count(c['victims'], key=k['victims_c'])} in "
-               f"{m(brief.cs)}–{m(brief.ce)})")
-    items.append(f"{brief.count(p['victims'], key=k['victims']).capitalize()} children were "
-                 f"identified as confirmed victims of trafficking in {brief.scope} from "
-                 f"{m(brief.ps)} to {m(brief.pe)}{chg}.")
-    if brief.shown(k["victims"]):
-        share = _share(brief, p, k, "repeat_victims", "victims")
-        if share is not None:
-            items.append(f"{p['repeat_victims']:,} of them ({share}) were repeat victims "
-                         "(a second or later confirmed episode).")
-        else:
-            items.append(f"{brief.count(p['repeat_victims'], key=k['repeat_victims'])} "
-                         .capitalize() + "of them were repeat victims.")
-    if brief.shown(k["episodes"]):
-        share = _share(brief, p, k, "awol_episodes", "episodes")
-        if share is not None:
-            items.append(f"{share[0].upper()}{share[1:]} of confirmed episodes "
-                         f"({p['awol_episodes']:,} of {p['episodes']:,}) began while the "
-                         "child was absent without leave (AWOL) from a placement.")
-        else:
-            items.append(f"{brief.count(p['awol_episodes'], key=k['awol_episodes'])} "
-                         .capitalize() + "confirmed episodes began while the child was AWOL "
-                         "from a placement.")
-    if brief.shown(k["reports"]):
-        s = f"The Careline received {p['reports']:,} reports alleging trafficking"
-        if p["reports"]:
-            share = share_text(p["police_reports"], p["reports"], brief.threshold).text
-            if share != disclosure.SUPPRESSED:
-                s += f"; {share} came from police"
-        items.append(s + ".")
+    for name in QUESTIONS:
+        try:
+            items.append(sections.module(name).answer(brief))
+        except Exception:  # an answer that cannot be computed is left out, not guessed
+            if brief.strict:
+                raise
     items.extend(analysis_findings(brief))
     return Section(None, markup.bullets(items, cls="dmst-findings"))
 
@@ -110,10 +86,10 @@ def build(brief) -> Section:
 def analysis_findings(brief) -> list[str]:
     """Findings from the analysis sections (computed here if not yet; sections run once)."""
     out = []
-    for fn in (finding_hotspot, finding_risk, finding_repeat, finding_program):
+    for fn in (finding_risk, finding_program):
         try:
             s = fn(brief)
-        except Exception:  # a finding that cannot be computed is left out, not guessed
+        except Exception:
             if brief.strict:
                 raise
             s = None
@@ -122,66 +98,26 @@ def analysis_findings(brief) -> list[str]:
     return out
 
 
-def finding_hotspot(brief) -> str | None:
-    t = brief.threshold
-    towns = sh.tracking(brief, "period").towns
-    towns = towns[towns["episodes"].astype(int) >= t]
-    if towns.empty:
-        return None
-    top = towns.iloc[0]
-    pt = float(top.get("prob_top", np.nan))
-    sure = (f"; the probability that it truly has the highest rate is {pt:.0%}"
-            if np.isfinite(pt) else "")
-    return (f"Among towns with at least {t} confirmed episodes in the period, "
-            f"{top['town']} had the highest smoothed rate "
-            f"({float(top['smoothed_rate']):.1f} per 10,000 children per year{sure}).")
-
-
 def finding_risk(brief) -> str | None:
+    """Rule 1 of :mod:`._answers`: the largest odds ratio above 1 whose interval excludes 1."""
     m = sh.risk_model(brief)
     if m is None:
         return None
-    orr = m.odds_ratios[~m.odds_ratios.term.isin(["intercept", "age_at_start"])]
-    sig = orr[(orr.ci_lower > 1) | (orr.ci_upper < 1)]
-    if sig.empty:
-        return ("No single risk factor was clearly associated with identification as a "
-                "victim in these data (all 95% intervals include 1).")
-    top = sig.loc[np.log(sig.odds_ratio.astype(float)).abs().idxmax()]
     where = "" if brief.cache.get("risk_scope") == brief.scope or not brief.region_arg else \
         " statewide"
-    if top.odds_ratio >= 1:
-        return (f"Among child-welfare-involved children{where}, {sh.prose(top.term)} was "
-                f"the strongest risk factor: odds of identification as a victim "
-                f"{top.odds_ratio:.1f} times as high (95% CI {top.ci_lower:.1f}–"
-                f"{top.ci_upper:.1f}), other factors held equal.")
-    return (f"Among child-welfare-involved children{where}, {sh.prose(top.term)} was "
-            f"associated with lower odds of identification (odds ratio "
-            f"{top.odds_ratio:.2f}, 95% CI {top.ci_lower:.2f}–{top.ci_upper:.2f}).")
-
-
-def finding_repeat(brief) -> str | None:
-    km = brief.section("repeat_victimization").tables.get("km")
-    if km is None or km.empty:
-        return None
-    r = km[km["measure"].str.contains("12 months")]
-    if r.empty or disclosure.is_hidden(r["estimate"].iloc[0]):
-        return None
-    r = r.iloc[0]
-    return (f"An estimated {r['estimate']:.0%} of victims had another confirmed episode "
-            f"within 12 months of first being identified (95% CI {r['ci_lower']:.0%}–"
-            f"{r['ci_upper']:.0%}; Kaplan–Meier, all years).")
+    s0, s1 = brief.study
+    return (A.risk_finding(m.odds_ratios, sh.prose, where)[:-1]
+            + f" (whole study window, {A.period_of(s0, s1)}).")
 
 
 def finding_program(brief) -> str | None:
+    """Rule 2: a risk difference whose interval spans 0 reads "no clear difference"."""
     brief.section("program_effects")
     eff = brief.cache.get("service_effect")
     if eff is None:
         return None
     rd, lo, hi = eff
-    size = sh.num(abs(rd) * 100)
-    diff = ("about the same as that of" if size == "0" else
-            f"{size} percentage points {'lower' if rd < 0 else 'higher'} than that of")
-    return (f"Children referred to Restore & Recovery services had a 12-month "
-            f"re-victimization risk {diff} similar children not referred "
-            f"(95% CI {sh.num(lo * 100)} to {sh.num(hi * 100)} points; weighted "
-            "comparison).")
+    s0, s1 = brief.study
+    return ("Re-victimization within 12 months among children referred to Restore & Recovery "
+            f"services, compared with similar children not referred ({A.period_of(s0, s1)}; "
+            f"weighted comparison): {A.difference_phrase(rd * 100, lo * 100, hi * 100)}.")

@@ -7,6 +7,12 @@ from dmst_eval.briefs.context import Section, section
 TITLE = "Methods and caveats"
 
 
+def _place_definition() -> str:
+    from dmst_eval import choices
+
+    return choices.load().place_definition
+
+
 @section(TITLE)
 def build(brief) -> Section:
     t = brief.threshold
@@ -18,8 +24,14 @@ def build(brief) -> Section:
         "trafficking, counted by the date the agency identified the episode; a repeat "
         "victim has two or more confirmed episodes.",
         "Regional briefs use the DCF region of the child's home town for child counts, the "
-        "region responsible for the report for hotline counts, and the town where the "
-        "exploitation began for the map.",
+        "region responsible for the report for hotline counts, the towns of the region for "
+        "town rates (smoothing, clusters and colour classes are statewide, so they mean the "
+        "same in every brief) and the congregate-care settings located in the region.",
+        _place_definition(),
+        "Each question's section opens with a one-sentence answer for the reporting period; "
+        "numbers from a longer window (repeat-victimization curves, study-to-date facility "
+        "figures, the AWOL hazard ratio when the period is too short) say which window they "
+        "use. An interval that includes no difference is reported as \"no clear difference\".",
         "Risk factors are associations, not causes; they are estimated over the whole "
         "study window to have enough victims.",
         "Dates are shown to the month; no child identifier or date of an individual event "

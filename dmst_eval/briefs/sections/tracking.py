@@ -1,4 +1,6 @@
-"""The agency's tracking questions: victims, repeat victims, AWOL share, facilities, by year."""
+"""Tracking numbers by year: victims, repeat victims, confirmed episodes and AWOL episodes for
+each year of the comparison period and the reporting period (the five questions are answered
+for the whole period in their own sections)."""
 from __future__ import annotations
 
 import pandas as pd
@@ -8,10 +10,10 @@ from dmst_eval.briefs import markup
 from dmst_eval.briefs.context import Section, section
 from dmst_eval.briefs.sections import _shared as sh
 
-TITLE = "The agency's tracking questions"
+TITLE = "Tracking numbers by year"
 
 ROWS = ("Confirmed victims", "Repeat victims", "Confirmed episodes",
-        "Episodes that began during AWOL", "Congregate settings with 2+ victims")
+        "Episodes that began during AWOL")
 
 
 def _counts(brief) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -22,16 +24,13 @@ def _counts(brief) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         ts = sh.tracking_counts(brief, which)
         rv = ts.repeat_victims.set_index("period")
         aw = ts.awol.set_index("period")
-        fy = ts.facilities_by_year.set_index("period")
         cols = [p for p in rv.index if p != "all"]
         block = pd.DataFrame(index=list(ROWS))
         periods = {}
         for col in [*cols, "all"]:
             name = f"{which} total" if col == "all" else col
             block[name] = [int(rv.loc[col, "victims"]), int(rv.loc[col, "repeat_victims"]),
-                           int(aw.loc[col, "episodes"]), int(aw.loc[col, "awol_episodes"]),
-                           int(fy.loc[col, "facilities_with_several_victims"])
-                           if col in fy.index else len(ts.facilities)]
+                           int(aw.loc[col, "episodes"]), int(aw.loc[col, "awol_episodes"])]
             periods[name] = (brief.window_label(which) if col == "all"
                              else brief.year_label(col, which))
         blocks.append(block)
