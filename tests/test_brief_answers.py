@@ -180,3 +180,202 @@ def test_repeat_notebook_reports_the_same_estimate_as_the_brief(cd):
     aw = tracking.awol_answer(cd)
     assert f"share of episodes that began while AWOL: {round(aw.value('awol_share'), 2)}\n" \
         in outs
+
+
+# ---------------------------------------------------------------------------------------------
+# the brief: one section per question, each opening with a one-sentence answer (statewide and
+# every region), checked in process and in headless Chromium
+# ---------------------------------------------------------------------------------------------
+QUESTION_SECTIONS = ("victims", "repeat_victims", "towns", "awol", "congregate_care")
+SCOPES = ("statewide", "Region 1", "Region 2", "Region 3", "Region 4", "Region 5", "Region 6")
+_SIGNED_ZERO = __import__("re").compile(r"(?<![\w.])[-−‐–]0(?:\.0+)?(?![.\d])")
+
+
+@pytest.fixture(scope="module")
+def pages(cd):
+    """Every section of the statewide and the six regional internal briefs, in process."""
+    from dmst_eval.briefs import Brief, sections
+
+    out = {}
+    for region in SCOPES:
+        b = Brief(cd, {"region": region, "figures_dir": None}, strict=True)
+        out[region] = (b, {m: b.section(m) for m in sections.ORDER})
+    return out
+
+
+def _text(html: str) -> str:
+    import html as h
+    import re
+
+    html = re.sub(r"<script.*?</script>", " ", html, flags=re.S)
+    return h.unescape(re.sub(r"<[^>]+>", " ", html))
+
+
+@pytest.mark.parametrize("region", SCOPES)
+def test_every_brief_answers_the_five_questions(pages, region):
+    import re
+
+    from dmst_eval.briefs import sections
+
+    b, secs = pages[region]
+    assert b.errors == []
+    for name in QUESTION_SECTIONS:
+        sec = secs[name]
+        assert sec.error is None and sec.title == sections.title(name)
+        assert sec.title.endswith("?")
+        m = re.match(r'<p class="dmst-answer">(.*?)</p>', sec.html, re.S)
+        assert m, f"{region}: section {name} does not open with its answer"
+        answer = _text(m[1]).strip()
+        assert answer.startswith("In January 2023 to December 2025, "), (region, name, answer)
+        assert answer.count(". ") == 0 and answer.endswith("."), "one sentence"
+        assert _text(secs["key_findings"].html).count(answer) == 1
+    page = "".join(_text(s.html) for s in secs.values())
+    assert not _SIGNED_ZERO.search(page), _SIGNED_ZERO.search(page)
+    assert "No area stands out" not in page
+
+
+def test_statewide_answers_equal_the_data(pages, cd):
+    b, secs = pages["statewide"]
+    start, end = b.period
+    ep = _confirmed_in(cd, start, end)
+    txt = {n: _text(secs[n].html) for n in QUESTION_SECTIONS}
+    assert f", {ep['child_id'].nunique()} children in Connecticut" in txt["victims"]
+    n_aw, n = int((ep["status_at_time"] == "awol").sum()), len(ep)
+    assert f"{n_aw} of {n} (" in txt["awol"]
+    care = int(ep["status_at_time"].isin(["awol", "placement"]).sum())
+    assert f"{n_aw} of {care} (" in txt["awol"]
+    rep = tracking.repeat_answer(cd, start, end)
+    assert f"{int(rep.value('repeat_victims'))} of {int(rep.value('victims'))} (" in \
+        txt["repeat_victims"]
+    # congregate: 0 settings with 2+ victims in 2023-2025, 49 over the study (F097 in Derby)
+    assert "2025, 0 of the 110 congregate-care settings" in txt["congregate_care"]
+    assert "49 of the 110" in txt["congregate_care"] and "F097 in Derby" in \
+        txt["congregate_care"]
+    # the repeat estimate is the notebook's (Aalen-Johansen, 30% at 12 months)
+    assert "an estimated 30% had a second confirmed episode within 12 months" in \
+        txt["repeat_victims"]
+
+
+def test_key_findings_rules(pages):
+    from dmst_eval.briefs.sections import _shared as sh
+
+    b, secs = pages["statewide"]
+    kf = _text(secs["key_findings"].html)
+    orr = sh.risk_model(b).odds_ratios
+    up = orr[(orr.term != "intercept") & (orr.odds_ratio > 1) & (orr.ci_lower > 1)]
+    top = up.loc[up.odds_ratio.idxmax(), "term"]
+    assert top == "awol_before"  # OR 7.2 — not 'being male' (OR 0.04, the largest |log OR|)
+    assert f"{sh.prose(top)} had the largest association with being identified" in kf
+    assert "odds of being identified as a victim" in kf and "not of being victimized" in kf
+    assert "being male" not in kf
+    # every percentage in the key findings carries its interval, and a share its n and
+    # denominator ("k of n (p%; 95% CI ...)")
+    import re
+
+    for sentence in re.split(r"(?<=\.)\s+(?=[A-Z])", kf):
+        if "%" in sentence:
+            assert "CI" in sentence, sentence
+    for m in re.finditer(r"(\d+) of (\d+) \((\d+)%; 95% CI", kf):
+        assert round(100 * int(m[1]) / int(m[2])) == int(m[3])
+    assert len(re.findall(r"\d+ of \d+ \(\d+%; 95% CI", kf)) >= 3
+
+
+@pytest.mark.parametrize("rr,lo,hi,word", [(1.31, 0.79, 2.2, "no clear change"),
+                                           (3.0, 1.5, 6.1, "higher"),
+                                           (0.5, 0.3, 0.9, "lower")])
+def test_ratio_rule(rr, lo, hi, word):
+    from dmst_eval.briefs.sections import _answers as A
+
+    assert A.ratio_phrase(rr, lo, hi).startswith(word)
+
+
+def test_number_rules_never_show_a_signed_zero():
+    from dmst_eval.briefs.sections import _answers as A
+
+    for x in (-0.4, -0.0, -0.04999, 0.0):
+        assert A.num(x) == "0" and A.pct(x / 100) == "0%"
+    assert A.num(-0.04, 1) == "0.0" and A.num(-0.06, 1) == "-0.1"
+    # a bound that is not zero never displays as 0 (it would suggest the interval reaches 0)
+    assert A.interval(-0.291, -0.004, as_pct=True) == "95% CI -29% to -0.4%"
+    assert A.interval(-29.1, 0.0) == "95% CI -29 to 0"
+    assert A.difference_phrase(-0.4, -29.1, 25.0).startswith("no clear difference (0 ")
+
+
+def _figures(html: str) -> list[bytes]:
+    import base64
+    import re
+
+    return [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([^"]+)"',
+                                                    html)]
+
+
+def _not_empty(png: bytes) -> bool:
+    import io
+
+    from PIL import Image
+
+    a = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=float)
+    # an empty figure is (nearly) all one colour: ask for a real share of drawn pixels
+    return a.std() > 5 and (a < 200).mean() > 0.01
+
+
+_PROBE = """<script>
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var out = document.createElement('pre'); out.id = 'dmst-probe';
+  out.textContent = JSON.stringify({
+    headings: Array.prototype.map.call(document.querySelectorAll('h2'),
+                                       function (h) { return h.textContent.trim(); }),
+    images: imgs.length,
+    loaded: imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length,
+    text: document.body.innerText
+  });
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+@pytest.mark.parametrize("region", ["statewide", "Region 4"] + (
+    list(SCOPES[1:4]) + list(SCOPES[5:]) if __import__("tests.conftest").conftest.FULL_SEEDS
+    else []))
+def test_screenshot_review_in_headless_chromium(pages, region, tmp_path):
+    """Every section heading is on the rendered page, every figure loads and is not empty,
+    and the page text has no signed zero."""
+    import json
+    import re
+    import subprocess
+
+    from PIL import Image
+
+    from dmst_eval.briefs import chromium_cmd, sections
+    from tests.conftest import chromium_or_skip
+
+    chromium_or_skip()
+    b, secs = pages[region]
+    body = "".join(secs[m]._repr_html_() for m in sections.ORDER)
+    page = tmp_path / "brief.html"
+    page.write_text(f"<html><head><meta charset='utf-8'></head><body>{body}</body></html>")
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text().replace("</body>", _PROBE + "</body>"))
+    dom = subprocess.run(chromium_cmd("--virtual-time-budget=10000", "--dump-dom",
+                                      probe.as_uri(), user_data_dir=str(tmp_path / "p1")),
+                         capture_output=True, text=True, timeout=180).stdout
+    m = re.search(r'<pre id="dmst-probe">(.*?)</pre>', dom, re.S)
+    assert m, "the page did not finish loading in Chromium"
+    import html as h
+
+    got = json.loads(h.unescape(m[1]))
+    titles = [sections.title(n) for n in sections.ORDER if sections.title(n)]
+    assert got["headings"] == titles
+    for name in QUESTION_SECTIONS:
+        assert sections.title(name) in got["headings"]
+    assert got["images"] >= 5 and got["loaded"] == got["images"]
+    assert not _SIGNED_ZERO.search(got["text"]), _SIGNED_ZERO.search(got["text"])
+    for png in _figures(body):
+        assert _not_empty(png)
+    shot = tmp_path / "shot.png"
+    subprocess.run(chromium_cmd("--window-size=1000,3000", f"--screenshot={shot}",
+                                page.as_uri(), user_data_dir=str(tmp_path / "p2")),
+                   capture_output=True, timeout=180)
+    img = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert img.shape == (3000, 1000) and img.std() > 5

@@ -11,7 +11,9 @@ Wording rules (each is tested in ``tests/test_brief_answers.py``)
    reads "no clear difference" (or "no clear change"), with the estimate and interval given
    after; it is never presented as a direction.
 3. **No signed zero.** Numbers are rounded for display by :func:`num`, which never shows "-0"
-   or "−0" (a value that rounds to zero is "0").
+   or "−0" (a value that rounds to zero is "0"); an interval bound that is not zero but would
+   round to zero gets more digits (:func:`interval`: "-29 to -0.4", not "-29 to 0", which would
+   suggest the interval reaches zero).
 4. **Percentages carry n, denominator and interval**: :func:`share` writes
    "14 of 37 (38%; 95% CI 24% to 54%)"; when a count is below the brief's threshold the
    percentage is left out (it would reveal the count) and the count is phrased "fewer than k".
@@ -96,10 +98,23 @@ def interval(lo: float, hi: float, digits: int = 0, as_pct: bool = False,
     """"95% CI 24% to 54%" (no signed zero; "to", never a dash that reads as minus).
 
     >>> interval(-0.29, -0.004, as_pct=True)
-    '95% CI -29% to 0%'
+    '95% CI -29% to -0.4%'
+    >>> interval(-29.1, 0.0)
+    '95% CI -29 to 0'
     """
-    f = (lambda v: pct(v, digits)) if as_pct else (lambda v: num(v, digits))
+    def f(v):
+        return pct(v, _digits(100 * v, digits)) if as_pct else num(v, _digits(v, digits))
+
     return f"{level:.0%} CI {f(lo)} to {f(hi)}"
+
+
+def _digits(v, digits: int) -> int:
+    """``digits``, or up to two more when a non-zero ``v`` would otherwise round to 0."""
+    d = digits
+    while d < digits + 2 and v is not None and np.isfinite(v) and v != 0 \
+            and float(num(v, d)) == 0:
+        d += 1
+    return d
 
 
 def share(brief, k: int, n: int, lo: float, hi: float, what: str = "") -> str:
@@ -143,11 +158,11 @@ def difference_phrase(est: float, lo: float, hi: float, unit: str = "percentage 
     >>> difference_phrase(-0.6, -27.2, 25.1)
     'no clear difference (-1 percentage points, 95% CI -27 to 25)'
     >>> difference_phrase(-5.2, -10.1, -0.3)
-    '5 percentage points lower (95% CI -10 to 0)'
+    '5 percentage points lower (95% CI -10 to -0.3)'
     """
     if lo <= 0 <= hi:
         return f"no clear difference ({num(est, digits)} {unit}, {interval(lo, hi, digits)})"
-    size = num(abs(est), digits)
+    size = num(abs(est), _digits(est, digits))
     return f"{size} {unit} {'lower' if est < 0 else 'higher'} ({interval(lo, hi, digits)})"
 
 
