@@ -693,8 +693,11 @@ def its_figure(its, ax=None, yearly=None, threshold: int = 5,
         ax.plot(d["date"], d["observed"], "o", ms=3, color="#888888", label="observed")
     ax.plot(d["date"], d["fitted"], color=OKABE_ITO["blue"], lw=2, label="fitted")
     post = d["post"].astype(bool).to_numpy()
-    ax.plot(d["date"][post], d["counterfactual"][post], color=OKABE_ITO["vermillion"], ls="--",
-            lw=1.8, label="counterfactual (no change)")
+    # the pre-period trend is not extrapolated further than the data that estimated it
+    horizon = np.flatnonzero(post)[: int((~post).sum())]
+    ax.plot(d["date"].to_numpy()[horizon], d["counterfactual"].to_numpy()[horizon],
+            color=OKABE_ITO["vermillion"], ls="--", lw=1.8,
+            label="counterfactual (pre-law trend continued)")
     ax.axvline(its.intervention, color=REFERENCE_COLOR, lw=1)
     s = its.summary.set_index("term")
     lc, sc = s.loc["level_change"], s.loc["slope_change"]
@@ -707,7 +710,7 @@ def its_figure(its, ax=None, yearly=None, threshold: int = 5,
             bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="#CCCCCC"))
     ax.set_ylabel("per month")
     ax.set_ylim(bottom=0)
-    ax.legend(loc="upper right", fontsize=7.5, frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.86), fontsize=7.5, frameon=False)
     if title:
         ax.set_title(title)
     return ax

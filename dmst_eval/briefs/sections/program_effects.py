@@ -2,6 +2,7 @@
 after Public Act 11-180 (interrupted time series)."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from dmst_eval import disclosure, plots
@@ -174,27 +175,34 @@ def _police_reports(brief) -> tuple[str, dict, list]:
     if series.sum() >= 4 * t and len(pre) >= 24 and pre.sum() >= t:
         its = ev.interrupted_time_series(series, intervention, family="negbin")
         lc = its.summary.set_index("term").loc["level_change"]
+        sc = its.summary.set_index("term").loc["slope_change"]
         fig, ax = plots.new_figure("wide")
-        d = its.data
-        ax.plot(d["date"], d["fitted"], color=plots.OKABE_ITO["blue"], label="model fit")
-        ax.plot(d["date"], d["counterfactual"], color=plots.OKABE_ITO["vermillion"],
-                linestyle="--", label="without the law (pre-law trend continued)")
-        ax.axvline(intervention, color=plots.REFERENCE_COLOR, linewidth=1)
-        ax.set_ylabel("police reports per month (model)")
-        ax.set_title("Police reports to the Careline before and after Public Act 11-180")
-        ax.legend()
+        plots.its_figure(its, ax=ax, yearly=ysup.rename(columns={"police_reports": "count"}),
+                         threshold=t, title="Police reports to the Careline before and after "
+                                            "Public Act 11-180")
         parts.append(brief.figure(
             fig, "police_reports_its",
-            f"Segmented negative-binomial regression of monthly police reports with "
-            f"month-of-year effects and Newey–West errors. Level change at October 2011: "
-            f"rate ratio {lc['estimate']:.2f} (95% CI {lc['ci_lower']:.2f}–"
-            f"{lc['ci_upper']:.2f}). Monthly counts are not shown (many are small); yearly "
-            f"totals are in the table.", data=ysup))
+            f"Segmented negative-binomial regression of monthly police reports "
+            f"({brief.month(brief.study[0])} to {brief.month(end)}) with month-of-year effects "
+            f"and Newey–West errors: fitted line, and the counterfactual line (the pre-law trend "
+            f"continued). Grey bars: observed reports per month, averaged over each year "
+            f"(years with a hidden total are not drawn). Level change at October 2011: rate "
+            f"ratio {lc['estimate']:.2f} (95% CI {lc['ci_lower']:.2f} to "
+            f"{lc['ci_upper']:.2f}); slope change: ×{np.exp(sc['estimate']):.3f} per month "
+            f"(95% CI {np.exp(sc['ci_lower']):.3f} to {np.exp(sc['ci_upper']):.3f}).",
+            data=ysup))
         figs.append("police_reports_its")
         brief.cache["its_level"] = (float(lc["estimate"]), float(lc["ci_lower"]),
                                     float(lc["ci_upper"]))
     else:
         parts.append(markup.note("Too few police reports to fit an interrupted time series."))
+    fig, ax = plots.new_figure((6.5, 2.4))
+    plots.count_bars(ysup, "year", "police_reports", ax=ax, threshold=t,
+                     ylabel="police reports")
+    parts.append(brief.figure(fig, "police_reports_by_year",
+                              "Police reports to the Careline by year (the table below has "
+                              "the numbers).", data=ysup))
+    figs.append("police_reports_by_year")
     h, y2 = brief.table(ysup, caption="Police reports to the Careline by year")
     parts.append(h)
     return "".join(parts), {"police_reports": y2}, figs
