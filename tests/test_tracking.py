@@ -429,3 +429,9 @@ def test_towns_answer_place_definition_and_statement():
     assert set(r1.in_scope()["region"]) == {"Region 1"}
     pd.testing.assert_frame_equal(r1.towns.drop(columns="in_scope"),
                                   tw.towns.drop(columns="in_scope"))
+    # regional maps use the statewide colour breaks, so colours mean the same in every brief
+    np.testing.assert_array_equal(r1.statewide_breaks(5), tw.statewide_breaks(5))
+    assert len(tw.statewide_breaks(5)) >= 2
+    ax = r1.plot(threshold=5)
+    named = {t.get_text() for t in ax.texts}
+    assert named == set(r1.top_towns(5, 5)) and named <= set(r1.in_scope()["town"])
