@@ -14,7 +14,7 @@ from dmst_eval.briefs.sections import _answers as A
 TITLE = "How much victimization happens while a child is AWOL?"
 
 _BINS = [0, 24, 48, 168, 672, np.inf]
-_LABELS = ["under 24 hours", "24 to 48 hours", "2 to 7 days", "1 to 4 weeks", "over 4 weeks"]
+_LABELS = ["under 24 h", "24 to 48 h", "2 to 7 days", "1 to 4 weeks", "over 4 weeks"]
 
 
 def _share(brief, row) -> str:

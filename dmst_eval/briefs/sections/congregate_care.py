@@ -99,7 +99,7 @@ def build(brief) -> Section:
                               count_cols=["observed"], rate_cols={"ratio": "observed"},
                               complementary=False)
         fig, ax = plots.new_figure("default")
-        res.plot(ax=ax, title=f"Victims per setting: observed / expected, {res.period}")
+        res.plot(ax=ax, title="Victims per setting: observed / expected")
         parts.append(brief.figure(
             fig, "facility_funnel",
             f"Funnel plot, {res.period}: each dot is a congregate-care setting; observed "
