@@ -10,6 +10,8 @@ import pytest
 from dmst_eval import schema, tracking
 from tests.conftest import REPO, n_seeds
 
+pytestmark = pytest.mark.xdist_group("brief_answers")  # one worker builds the 7 briefs once
+
 WINDOWS = [("2023-01-01", "2025-12-31"), ("2008-01-01", "2011-12-31"),
            ("2008-01-01", "2025-12-31")]
 
