@@ -17,10 +17,11 @@ agency identified the episode, ``episodes.identified_at``, unless stated):
   ``children.child_welfare_involved``.
 * **repeat victim** in a window: a confirmed victim of the window who has at least two confirmed
   episodes identified on or before the end of the window (earlier episodes count too).
-* **town rates**: confirmed episodes by the town where the exploitation began or was located
-  (``episodes.town``) per 10,000 residents under 18 (2010 Census) per year of the window, with
-  empirical-Bayes smoothing so small towns with one or two episodes do not top the list by chance.
-  Period only — a single year is too thin for 169 towns.
+* **town rates**: the shared place definition (:mod:`dmst_eval.choices`, the same as the briefs
+  and the hotspot notebook): victims — children with a confirmed episode identified in the
+  window, each counted once — by the child's home town, per 10,000 children under 18 (2010
+  Census) per year of the window, with empirical-Bayes smoothing so small towns with one or two
+  victims do not top the list by chance. Period only — a single year is too thin for 169 towns.
 * **AWOL**: share of confirmed episodes that began while the child was absent without leave
   (``status_at_time == "awol"``), with a Wilson 95% interval; also the share among episodes of
   children in out-of-home care (placement or AWOL).
@@ -130,8 +131,9 @@ class TrackingSummary:
     repeat_victims : DataFrame
         period, victims, repeat_victims, share, ci_lower, ci_upper (Wilson).
     towns : DataFrame
-        Town ranking for the period: rank (by smoothed rate), town, region, episodes,
-        population_under18, crude_rate, smoothed_rate (per 10,000 children per year), and from
+        Town ranking for the period (the shared place definition): rank (by smoothed rate),
+        town, region, victims (by home town), population_under18, crude_rate, smoothed_rate
+        (per 10,000 children per year), and from
         :func:`dmst_eval.hotspots.smooth_rates` the 95% posterior rank interval over all 169 towns
         (rank_lower, rank_upper) and prob_top (probability of truly being the highest town).
     awol : DataFrame
@@ -222,7 +224,7 @@ class TrackingSummary:
         ax.plot(t["crude_rate"], y, "o", color="#E69F00", label="crude rate")
         ax.set_yticks(y)
         ax.set_yticklabels(t["town"])
-        ax.set_xlabel("confirmed episodes per 10,000 children per year")
+        ax.set_xlabel("victims per 10,000 children per year")
         ax.legend(frameon=False)
         return ax
 
@@ -455,8 +457,8 @@ def summary(cd, start=None, end=None, region: str | None = None, min_victims: in
     if top_towns == 0:
         towns, smoothing = pd.DataFrame({c: [] for c in _TOWN_COLUMNS}), "not computed"
     else:
-        towns, smoothing = _town_rates(ep_conf, s, e, region, top_towns)
-    if top_towns and towns["episodes"].sum() == 0:
+        towns, smoothing = _town_rates(cd, ep_conf, s, e, region, top_towns)
+    if top_towns and towns["victims"].sum() == 0:
         notes.append("no confirmed episodes in the window: town ranking is empty")
 
     # ---- hotline reports ------------------------------------------------------------------------
@@ -520,7 +522,7 @@ def _report_counts(cd, windows, region) -> pd.DataFrame:
 _TOWN_POPULATION: dict[tuple, pd.DataFrame] = {}
 
 
-_TOWN_COLUMNS = ("rank", "town", "region", "episodes", "population_under18", "crude_rate",
+_TOWN_COLUMNS = ("rank", "town", "region", "victims", "population_under18", "crude_rate",
                  "smoothed_rate", "rank_lower", "rank_upper", "prob_top")
 
 
@@ -546,25 +548,47 @@ def _town_population() -> pd.DataFrame:
     return tab.copy()
 
 
-def _town_rates(ep_all, s, e, region, top) -> tuple[pd.DataFrame, str]:
+def _place_events(cd, ep_window: pd.DataFrame, choices) -> pd.Series:
+    """The town of each event under the shared place definition (one row per victim, or per
+    episode when ``choices.place.unit == "episodes"``)."""
+    pl = choices.place
+    ep = ep_window.assign(child_id=ep_window["child_id"].astype(str))
+    if pl["unit"] == "victims":
+        ep = ep.sort_values(["identified_at", "episode_id"], kind="mergesort") \
+            .drop_duplicates("child_id")
+    if pl["town"] == "home_town":
+        ch = cd.children
+        _require(ch, "children", ["child_id", "home_town"])
+        home = ch.assign(child_id=ch["child_id"].astype(str)).set_index("child_id")["home_town"]
+        town = ep["child_id"].map(home)
+    else:
+        town = ep["town"]
+    return town.astype("object").dropna()
+
+
+def _town_rates(cd, ep_all, s, e, region, top) -> tuple[pd.DataFrame, str]:
+    ch = _choices(None)
     pop = _town_population()
     epw = ep_all[(ep_all["identified_at"] >= s) & (ep_all["identified_at"] <= e)]
-    counts = epw["town"].astype(str).value_counts()
-    pop["episodes"] = pop["town"].map(counts).fillna(0).astype(int)
-    years = (e - s) / pd.Timedelta(days=365.25)
+    counts = _place_events(cd, epw, ch).astype(str).value_counts()
+    pop["victims"] = pop["town"].map(counts).fillna(0).astype(int)
+    days = (e.normalize() - s.normalize()).days + 1
+    years = days / DAYS_PER_YEAR if ch.place["per_year"] else 1.0
     person_years = pop["population_under18"].astype(float) * years
     from dmst_eval.hotspots import smooth_rates
 
-    tab = pd.DataFrame({"town": pop["town"], "events": pop["episodes"],
+    tab = pd.DataFrame({"town": pop["town"], "events": pop["victims"],
                         "population": person_years})
-    sm = smooth_rates(tab, method="empirical_bayes", by="town", per=1e4, seed=0,
-                      n_sim=2000).summary.set_index("town")
+    sm = smooth_rates(tab, method=ch.smoothing["method"], by="town", per=float(ch.place["per"]),
+                      seed=int(ch.seed), rank_level=float(ch.smoothing["rank_level"]),
+                      **_kw(smooth_rates, n_sim=int(ch.smoothing["n_draws"]))) \
+        .summary.set_index("town")
     how = "empirical_bayes (Marshall global; hotspots.smooth_rates)"
     pop = pop.join(sm[["crude_rate", "smoothed_rate", "rank_lower", "rank_upper", "prob_top"]],
                    on="town")
     if region is not None:
         pop = pop[pop["region"] == region]
-    pop = pop.sort_values(["smoothed_rate", "episodes", "town"], ascending=[False, False, True])
+    pop = pop.sort_values(["smoothed_rate", "victims", "town"], ascending=[False, False, True])
     pop["rank"] = np.arange(1, len(pop) + 1)
     return pop[list(_TOWN_COLUMNS)].head(top).reset_index(drop=True), how
 
@@ -573,10 +597,11 @@ def town_ranking(cd, start=None, end=None, region: str | None = None,
                  top: int = 10) -> pd.DataFrame:
     """The town ranking of :func:`summary` (its ``towns`` table) on its own.
 
-    Confirmed episodes by the town where the exploitation was located, per 10,000 children per
-    year, smoothed by empirical Bayes with 95% posterior rank intervals; towns of ``region``
-    only (ranks among all 169 towns). Cheaper than the full summary when only the towns are
-    needed.
+    Victims by the shared place definition (home town; :mod:`dmst_eval.choices`) per 10,000
+    children per year, smoothed by empirical Bayes with 95% posterior rank intervals; towns of
+    ``region`` only (``rank`` within the listed towns, the rank interval among all 169). Cheaper
+    than the full summary when only the towns are needed; :func:`towns_answer` adds Moran's I
+    and the scan.
 
     Examples
     --------
@@ -584,13 +609,13 @@ def town_ranking(cd, start=None, end=None, region: str | None = None,
     >>> cd = generate(seed=1)
     >>> tw = town_ranking(cd, "2012-01-01", "2014-12-31", top=3)
     >>> list(tw.columns[:4]), len(tw)
-    (['rank', 'town', 'region', 'episodes'], 3)
+    (['rank', 'town', 'region', 'victims'], 3)
     """
     s, e = _window(cd, start, end)
     _check_region(region)
     if top < 1:
         raise TrackingInputError(f"top must be at least 1, got {top}")
-    return _town_rates(confirmed_episodes(cd, None), s, e, region, top)[0]
+    return _town_rates(cd, confirmed_episodes(cd, None), s, e, region, top)[0]
 
 
 # ============================================================================================
@@ -1092,17 +1117,8 @@ def towns_answer(cd, start=None, end=None, region: str | None = None,
     lo, hi = _resolve(cd, start, end)
     lab = period_label(lo, hi)
     pl = ch.place
-    ep = _episodes_in(cd, lo, hi)
-    if pl["unit"] == "victims":
-        ep = ep.sort_values(["identified_at", "episode_id"], kind="mergesort") \
-            .drop_duplicates("child_id")
-    if pl["town"] == "home_town":
-        home = cd.children.assign(child_id=cd.children["child_id"].astype(str)) \
-            .set_index("child_id")["home_town"]
-        town = ep["child_id"].map(home)
-    else:
-        town = ep["town"]
-    events = pd.DataFrame({"town": town.astype("object").to_numpy()}).dropna()
+    town = _place_events(cd, _episodes_in(cd, lo, hi), ch)
+    events = pd.DataFrame({"town": town.to_numpy()})
     gtowns = geography.towns()
     years = (hi - lo).days / DAYS_PER_YEAR if pl["per_year"] else 1.0
     gpop = gtowns[["town", "dcf_region", "geometry"]].assign(

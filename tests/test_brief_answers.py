@@ -83,8 +83,14 @@ def test_truth_json_agrees_with_tables(cd):
 
 
 def test_tracking_summary_and_answers_speak_with_one_voice(cd):
-    s = tracking.summary(cd, "2023-01-01", "2025-12-31", top_towns=0)
+    s = tracking.summary(cd, "2023-01-01", "2025-12-31", top_towns=169)
     a = tracking.answers(cd, "2023-01-01", "2025-12-31")
+    # one place definition: the summary's town table is the answer's (same victims, rates,
+    # smoothing and rank intervals)
+    cols = ["town", "victims", "crude_rate", "smoothed_rate", "rank_lower", "rank_upper"]
+    left = s.towns[cols].sort_values("town").reset_index(drop=True)
+    right = a.towns.towns[cols].sort_values("town").reset_index(drop=True)
+    pd.testing.assert_frame_equal(left, right, check_dtype=False)
     assert s.value("confirmed_victims") == a.victims.value("victims")
     assert s.value("repeat_victims") == a.repeat.value("repeat_victims")
     assert s.value("awol_share") == pytest.approx(a.awol.value("awol_share"))

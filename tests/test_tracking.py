@@ -175,16 +175,18 @@ def test_facilities_with_several_victims(s):
 
 
 def test_town_rates(s):
+    # the shared place definition: victims (each child once) by home town — c1, c2 live in
+    # Hartford, c3, c4 in Bridgeport (not where the episodes happened: e5, e7 in New Haven)
     t = s.towns.set_index("town")
-    assert int(t.loc["Hartford", "episodes"]) == 3
+    assert int(t.loc["Hartford", "victims"]) == 2 and int(t.loc["Bridgeport", "victims"]) == 2
+    assert "New Haven" not in t.index or int(t.loc["New Haven", "victims"]) == 0
     pop = pd.read_csv(geography.reference_dir() / "ct_towns.csv").set_index("town")
     u18 = pop.loc["Hartford", "population_under18_2010"]
-    years = (pd.Timestamp("2013-01-01") - pd.Timedelta(1, "ns") - pd.Timestamp("2010-01-01")) \
-        / pd.Timedelta(days=365.25)
-    assert t.loc["Hartford", "crude_rate"] == pytest.approx(1e4 * 3 / (u18 * years), rel=1e-9)
-    # six episodes in 169 towns show no variation beyond chance (Marshall's between-town
+    years = 1096 / 365.25  # 2010-01-01 to 2012-12-31, whole days
+    assert t.loc["Hartford", "crude_rate"] == pytest.approx(1e4 * 2 / (u18 * years), rel=1e-9)
+    # four victims in 169 towns show no variation beyond chance (Marshall's between-town
     # variance is 0), so every town's smoothed rate is the statewide rate
-    overall = 1e4 * 6 / (pop["population_under18_2010"].sum() * years)
+    overall = 1e4 * 4 / (pop["population_under18_2010"].sum() * years)
     np.testing.assert_allclose(s.towns["smoothed_rate"], overall, rtol=1e-9)
     assert list(s.towns["rank"]) == list(range(1, len(s.towns) + 1))
     assert s.towns["smoothed_rate"].is_monotonic_decreasing
