@@ -62,6 +62,37 @@ REFERENCE_COLOR = "#555555"
 SUPPRESSED_COLOR = "#DDDDDD"
 SUPPRESSED_HATCH = "///"
 
+#: Colours by role, used by every trend chart (scorecard charts and sparklines included).
+ROLE_COLORS: dict[str, str] = {
+    "actual": OKABE_ITO["blue"],          # what happened
+    "forecast": OKABE_ITO["vermillion"],  # the baseline forecast ("the curve") and its band
+    "target": OKABE_ITO["green"],         # the target line
+    "reporting": OKABE_ITO["sky_blue"],   # shading of the reporting period
+    "value": OKABE_ITO["black"],          # the reporting-period value
+}
+#: Background colours of verdicts in tables (pale, so black text stays readable in print).
+VERDICT_COLORS: dict[str, str] = {
+    "met": "#D4EDDA",
+    "not met": "#F8D7C8",
+    "turned the curve for the better": "#D4EDDA",
+    "turned the curve for the worse": "#F8D7C8",
+    "no change from the baseline forecast": "#EEEEEE",
+}
+#: The house fonts (figures and briefs).
+FONT_FAMILY: list[str] = ["DejaVu Sans", "Liberation Sans", "Arial", "Helvetica"]
+#: Colours of the printed brief (text, headings, rules, table header and stripes, banner).
+BRIEF_COLORS: dict[str, str] = {
+    "text": "#1A1A1A",
+    "heading": "#0B3C5D",
+    "muted": "#555555",
+    "rule": "#C8CED6",
+    "table_header": "#E8EEF4",
+    "table_stripe": "#F7F9FB",
+    "banner_background": "#FFF3CD",
+    "banner_border": OKABE_ITO["orange"],
+    "banner_text": "#3D2C00",
+}
+
 #: Standard figure sizes (width, height) in inches for briefs and notebooks.
 FIGSIZE: dict[str, tuple[float, float]] = {
     "small": (4.5, 3.2),      # a single small panel
@@ -94,7 +125,7 @@ _STYLE = {
     "legend.frameon": False,
     "font.size": 10.5,
     "font.family": "sans-serif",
-    "font.sans-serif": ["DejaVu Sans", "Liberation Sans", "Arial", "Helvetica"],
+    "font.sans-serif": FONT_FAMILY,
     "lines.linewidth": 1.8,
     "image.cmap": SEQUENTIAL,
     "savefig.dpi": DPI,
@@ -106,7 +137,9 @@ _STYLE = {
 
 
 def apply_style() -> None:
-    """Set the house style as matplotlib defaults (idempotent).
+    """Set the house style as matplotlib defaults (idempotent): seaborn's ``whitegrid`` theme
+    with the house palette (:data:`PALETTE`), fonts (:data:`FONT_FAMILY`) and the settings
+    below on top.
 
     Examples
     --------
@@ -116,8 +149,43 @@ def apply_style() -> None:
     >>> mpl.rcParams["image.cmap"]
     'cividis'
     """
+    global _THEMED
+    if not _THEMED:
+        import seaborn as sns
+
+        sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE, font="sans-serif",
+                      rc=_STYLE)
+        _THEMED = True
     mpl.rcParams.update(_STYLE)
     mpl.rcParams["axes.prop_cycle"] = cycler(color=PALETTE)
+
+
+_THEMED = False
+
+
+def table_css(selector: str = "table") -> str:
+    """CSS for tables in the house style (briefs, HTML exports), from the same colours and
+    fonts as the figures.
+
+    Examples
+    --------
+    >>> "border-collapse" in table_css()
+    True
+    """
+    c = BRIEF_COLORS
+    fonts = ", ".join(f'"{f}"' if " " in f else f for f in FONT_FAMILY) + ", sans-serif"
+    return (
+        f"{selector}{{border-collapse:collapse;font-family:{fonts};font-size:10pt;"
+        f"color:{c['text']};margin:6px 0 12px}}\n"
+        f"{selector} caption{{caption-side:top;text-align:left;font-weight:bold;"
+        f"color:{c['heading']};padding:4px 0}}\n"
+        f"{selector} th{{background:{c['table_header']};text-align:left;font-weight:bold;"
+        f"border-bottom:1.5px solid {c['heading']};padding:4px 7px;vertical-align:bottom}}\n"
+        f"{selector} td{{border-bottom:1px solid {c['rule']};padding:3px 7px;"
+        f"vertical-align:top}}\n"
+        f"{selector} tbody tr:nth-child(even){{background:{c['table_stripe']}}}\n"
+        f"{selector} td.num,{selector} th.num{{text-align:right;"
+        f"font-variant-numeric:tabular-nums}}\n")
 
 
 def colors(n: int) -> list[str]:

@@ -34,8 +34,9 @@ from scipy import stats
 from dmst_eval import schema
 from dmst_eval.tracking import _check_region, _require, confirmed_episodes
 
-__all__ = ["STRATEGIES", "QUESTIONS", "FRAMES", "Measure", "ScorecardResult", "RBAInputError",
-           "load_measures", "load_targets", "measures", "prepare_frames", "scorecard"]
+__all__ = ["STRATEGIES", "QUESTIONS", "FRAMES", "TARGET_VERDICTS", "CURVE_VERDICTS", "Measure",
+           "ScorecardResult", "RBAInputError", "load_measures", "load_targets", "measures",
+           "prepare_frames", "scorecard", "format_value"]
 
 STRATEGIES = ("Identification & Response", "Awareness & Education", "Restore & Recovery")
 QUESTIONS = ("How much did we do?", "How well did we do it?", "Is anyone better off?")
@@ -43,7 +44,17 @@ KINDS = ("count", "sum", "nunique", "share", "mean")
 #: Prepared frames measures can use, with their date column.
 FRAMES = {"reports": "date", "victims": "date", "services": "date", "trainings": "date",
           "attendance": "date"}
+#: Frames whose rows are people counted once per year: over a multi-year window each person
+#: counts once (their first row in the window), so a period's denominator is a number of
+#: children, not of child-years.
+_PERSON = {"victims": "child_id"}
 DEFAULT_PASS_MARK = 70.0
+#: Verdict of the reporting-period value against the measure's target.
+TARGET_VERDICTS = ("met", "not met", "no target", "no data")
+#: Verdict of the reporting-period value against the baseline forecast ("the curve").
+CURVE_VERDICTS = ("turned the curve for the better", "turned the curve for the worse",
+                  "no change from the baseline forecast", "no forecast (baseline too short)",
+                  "no data")
 
 
 class RBAInputError(ValueError):
@@ -65,6 +76,16 @@ class Measure:
     column: str | None = None
     where: str | None = None
     description: str = ""
+    #: the story behind the curve, the partners with a role to play and what works (written by
+    #: the program; optional — the brief marks them "to be written by the program" when absent)
+    story: str | None = None
+    partners: str | None = None
+    what_works: str | None = None
+
+    @property
+    def is_count(self) -> bool:
+        """Counts, sums and distinct counts (whole numbers, reported per year)."""
+        return self.kind in ("count", "sum", "nunique")
 
     @property
     def is_rate(self) -> bool:
@@ -94,6 +115,12 @@ def _parse_measures(entries: list[dict], source: str) -> list[Measure]:
                 raise RBAInputError(f"{where}: {fld} {e[fld]!r} is not one of {list(ok)}")
         if e["kind"] != "count" and not e.get("column"):
             raise RBAInputError(f"{where}: kind {e['kind']!r} needs a 'column'")
+        for fld in ("story", "partners", "what_works"):
+            v = e.get(fld)
+            if isinstance(v, list):
+                e = {**e, fld: "; ".join(str(x) for x in v)}
+            elif v is not None and not isinstance(v, str):
+                raise RBAInputError(f"{where}: {fld} must be text or a list of text")
         if e["key"] in seen:
             raise RBAInputError(f"{where}: duplicate key {e['key']!r}")
         seen.add(e["key"])
@@ -336,7 +363,7 @@ class _Rows:
     what every measure on them needs: which rows fall in the reporting period and in the baseline
     years, and the position of each row's year in the yearly series (-1 outside it)."""
 
-    def __init__(self, f: pd.DataFrame, windows, years: list[int]):
+    def __init__(self, f: pd.DataFrame, windows, years: list[int], person: str | None = None):
         self.frame = f
         d = f["date"]
         if isinstance(d.dtype, np.dtype) and d.dtype.kind == "M":  # plain numpy datetimes
@@ -351,6 +378,16 @@ class _Rows:
         yr = yr - years[0]
         inside = (yr >= 0) & (yr < len(years))  # NaN (no date) is outside
         self.year_code = np.where(inside, yr, -1).astype(np.int64)
+        if person is not None and person in f.columns:
+            # a person counts once per window: their earliest row in it
+            order = np.argsort(d.to_numpy(), kind="stable")
+            pid = f[person].to_numpy()[order]
+            for i, w in enumerate(self.in_window):
+                ws = w[order]
+                first = ~pd.Series(pid[ws]).duplicated().to_numpy()
+                keep = np.zeros(len(f), dtype=bool)
+                keep[order[np.flatnonzero(ws)[first]]] = True
+                self.in_window[i] = keep
 
 
 def _contributions(m: Measure, f: pd.DataFrame):
@@ -395,15 +432,51 @@ def _num_den(m: Measure, x, ok, rows: np.ndarray):
     return float(np.sum(x[sel])), int(sel.sum())
 
 
+def _period_years(lo: pd.Timestamp, hi: pd.Timestamp) -> float:
+    """Length of a window in years; whole calendar years count as exactly one year each."""
+    if lo.month == 1 and lo.day == 1 and hi.month == 12 and hi.day == 31:
+        return float(hi.year - lo.year + 1)
+    return ((hi - lo) + pd.Timedelta(1, "ns")) / pd.Timedelta(days=365.25)
+
+
 def _window_value(m: Measure, x, ok, rows: np.ndarray, lo: pd.Timestamp, hi: pd.Timestamp):
     num, den = _num_den(m, x, ok, rows)
     if m.is_rate:
         return (num / den if den else np.nan), float(num), float(den)
-    years = ((hi - lo) + pd.Timedelta(1, "ns")) / pd.Timedelta(days=365.25)
-    # whole calendar years count as exactly one year each
-    if lo.month == 1 and lo.day == 1 and hi.month == 12 and hi.day == 31:
-        years = hi.year - lo.year + 1
+    years = _period_years(lo, hi)
     return float(num) / years, float(num), float(years)
+
+
+def _value_interval(m: Measure, x, ok, rows, num: float, den: float, level: float):
+    """Confidence interval of a window value: exact Poisson (Garwood) for counts per year,
+    Wilson for shares, Student t for means."""
+    a = 1 - level
+    if m.is_count:
+        lo = stats.chi2.ppf(a / 2, 2 * num) / 2 if num > 0 else 0.0
+        hi = stats.chi2.ppf(1 - a / 2, 2 * num + 2) / 2
+        return lo / den, hi / den
+    if not den:
+        return np.nan, np.nan
+    if m.kind == "share":
+        from statsmodels.stats.proportion import proportion_confint
+
+        lo, hi = proportion_confint(num, den, alpha=a, method="wilson")
+        return float(lo), float(hi)
+    v = x[rows & ok]
+    if len(v) < 2:
+        return np.nan, np.nan
+    half = _t_quantile(1 - a / 2, len(v) - 1) * np.std(v, ddof=1) / np.sqrt(len(v))
+    return num / den - half, num / den + half
+
+
+def _n_of(m: Measure, num: float, den: float) -> tuple[int, int | None]:
+    """What the brief shows as n / of: counts — the period's total (no "of"); shares — the
+    yes-count of the denominator; means — the number of values averaged (no "of")."""
+    if m.is_count:
+        return int(round(num)), None
+    if m.kind == "share":
+        return int(round(num)), int(round(den))
+    return int(round(den)), None
 
 
 def _sum_by_year(code: np.ndarray, v: np.ndarray, n: int) -> np.ndarray:
@@ -453,42 +526,250 @@ def _t_quantile(p: float, dfree: int) -> float:
     return stats.t.ppf(p, dfree)
 
 
-def _forecast(annual: pd.DataFrame, base_years, report_years, level: float = 0.95):
-    """Linear trend on baseline years → mean forecast over reporting years with a PI."""
+def _fit_trend(kind: str, t: np.ndarray, num: np.ndarray, den: np.ndarray, s2: float,
+               slope: bool = True):
+    """Fit the baseline trend; ``(beta, cov, phi)`` or None when it cannot be fitted.
+    Without ``slope`` the model is the baseline's level alone (beta has one element).
+
+    Counts: Poisson log-linear; shares: binomial logit (0.5 added to every cell when the baseline
+    is all yes or all no); means: normal with weights = values per year and the pooled
+    within-year variance ``s2``. ``phi`` = Pearson dispersion over its degrees of freedom, at
+    least 1 (year-to-year scatter larger than sampling alone widens the interval).
+    """
+    import warnings
+
+    import statsmodels.api as sm
+
+    X = np.column_stack([np.ones_like(t), t]) if slope else np.ones((len(t), 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if kind == "count":
+            if num.sum() <= 0:
+                return None
+            res = sm.GLM(num, X, family=sm.families.Poisson()).fit()
+            scale = 1.0
+        elif kind == "share":
+            yes, no = num, den - num
+            if yes.sum() == 0 or no.sum() == 0:
+                yes, no = yes + 0.5, no + 0.5
+            res = sm.GLM(np.column_stack([yes, no]), X, family=sm.families.Binomial()).fit()
+            scale = 1.0
+        else:
+            if not np.isfinite(s2) or s2 <= 0:
+                return None
+            res = sm.GLM(num / den, X, family=sm.families.Gaussian(),
+                         var_weights=den).fit(scale=s2)
+            scale = s2
+    beta = np.asarray(res.params, float)
+    cov = np.asarray(res.cov_params(), float)
+    if not (np.all(np.isfinite(beta)) and np.all(np.isfinite(cov))):
+        return None
+    dfree = len(t) - X.shape[1]
+    phi = max(1.0, float(res.pearson_chi2) / scale / dfree) if dfree > 0 else 1.0
+    return beta, cov, phi
+
+
+def _mu(kind: str, eta: np.ndarray):
+    """Mean and its derivative with respect to the linear predictor."""
+    if kind == "count":
+        mu = np.exp(eta)
+        return mu, mu
+    if kind == "share":
+        mu = 1 / (1 + np.exp(-eta))
+        return mu, mu * (1 - mu)
+    return eta, np.ones_like(eta)
+
+
+def _forecast(kind: str, annual: dict, base_years, report_years, period_den: float,
+              s2: float = np.nan, level: float = 0.95, min_trend_years: int = 5,
+              base_window: tuple[float, float] | None = None):
+    """Turn-the-curve forecast for the reporting period from the baseline years' trend.
+
+    ``kind`` is "count" (counts per year), "share" or "mean". Returns ``(forecast, lower,
+    upper, by_year)`` where ``by_year`` is a DataFrame (year, forecast, lower, upper: the
+    one-year prediction band) for the sparkline, or NaNs and None without a forecast (fewer
+    than three baseline years with data, or nothing to fit). With fewer than
+    ``min_trend_years`` baseline years with data the forecast is the baseline's level (a slope
+    fitted to three or four points and projected several years ahead swings wildly).
+
+    The prediction interval of the period's value combines the uncertainty of the fitted trend
+    (delta method) with the sampling variation of the period's own value — Poisson for counts,
+    binomial for shares with the period's denominator, the within-year variance for means —
+    both multiplied by the baseline's overdispersion ``phi``.
+    """
     yrs = np.asarray(annual["year"])
-    vals = np.asarray(annual["value"], dtype=float)
-    b = np.isin(yrs, base_years) & ~np.isnan(vals)
-    k = len(report_years)
-    if b.sum() < 3 or k == 0:
-        return np.nan, np.nan, np.nan, None
-    x = yrs[b].astype(float)
-    y = vals[b]
-    X = np.column_stack([np.ones_like(x), x - x.mean()])
-    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
-    resid = y - X @ beta
-    dfree = len(y) - 2
-    s2 = resid @ resid / dfree if dfree > 0 else 0.0
-    XtXi = np.linalg.inv(X.T @ X)
-    a = np.array([1.0, np.mean(np.asarray(report_years, float)) - x.mean()])
-    mean = float(a @ beta)
-    se = float(np.sqrt(a @ XtXi @ a * s2 + s2 / k))
-    q = _t_quantile(0.5 + level / 2, dfree) if dfree > 0 else np.inf
-    line = (float(beta[0] - beta[1] * x.mean()), float(beta[1]), float(x.mean()), s2, XtXi,
-            dfree)
-    return mean, mean - q * se, mean + q * se, line
+    num = np.asarray(annual["numerator"], float)
+    den = np.asarray(annual["denominator"], float)
+    has = den > 0
+    b = np.isin(yrs, base_years) & has
+    r = np.isin(yrs, report_years)
+    none = (np.nan, np.nan, np.nan, None)
+    if b.sum() < 3 or not r.any():
+        return none
+    tm = yrs[b].mean()
+    slope = b.sum() >= min_trend_years
+    fit = _fit_trend(kind, yrs[b] - tm, num[b], den[b], s2, slope)
+    if fit is None:
+        return none
+    beta, cov, phi = fit
+    if not slope and base_window is not None:
+        # the level is the baseline period's own value (victims counted once per period, as in
+        # baseline_value), with its sampling variance on the link scale
+        bnum, bden = base_window
+        lvl = bnum / bden if bden else np.nan
+        if kind == "count":
+            ok = bnum > 0
+            if ok:
+                beta, cov = np.array([np.log(lvl)]), np.array([[1 / bnum]])
+        elif kind == "share":
+            ok = 0 < bnum < bden
+            if ok:
+                beta = np.array([np.log(lvl / (1 - lvl))])
+                cov = np.array([[1 / (bden * lvl * (1 - lvl))]])
+        elif bden > 0:
+            beta, cov = np.array([lvl]), np.array([[s2 / bden]])
+    z = stats.norm.ppf(0.5 + level / 2)
+    X = np.column_stack([np.ones(len(yrs)), yrs - tm]) if slope else np.ones((len(yrs), 1))
+    mu, dmu = _mu(kind, X @ beta)
+    # weights of the reporting years in the period's value
+    w = np.where(r, 1.0 if kind == "count" else den, 0.0)
+    if w.sum() == 0:
+        w = r.astype(float)
+    w = w / w.sum()
+    fc = float(w @ mu)
+    grad = (w * dmu) @ X
+    var_par = phi * float(grad @ cov @ grad)
+    if kind == "count":
+        var_obs = phi * float(w @ mu) / r.sum()
+    elif kind == "share":
+        var_obs = phi * float(w @ (mu * (1 - mu))) / period_den if period_den else np.nan
+    else:
+        var_obs = phi * s2 / period_den if period_den else np.nan
+    half = z * np.sqrt(var_par + var_obs) if np.isfinite(var_obs) else np.nan
+    # the one-year band
+    gy = dmu[:, None] * X
+    vp = phi * np.einsum("ij,jk,ik->i", gy, cov, gy)
+    typical = den[b].mean()
+    dy = np.where(has, den, typical)
+    vo = phi * (mu if kind == "count" else mu * (1 - mu) / dy if kind == "share"
+                else s2 / dy)
+    hy = z * np.sqrt(vp + vo)
+    lo_clip, hi_clip = 0.0, (1.0 if kind == "share" else np.inf)
+    if kind == "mean":
+        lo_clip = -np.inf
+    by_year = pd.DataFrame({"year": yrs, "forecast": mu,
+                            "lower": np.clip(mu - hy, lo_clip, hi_clip),
+                            "upper": np.clip(mu + hy, lo_clip, hi_clip)})
+    by_year = by_year[yrs >= min(base_years)].reset_index(drop=True)
+    return (fc, float(np.clip(fc - half, lo_clip, hi_clip)),
+            float(np.clip(fc + half, lo_clip, hi_clip)), by_year)
 
 
-def _verdict(value, lo, hi, polarity) -> str:
+def _curve_verdict(value, lo, hi, polarity) -> str:
     if np.isnan(value):
         return "no data"
     if np.isnan(lo):
-        return "baseline too short to forecast"
-    better_hi = polarity == "higher"
+        return "no forecast (baseline too short)"
+    better, worse = CURVE_VERDICTS[:2]
     if value > hi:
-        return "curve turned: better than forecast" if better_hi else "worse than forecast"
+        return better if polarity == "higher" else worse
     if value < lo:
-        return "worse than forecast" if better_hi else "curve turned: better than forecast"
-    return "on the baseline trend"
+        return worse if polarity == "higher" else better
+    return "no change from the baseline forecast"
+
+
+def _target_verdict(value, target, polarity) -> tuple[str, float]:
+    """``(verdict, gap)``; ``gap`` is how far the value is beyond the target in the better
+    direction (negative: short of it)."""
+    if np.isnan(target):
+        return "no target", np.nan
+    if np.isnan(value):
+        return "no data", np.nan
+    gap = value - target if polarity == "higher" else target - value
+    return ("met" if gap >= 0 else "not met"), float(gap)
+
+
+# --------------------------------------------------------------------------------------------
+# formatting (one set of rules for the scorecard, the brief and the notebooks)
+# --------------------------------------------------------------------------------------------
+def _kind_of(m) -> str:
+    kind = m.kind if isinstance(m, Measure) else str(m)
+    return "count" if kind in ("count", "sum", "nunique") else kind
+
+
+def format_value(value, measure, unit: str | None = None, signed: bool = False) -> str:
+    """A measure's value as the scorecard shows it.
+
+    Shares are whole percentages; counts per year whole numbers (one decimal below 10 when not
+    whole, so a region's 0.3 per year does not read as 0); means one decimal with their unit.
+    ``measure`` is a :class:`Measure` or a kind ("count", "sum", "nunique", "share", "mean").
+
+    Examples
+    --------
+    >>> format_value(2483.0, "count"), format_value(7.0, "sum"), format_value(0.0, "count")
+    ('2,483', '7', '0')
+    >>> format_value(0.2648, "share"), format_value(11.309, "mean", "test points")
+    ('26%', '11.3 test points')
+    >>> format_value(-0.49, "share", signed=True)
+    '−49 points'
+    """
+    kind = _kind_of(measure)
+    if unit is None and isinstance(measure, Measure):
+        unit = measure.unit
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    if not np.isfinite(v):
+        return "—"
+    sign = ("+" if v > 0 else "−" if v < 0 else "") if signed else ("−" if v < 0 else "")
+    a = abs(v)
+    if kind == "share":
+        if signed:
+            return f"{sign}{a * 100:.0f} points"
+        pct = round(a * 100)
+        if pct == 0 and a > 0:
+            return "<1%"
+        if pct == 100 and a < 1:
+            return ">99%"
+        return f"{sign}{pct:.0f}%"
+    if kind == "count":
+        text = f"{a:,.0f}" if (a >= 10 or a == round(a)) else f"{a:.1f}"
+        return sign + text
+    text = f"{sign}{a:,.1f}"
+    return f"{text} {unit}".strip() if unit else text
+
+
+def format_count(n) -> str:
+    """A count as an integer with thousands separators ('' when missing).
+
+    Examples
+    --------
+    >>> format_count(2483.0), format_count(None)
+    ('2,483', '')
+    """
+    try:
+        v = float(n)
+    except (TypeError, ValueError):
+        return ""
+    return "" if not np.isfinite(v) else f"{int(round(v)):,}"
+
+
+def describe_target(row) -> str:
+    """Plain words for the target verdict of a summary row ("not met: 49 points short")."""
+    v = row["target_verdict"]
+    if v not in ("met", "not met"):
+        return v
+    kind, unit = _kind_of(row["kind"]), row["unit"]
+    gap = abs(float(row["target_gap"]))
+    dist = format_value(gap, kind, "" if kind != "mean" else unit, signed=False)
+    if kind == "share":
+        dist = f"{gap * 100:.0f} points"
+    if kind == "count":
+        dist += " per year"
+    if v == "met":
+        return "met" if gap == 0 else f"met (by {dist})"
+    return f"not met ({dist} short)"
 
 
 # --------------------------------------------------------------------------------------------
@@ -500,10 +781,15 @@ class ScorecardResult:
     ----------
     summary : DataFrame
         One row per measure, ordered by strategy and RBA question: strategy, question, measure,
-        label, unit, polarity, value, baseline_value, change, pct_change, target, target_met,
-        forecast, forecast_lower, forecast_upper, verdict, numerator, denominator.
+        label, kind, unit, polarity, value, value_lower, value_upper, n, of, baseline_value,
+        change, pct_change, target, target_verdict, target_gap, target_met, forecast,
+        forecast_lower, forecast_upper, curve_verdict (also as ``verdict``), numerator,
+        denominator, story, partners, what_works.
     annual : DataFrame
         The yearly series of every measure: measure, year, numerator, denominator, value.
+    forecast_annual : DataFrame
+        The baseline forecast by year with its one-year 95% prediction band: measure, year,
+        forecast, lower, upper (measures with a forecast only).
     """
 
     summary: pd.DataFrame
@@ -513,7 +799,7 @@ class ScorecardResult:
     end: pd.Timestamp
     baseline: tuple[int, int]
     region: str | None
-    trend_lines: dict[str, Any] = field(default_factory=dict, repr=False)
+    forecast_annual: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
     def row(self, key: str) -> pd.Series:
         s = self.summary.set_index("measure")
@@ -521,83 +807,80 @@ class ScorecardResult:
             raise KeyError(f"no measure {key!r}; measures: {list(s.index)}")
         return s.loc[key]
 
+    @property
+    def title(self) -> str:
+        return (f"RBA scorecard {self.start.date()} to {self.end.date()}, baseline "
+                f"{self.baseline[0]}–{self.baseline[1]}"
+                + (f" — {self.region}" if self.region else " — statewide"))
+
+    def table(self) -> pd.DataFrame:
+        """The scorecard as text, one row per measure, formatted by :func:`format_value`."""
+        s = self.summary
+        rows = []
+        for _, r in s.iterrows():
+            k = r["kind"]
+            ci = ("" if not np.isfinite(r["value_lower"]) else
+                  f"{format_value(r['value_lower'], k, '')} to "
+                  f"{format_value(r['value_upper'], k, '')}")
+            fc = ("" if not np.isfinite(r["forecast"]) else
+                  f"{format_value(r['forecast'], k, '')} ({format_value(r['forecast_lower'], k, '')}"
+                  f" to {format_value(r['forecast_upper'], k, '')})")
+            rows.append({"strategy": r["strategy"], "question": r["question"],
+                         "measure": r["label"], "polarity": f"{r['polarity']} is better",
+                         "value": format_value(r["value"], k, r["unit"]), "95% CI": ci,
+                         "n": format_count(r["n"]), "of": format_count(r["of"]),
+                         "baseline": format_value(r["baseline_value"], k, r["unit"]),
+                         "target": format_value(r["target"], k, r["unit"]),
+                         "against target": describe_target(r),
+                         "forecast (95% PI)": fc, "against the curve": r["curve_verdict"]})
+        return pd.DataFrame(rows)
+
     def style(self):
-        """A pandas Styler of the scorecard (shares as %, verdicts coloured)."""
-        cols = ["strategy", "question", "label", "value", "baseline_value", "change", "target",
-                "forecast", "forecast_lower", "forecast_upper", "verdict"]
-        d = self.summary[cols + ["unit"]].copy()
-        share = d["unit"].str.startswith("share")
-        disp = d[cols].astype(object)
-        for c in ("value", "baseline_value", "target", "forecast", "forecast_lower",
-                  "forecast_upper", "change"):
-            vals = d[c].astype(float)
-            disp[c] = [("—" if np.isnan(v) else
-                        (f"{v:+.0%}" if c == "change" else f"{v:.0%}") if sh else
-                        (f"{v:+.1f}" if c == "change" else f"{v:,.1f}"))
-                       for v, sh in zip(vals, share)]
-        disp = disp.rename(columns={"label": "measure", "baseline_value": "baseline",
-                                    "forecast_lower": "forecast low",
-                                    "forecast_upper": "forecast high"})
-        colours = {"curve turned: better than forecast": "background-color: #cfe8d5",
-                   "worse than forecast": "background-color: #f6d5c3",
-                   "on the baseline trend": "background-color: #eeeeee"}
-        title = (f"RBA scorecard {self.start.date()} to {self.end.date()} vs baseline "
-                 f"{self.baseline[0]}–{self.baseline[1]}" + (f" — {self.region}" if self.region
-                                                            else " — statewide"))
-        sty = disp.style.hide(axis="index").set_caption(title)
-        sty = sty.map(lambda v: colours.get(v, ""), subset=["verdict"])
+        """A pandas Styler of :meth:`table` (verdicts coloured in the house style)."""
+        from dmst_eval import plots
+
+        d = self.table()
+        sty = d.style.hide(axis="index").set_caption(self.title)
+        sty = sty.map(lambda v: f"background-color: {plots.VERDICT_COLORS.get(v, 'transparent')}",
+                      subset=["against the curve"])
+        sty = sty.map(lambda v: ("background-color: " + plots.VERDICT_COLORS[
+            "met" if str(v).startswith("met") else "not met"]
+            if str(v).startswith(("met", "not met")) else ""), subset=["against target"])
         return sty
 
     def plot(self, measure: str | None = None, ax=None):
-        """Trend chart of one measure: yearly values, baseline trend with its 95% prediction band
-        projected over the reporting years, the reporting-period value and the target."""
-        import matplotlib.pyplot as plt
+        """Trend chart of one measure: yearly values, the baseline forecast with its one-year 95%
+        prediction band, the reporting period shaded, its value, and the target; the Axes."""
+        from dmst_eval import plots
 
-        _style()
         key = measure or self.summary["measure"].iloc[0]
         r = self.row(key)
         if ax is None:
-            _, ax = plt.subplots(figsize=(6, 3.2))
-        a = self.annual[self.annual.measure == key]
-        share = str(r["unit"]).startswith("share")
-        ax.plot(a["year"], a["value"], "o-", color="#0072B2", label="yearly value")
-        ry = list(range(self.start.year, self.end.year + 1))
-        ax.axvspan(ry[0] - 0.5, ry[-1] + 0.5, color="#56B4E9", alpha=0.12,
-                   label="reporting period")
-        line = self.trend_lines.get(key)
-        if line is not None:
-            b0, b1, xm, s2, XtXi, dfree = line
-            xs = np.arange(self.baseline[0], ry[-1] + 1, dtype=float)
-            X = np.column_stack([np.ones_like(xs), xs - xm])
-            fit = b0 + b1 * xs
-            se = np.sqrt(np.einsum("ij,jk,ik->i", X, XtXi, X) * s2 + s2)
-            q = stats.t.ppf(0.975, dfree)
-            lo_b, hi_b = fit - q * se, fit + q * se
-            # a share cannot leave [0, 1] and a count cannot be negative
-            lo_b = np.clip(lo_b, 0, 1 if share else None)
-            hi_b = np.clip(hi_b, 0, 1 if share else None)
-            ax.plot(xs, fit, "--", color="#D55E00", label="baseline trend")
-            ax.fill_between(xs, lo_b, hi_b, color="#D55E00", alpha=0.12,
-                            label="95% prediction band (one year)")
-        ax.hlines(r["value"], ry[0] - 0.4, ry[-1] + 0.4, color="black", lw=2,
-                  label="reporting-period value")
-        if not np.isnan(r["target"]):
-            ax.axhline(r["target"], color="#009E73", ls=":", lw=1.5, label="target")
-        if share:
-            ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
+            _, ax = plots.new_figure((6, 3.2))
+        _trend_axes(ax, self, key, r, full=True)
         ax.set_title(textwrap.fill(str(r["label"]), 48), fontsize=9)
         ax.set_xlabel("year")
         ax.set_ylabel(textwrap.fill(str(r["unit"]), 26), fontsize=8)
         return ax
 
+    def sparkline(self, measure: str, size: tuple[float, float] = (2.4, 0.95)):
+        """A sparkline-sized trend chart of one measure (actual by year, the baseline forecast
+        with its band, the target line, the reporting period shaded); returns the Figure."""
+        from dmst_eval import plots
+
+        fig, ax = plots.new_figure(size, layout=None)
+        fig.subplots_adjust(left=0.02, right=0.98, bottom=0.2, top=0.96)
+        _trend_axes(ax, self, measure, self.row(measure), full=False)
+        return fig
+
     def plot_all(self, ncols: int = 3):
         """A grid of trend charts, one per measure (returns the Figure)."""
-        import matplotlib.pyplot as plt
+        from dmst_eval import plots
 
-        _style()
         keys = list(self.summary["measure"])
         nrows = int(np.ceil(len(keys) / ncols))
-        fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.4 * nrows), squeeze=False)
+        fig, axes = plots.new_figure((5 * ncols, 3.4 * nrows), nrows, ncols, squeeze=False,
+                                     layout=None)
         for ax, k in zip(axes.ravel(), keys):
             self.plot(k, ax=ax)
         for ax in axes.ravel()[len(keys):]:
@@ -608,22 +891,66 @@ class ScorecardResult:
         return fig
 
 
-def _style():
-    try:
-        from dmst_eval import plots
+def _trend_axes(ax, sc: ScorecardResult, key: str, r: pd.Series, full: bool) -> None:
+    """Draw one measure's trend chart on ``ax`` (the full chart or a sparkline)."""
+    import matplotlib.pyplot as plt
 
-        plots.apply_style()
-    except Exception:  # pragma: no cover
-        pass
+    from dmst_eval import plots
+
+    c = plots.ROLE_COLORS
+    a = sc.annual[sc.annual["measure"] == key]
+    share = r["kind"] == "share"
+    ry = (sc.start.year, sc.end.year)
+    ax.axvspan(ry[0] - 0.5, ry[1] + 0.5, color=c["reporting"], alpha=0.15, lw=0,
+               label="reporting period")
+    f = sc.forecast_annual
+    if len(f):
+        f = f[f["measure"] == key]
+        if len(f):
+            ax.fill_between(f["year"], f["lower"], f["upper"], color=c["forecast"], alpha=0.15,
+                            lw=0, label="95% prediction band (one year)")
+            ax.plot(f["year"], f["forecast"], "--", color=c["forecast"], lw=1.2 if not full
+                    else 1.6, label="baseline forecast")
+    ax.plot(a["year"], a["value"], "o-", color=c["actual"], ms=2.5 if not full else 4,
+            lw=1.4 if not full else 1.8, label="actual")
+    if np.isfinite(r["target"]):
+        ax.axhline(r["target"], color=c["target"], ls=":", lw=1.3, label="target")
+    if share:
+        ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
+    if full:
+        ax.hlines(r["value"], ry[0] - 0.4, ry[1] + 0.4, color=c["value"], lw=2,
+                  label="reporting-period value")
+        return
+    ax.grid(False)
+    for side in ("left", "top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.set_yticks([])
+    yrs = a["year"].to_numpy()
+    if len(yrs):
+        ax.set_xticks([yrs[0], yrs[-1]])
+        ax.set_xlim(yrs[0] - 0.5, yrs[-1] + 0.5)
+    ax.tick_params(axis="x", labelsize=6.5, length=2, pad=1)
 
 
 def _year_bounds(y0: int, y1: int) -> tuple[pd.Timestamp, pd.Timestamp]:
     return pd.Timestamp(f"{y0}-01-01"), pd.Timestamp(f"{y1}-12-31 23:59:59.999999999")
 
 
+def _years(x, what: str) -> tuple[int, int]:
+    try:
+        b0, b1 = (int(pd.Timestamp(str(v)).year) if not isinstance(v, (int, np.integer))
+                  else int(v) for v in x)
+    except Exception:
+        raise RBAInputError(f"{what} must be (first_year, last_year) or (first date, last date),"
+                            f" got {x!r}") from None
+    if b1 < b0:
+        raise RBAInputError(f"{what}: last year {b1} is before first year {b0}")
+    return b0, b1
+
+
 def scorecard(cd, region: str | None = None, start=None, end=None, baseline=None,
               targets: str | Path | dict | None = None, measures: str | Path | list | None = None,
-              pass_mark: float = DEFAULT_PASS_MARK) -> ScorecardResult:
+              pass_mark: float = DEFAULT_PASS_MARK, level: float = 0.95) -> ScorecardResult:
     """Compute the RBA scorecard.
 
     Parameters
@@ -634,31 +961,41 @@ def scorecard(cd, region: str | None = None, start=None, end=None, baseline=None
     start, end : date-like, optional
         Reporting period (inclusive). Default: the last three calendar years of the data
         (``end`` = ``cd.meta["study_end"]``).
-    baseline : (int, int), optional
-        First and last baseline year (inclusive). Default: the five years before ``start``
-        (not before the study start; if the reporting period starts with the data, its first
-        year, and there is no forecast).
+    baseline : (first, last), optional
+        The baseline period, as years or dates (whole calendar years are used, both inclusive).
+        A brief passes its comparison period. Default: the three years before ``start`` (not
+        before the study start; if the reporting period starts with the data, its first year,
+        and there is no forecast).
     targets : path, dict or None
         Targets by measure key (default: the shipped ``rba_targets.yaml``).
     measures : path or list of Measure, optional
         Measure registry (default: the shipped ``rba_measures.yaml``).
     pass_mark : float
         Post-test pass mark (points).
+    level : float
+        Confidence level of the value's interval and of the forecast's prediction interval.
 
     Returns
     -------
     ScorecardResult
-        ``.summary`` (tidy, one row per measure), ``.annual``, ``.style()``, ``.plot(measure)``.
+        ``.summary`` (tidy, one row per measure), ``.annual``, ``.forecast_annual``,
+        ``.table()``, ``.style()``, ``.plot(measure)``, ``.sparkline(measure)``.
 
     Notes
     -----
     *value* is computed over the reporting period: counts as an annual average, shares and means
-    pooled. *baseline_value* is the same over the baseline years. The turn-the-curve forecast is
-    an ordinary-least-squares line through the yearly baseline values (at least three), projected
-    to the reporting years; its 95% prediction interval is for the mean of the reporting years
-    (parameter uncertainty plus year-to-year scatter). A reporting value outside the interval in
-    the better direction is reported as "curve turned". Shares whose yearly denominators are small
-    scatter a lot and so have wide intervals — that is honest, not a defect.
+    pooled; a victim counts once in a period however many years she was identified in.
+    *baseline_value* is the same over the baseline years.
+
+    Two verdicts. **Against the target**: met / not met, and by how much (``target_gap``, in
+    the measure's unit, positive = beyond the target in the better direction). **Against the
+    curve**: the trend of the baseline years — Poisson log-linear for counts, binomial logit for
+    shares, weighted linear for means, fitted to the yearly values (at least three years with
+    data) — is projected to the reporting years. Its 95% prediction interval for the period's
+    value combines the trend's uncertainty with the value's own sampling variation (both
+    scaled by the baseline's overdispersion). A value above or below the interval "turned the
+    curve" for the better or for the worse according to the measure's polarity; inside it,
+    "no change from the baseline forecast".
 
     Examples
     --------
@@ -671,6 +1008,8 @@ def scorecard(cd, region: str | None = None, start=None, end=None, baseline=None
                                 "measures"))
     tg = load_targets(targets)
     _check_region(region)
+    if not 0 < level < 1:
+        raise RBAInputError(f"level must be between 0 and 1, got {level!r}")
     study_start = pd.Timestamp(cd.meta["study_start"])
     e = pd.Timestamp(end) if end is not None else pd.Timestamp(cd.meta["study_end"])
     s = pd.Timestamp(start) if start is not None else pd.Timestamp(f"{e.year - 2}-01-01")
@@ -680,53 +1019,64 @@ def scorecard(cd, region: str | None = None, start=None, end=None, baseline=None
         e = e + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
     if baseline is None:
         b1 = s.year - 1
-        b0 = max(study_start.year, b1 - 4)
+        b0 = max(study_start.year, b1 - 2)
         if b1 < b0:  # the reporting period starts with the data: no earlier years
             b0 = b1 = s.year
         baseline = (b0, b1)
-    try:
-        b0, b1 = (int(pd.Timestamp(str(x)).year) if not isinstance(x, (int, np.integer))
-                  else int(x) for x in baseline)
-    except Exception:
-        raise RBAInputError(f"baseline must be (first_year, last_year), got {baseline!r}") \
-            from None
-    if b1 < b0:
-        raise RBAInputError(f"baseline last year {b1} is before first year {b0}")
+    b0, b1 = _years(baseline, "baseline")
     frames = prepare_frames(cd, region, pass_mark=pass_mark)
     years = list(range(min(b0, s.year), e.year + 1))
     base_years = list(range(b0, b1 + 1))
     report_years = list(range(s.year, e.year + 1))
     blo, bhi = _year_bounds(b0, b1)
-    rows, annual, lines = [], [], {}
+    rows, annual, fyear = [], [], []
     selected: dict[tuple, _Rows] = {}  # one filter (and its date masks) per (frame, where)
     for m in registry:
         _check_column(m, frames[m.frame])
         key = (m.frame, m.where)
         if key not in selected:
-            selected[key] = _Rows(_select(m, frames[m.frame]), [(s, e), (blo, bhi)], years)
+            selected[key] = _Rows(_select(m, frames[m.frame]), [(s, e), (blo, bhi)], years,
+                                  person=_PERSON.get(m.frame))
         r = selected[key]
         x, ok = _contributions(m, r.frame)
         val, num, den = _window_value(m, x, ok, r.in_window[0], s, e)
-        bval, _, _ = _window_value(m, x, ok, r.in_window[1], blo, bhi)
+        vlo, vhi = _value_interval(m, x, ok, r.in_window[0], num, den, level)
+        bval, bnum, bden = _window_value(m, x, ok, r.in_window[1], blo, bhi)
         a = _annual(m, x, ok, r.year_code, years)
         annual.append(a)
-        fc, flo, fhi, line = _forecast(a, base_years, report_years)
-        if line is not None:
-            lines[m.key] = line
+        s2 = np.nan
+        if m.kind == "mean":
+            bx = x[r.in_window[1] & ok]
+            s2 = float(np.var(bx, ddof=1)) if len(bx) > 1 else np.nan
+        fc, flo, fhi, by_year = _forecast(_kind_of(m), a, base_years, report_years,
+                                          den if m.is_rate else 1.0, s2, level,
+                                          base_window=(bnum, bden))
+        if by_year is not None:
+            fyear.append(by_year.assign(measure=m.key))
         tgt = tg.get(m.key, np.nan)
-        met = (np.nan if np.isnan(tgt) or np.isnan(val) else
-               bool(val >= tgt) if m.polarity == "higher" else bool(val <= tgt))
+        tverdict, gap = _target_verdict(val, tgt, m.polarity)
+        n, of = _n_of(m, num, den)
+        curve = _curve_verdict(val, flo, fhi, m.polarity)
         rows.append(dict(strategy=m.strategy, question=m.question, measure=m.key,
-                         label=m.label, unit=m.unit, polarity=m.polarity, value=val,
+                         label=m.label, kind=m.kind, unit=m.unit, polarity=m.polarity,
+                         value=val, value_lower=vlo, value_upper=vhi, n=n, of=of,
                          baseline_value=bval, change=val - bval,
                          pct_change=(val - bval) / bval if bval else np.nan,
-                         target=tgt, target_met=met, forecast=fc, forecast_lower=flo,
-                         forecast_upper=fhi, verdict=_verdict(val, flo, fhi, m.polarity),
-                         numerator=num, denominator=den))
+                         target=tgt, target_verdict=tverdict, target_gap=gap,
+                         target_met=(np.nan if tverdict not in ("met", "not met")
+                                     else tverdict == "met"),
+                         forecast=fc, forecast_lower=flo, forecast_upper=fhi,
+                         curve_verdict=curve, verdict=curve, numerator=num, denominator=den,
+                         story=m.story, partners=m.partners, what_works=m.what_works))
     summ = pd.DataFrame(rows)
+    summ["n"] = summ["n"].astype("Int64")
+    summ["of"] = pd.array([pd.NA if v is None else v for v in summ["of"]], dtype="Int64")
     summ["_s"] = summ["strategy"].map({k: i for i, k in enumerate(STRATEGIES)})
     summ["_q"] = summ["question"].map({k: i for i, k in enumerate(QUESTIONS)})
     summ = summ.sort_values(["_s", "_q"], kind="stable").drop(columns=["_s", "_q"])
+    fa = (pd.concat(fyear, ignore_index=True)[["measure", "year", "forecast", "lower", "upper"]]
+          if fyear else pd.DataFrame(columns=["measure", "year", "forecast", "lower", "upper"]))
     return ScorecardResult(summary=summ.reset_index(drop=True),
                            annual=_annual_table(annual), measures=registry,
-                           start=s, end=e, baseline=(b0, b1), region=region, trend_lines=lines)
+                           start=s, end=e, baseline=(b0, b1), region=region,
+                           forecast_annual=fa)
