@@ -782,7 +782,7 @@ class ScorecardResult:
     summary : DataFrame
         One row per measure, ordered by strategy and RBA question: strategy, question, measure,
         label, kind, unit, polarity, value, value_lower, value_upper, n, of, baseline_value,
-        change, pct_change, target, target_verdict, target_gap, target_met, forecast,
+        baseline_n, baseline_of, change, pct_change, target, target_verdict, target_gap, target_met, forecast,
         forecast_lower, forecast_upper, curve_verdict (also as ``verdict``), numerator,
         denominator, story, partners, what_works.
     annual : DataFrame
@@ -1056,11 +1056,13 @@ def scorecard(cd, region: str | None = None, start=None, end=None, baseline=None
         tgt = tg.get(m.key, np.nan)
         tverdict, gap = _target_verdict(val, tgt, m.polarity)
         n, of = _n_of(m, num, den)
+        bn, bof = _n_of(m, bnum, bden)
         curve = _curve_verdict(val, flo, fhi, m.polarity)
         rows.append(dict(strategy=m.strategy, question=m.question, measure=m.key,
                          label=m.label, kind=m.kind, unit=m.unit, polarity=m.polarity,
                          value=val, value_lower=vlo, value_upper=vhi, n=n, of=of,
-                         baseline_value=bval, change=val - bval,
+                         baseline_value=bval, baseline_n=bn, baseline_of=bof,
+                         change=val - bval,
                          pct_change=(val - bval) / bval if bval else np.nan,
                          target=tgt, target_verdict=tverdict, target_gap=gap,
                          target_met=(np.nan if tverdict not in ("met", "not met")
@@ -1069,8 +1071,8 @@ def scorecard(cd, region: str | None = None, start=None, end=None, baseline=None
                          curve_verdict=curve, verdict=curve, numerator=num, denominator=den,
                          story=m.story, partners=m.partners, what_works=m.what_works))
     summ = pd.DataFrame(rows)
-    summ["n"] = summ["n"].astype("Int64")
-    summ["of"] = pd.array([pd.NA if v is None else v for v in summ["of"]], dtype="Int64")
+    for c in ("n", "of", "baseline_n", "baseline_of"):
+        summ[c] = pd.array([pd.NA if v is None else v for v in summ[c]], dtype="Int64")
     summ["_s"] = summ["strategy"].map({k: i for i, k in enumerate(STRATEGIES)})
     summ["_q"] = summ["question"].map({k: i for i, k in enumerate(QUESTIONS)})
     summ = summ.sort_values(["_s", "_q"], kind="stable").drop(columns=["_s", "_q"])

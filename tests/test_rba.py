@@ -107,6 +107,8 @@ def test_n_never_exceeds_of_and_counts_are_whole():
     has_of = s["of"].notna()
     assert (s.loc[has_of, "kind"] == "share").all() and has_of.sum() > 0
     assert (s.loc[has_of, "n"] <= s.loc[has_of, "of"]).all()
+    bof = s["baseline_of"].notna()
+    assert (s.loc[bof, "baseline_n"] <= s.loc[bof, "baseline_of"]).all() and bof.sum() > 0
     assert str(s["n"].dtype) == "Int64" and str(s["of"].dtype) == "Int64"
     # a mean's n is the number of values averaged (not the sum of the gains)
     kg = sc.row("knowledge_gain")
