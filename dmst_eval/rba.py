@@ -866,10 +866,17 @@ class ScorecardResult:
     def sparkline(self, measure: str, size: tuple[float, float] = (2.4, 0.95)):
         """A sparkline-sized trend chart of one measure (actual by year, the baseline forecast
         with its band, the target line, the reporting period shaded); returns the Figure."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
         from dmst_eval import plots
 
-        fig, ax = plots.new_figure(size, layout=None)
-        fig.subplots_adjust(left=0.02, right=0.98, bottom=0.2, top=0.96)
+        plots.apply_style()
+        # a bare Figure on an Agg canvas: a brief draws one per measure, and pyplot's figure
+        # manager would only add work
+        fig = Figure(figsize=size)
+        FigureCanvasAgg(fig)
+        ax = fig.add_axes((0.02, 0.2, 0.96, 0.76))
         _trend_axes(ax, self, measure, self.row(measure), full=False)
         return fig
 

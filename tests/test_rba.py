@@ -160,8 +160,7 @@ def test_sparkline_shows_actual_forecast_band_and_target():
     assert any(c.get_label().startswith("95% prediction band") for c in ax.collections)
     from dmst_eval import plots
     assert actual.get_color() == plots.ROLE_COLORS["actual"]
-    import matplotlib.pyplot as plt
-    plt.close(fig)
+    assert plots.png_bytes(fig)[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_story_fields_are_optional_text(tmp_path):
