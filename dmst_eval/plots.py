@@ -173,7 +173,7 @@ def table_css(selector: str = "table") -> str:
     True
     """
     c = BRIEF_COLORS
-    fonts = ", ".join(f'"{f}"' if " " in f else f for f in FONT_FAMILY) + ", sans-serif"
+    fonts = css_fonts()
     return (
         f"{selector}{{border-collapse:collapse;font-family:{fonts};font-size:10pt;"
         f"color:{c['text']};margin:6px 0 12px}}\n"
@@ -184,8 +184,27 @@ def table_css(selector: str = "table") -> str:
         f"{selector} td{{border-bottom:1px solid {c['rule']};padding:3px 7px;"
         f"vertical-align:top}}\n"
         f"{selector} tbody tr:nth-child(even){{background:{c['table_stripe']}}}\n"
-        f"{selector} td.num,{selector} th.num{{text-align:right;"
+        f"{selector} td.num,{selector} th.num,{selector} td.dmst-count{{text-align:right;"
         f"font-variant-numeric:tabular-nums}}\n")
+
+
+def css_fonts() -> str:
+    """The house font stack as a CSS ``font-family`` value."""
+    return ", ".join(f'"{f}"' if " " in f else f for f in FONT_FAMILY) + ", sans-serif"
+
+
+def css_variables() -> str:
+    """The house colours and fonts as CSS custom properties (``--dmst-text``, ``--dmst-heading``,
+    ``--dmst-actual`` …) for the brief's style sheet.
+
+    Examples
+    --------
+    >>> "--dmst-heading:#0B3C5D" in css_variables()
+    True
+    """
+    props = {**{k.replace("_", "-"): v for k, v in BRIEF_COLORS.items()},
+             **{k: v for k, v in ROLE_COLORS.items()}, "fonts": css_fonts()}
+    return ":root{" + ";".join(f"--dmst-{k}:{v}" for k, v in props.items()) + "}\n"
 
 
 def colors(n: int) -> list[str]:
