@@ -15,7 +15,8 @@ from __future__ import annotations
 import functools
 import json
 
-__all__ = ["render_template", "paragraph", "note", "bullets", "section", "script_json"]
+__all__ = ["render_template", "paragraph", "note", "bullets", "section", "script_json",
+           "anchor", "css_string"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -45,8 +46,32 @@ def bullets(items, cls: str | None = None) -> str:
     return render_template("list.html.j2", items=list(items), cls=cls)
 
 
+def anchor(title: str | None) -> str | None:
+    """The id of a section's heading, which the table of contents links to.
+
+    >>> anchor("Results-Based Accountability scorecard")
+    'sec-results-based-accountability-scorecard'
+    """
+    if not title:
+        return None
+    import re
+
+    return "sec-" + re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+
+
 def section(title: str | None, body: str) -> str:
-    return render_template("section.html.j2", title=title, body=body)
+    return render_template("section.html.j2", title=title, body=body, anchor=anchor(title))
+
+
+def css_string(text: str) -> str:
+    """``text`` as the inside of a double-quoted CSS string (for ``content:`` in ``@page``
+    rules), safe inside a ``<style>`` element.
+
+    >>> print(css_string('Region "4" </style>'))
+    Region \\"4\\" \\3C /style>
+    """
+    out = str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+    return out.replace("<", "\\3C ")
 
 
 def script_json(obj) -> str:

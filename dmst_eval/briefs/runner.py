@@ -271,7 +271,24 @@ def html_export(nb) -> str:
     # mermaid loaders would reach for a CDN), and any external stylesheet
     body = re.sub(r"<script\b(?![^>]*dmst-)[^>]*>.*?</script>", "", body, flags=re.S)
     body = re.sub(r'<link[^>]+href="https?://[^"]*"[^>]*>', "", body)
-    return body
+    return _retitle(body)
+
+
+def _retitle(body: str) -> str:
+    """Give the page the brief's own ``<title>`` (region, period, audience), which the header
+    section declares in its ``dmst-brief-meta`` block."""
+    import html as _h
+    import json
+
+    m = re.search(r'<script[^>]*\bid="dmst-brief-meta"[^>]*>(.*?)</script>', body, re.S)
+    try:
+        title = json.loads(m[1]).get("title") if m else None
+    except json.JSONDecodeError:
+        title = None
+    if not title:
+        return body
+    return re.sub(r"<title>.*?</title>", lambda _: f"<title>{_h.escape(title)}</title>", body,
+                  count=1, flags=re.S)
 
 
 def _relative_paths(nb, template: Path, slug: str) -> None:

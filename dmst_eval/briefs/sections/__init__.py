@@ -54,6 +54,8 @@ ORDER = [
     "risk_factors",
     "program_effects",
     "methods",
+    "limitations",
+    "definitions",
     "provenance",
 ]
 

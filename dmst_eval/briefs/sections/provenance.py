@@ -19,27 +19,34 @@ def build(brief) -> Section:
 
     meta = brief.cd.meta
     p = brief.params
+    data_hash = str(meta.get("data_hash") or brief.cd.data_hash)
     rows = [
-        ("package", f"dmst-eval {dmst_eval.__version__}"),
-        ("data source", str(meta.get("source", "extract"))),
-        ("data hash (SHA-256)", str(meta.get("data_hash") or brief.cd.data_hash)[:16]),
-        ("schema version", str(meta.get("schema_version"))),
-        ("generator seed", "" if meta.get("seed") is None else str(meta.get("seed"))),
-        ("study window", f"{brief.study[0].date()} to {brief.study[1].date()}"),
-        *[(k, "" if v is None else str(v)) for k, v in p.as_dict().items()
-          if k not in ("data_path", "figures_dir")],
-        ("data folder", Path(str(p.data_path)).name),
-        ("resolved period", f"{brief.period[0]} to {brief.period[1]}"),
-        ("resolved comparison", f"{brief.comparison[0]} to {brief.comparison[1]}"),
-        ("suppression threshold", str(brief.threshold)
-         + (" (below the usual minimum; allowed explicitly)" if p.low_threshold else "")),
-        ("run at (UTC)", brief.started.strftime("%Y-%m-%d %H:%M")),
-        ("software", f"Python {platform.python_version()}, pandas {pd.__version__}"),
+        ("Package", f"dmst-eval {dmst_eval.__version__}"),
+        ("Data source", str(meta.get("source") or "extract")),
+        ("Data folder", Path(str(p.data_path)).name),
+        ("Data hash (SHA-256)", data_hash),
+        ("Schema version", meta.get("schema_version")),
+        ("Generator seed", meta.get("seed")),
+        ("Study window", f"{brief.study[0].date()} to {brief.study[1].date()}"),
+        ("Region", brief.scope),
+        ("Reporting period", f"{brief.period[0]} to {brief.period[1]}"),
+        ("Comparison period", f"{brief.comparison[0]} to {brief.comparison[1]}"),
+        ("Audience", brief.audience),
+        ("Suppression threshold", f"{brief.threshold}"
+         + (" (below the usual minimum; allowed explicitly)" if p.low_threshold
+            else " (set explicitly)" if p.suppression_threshold is not None
+            else f" (default for an {brief.audience} brief)")),
+        ("Run at (UTC)", brief.started.strftime("%Y-%m-%d %H:%M")),
+        ("Software", f"Python {platform.python_version()}, pandas {pd.__version__}"),
     ]
     if brief.errors:
         order = {sections.title(n): k for k, n in enumerate(sections.ORDER)}
         errs = sorted(brief.errors, key=lambda e: order.get(e[0], len(order)))
-        rows.append(("sections not computed", ", ".join(f"{a} ({b})" for a, b in errs)))
+        rows.append(("Sections not computed", ", ".join(f"{a} ({b})" for a, b in errs)))
+    # no blank rows: an item the data do not record is left out
+    rows = [(k, str(v)) for k, v in rows if v is not None and str(v).strip()]
     df = pd.DataFrame(rows, columns=["item", "value"])
-    html, t = brief.table(df, caption="Provenance", count_cols=[])
+    html, t = brief.table(df, caption=None, count_cols=[])
+    html = html.replace('<table class="dmst-table"', '<table class="dmst-table dmst-provenance"',
+                        1)
     return Section(None, html, tables={"provenance": t})

@@ -1,71 +1,233 @@
-"""RBA scorecard: How much did we do? How well did we do it? Is anyone better off?"""
+"""RBA scorecard: How much did we do? How well did we do it? Is anyone better off?
+
+One table per strategy, its rows grouped by the three RBA questions. Each row: the measure, a
+sparkline (actual by year, the baseline forecast with its band, the target), its polarity, the
+reporting-period value with its interval, n / of, the baseline value, the target and two
+verdicts — against the target and against the baseline forecast ("the curve"). Below each table
+the story behind the curve, partners and what works, where the program has written them (an
+internal brief marks the ones still to be written).
+
+Every number goes through the brief's publishing primitives: the table through
+:meth:`~dmst_eval.briefs.Brief.suppress` and :meth:`~dmst_eval.briefs.Brief.table`, each
+sparkline through :meth:`~dmst_eval.briefs.Brief.figure` with its suppressed yearly data (a
+year whose count is hidden is not drawn; a band built on a hidden baseline count neither).
+"""
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
 
-from dmst_eval import disclosure
+from dmst_eval.briefs import markup
 from dmst_eval.briefs.context import Section, section
-from dmst_eval.briefs.sections import _shared as sh
 
 TITLE = "Results-Based Accountability scorecard"
+#: What an internal brief shows where the program has not written the story yet.
+TO_BE_WRITTEN = "To be written by the program."
+_COUNT_KINDS = ("count", "sum", "nunique")
+_SPARK = "@@sparkline-{}@@"
+_GROUP = "@@question@@"
+
+
+def scorecard(brief, baseline=None):
+    """The brief's :class:`~dmst_eval.rba.ScorecardResult` (computed once per brief).
+
+    ``baseline`` (first, last) defaults to the brief's comparison period, so the scorecard's
+    baseline and the comparison the rest of the brief makes are the same years.
+    """
+    from dmst_eval import rba
+
+    key = ("scorecard", baseline)
+    if key not in brief.cache:
+        b = baseline or (brief.cs, brief.ce)
+        brief.cache[key] = rba.scorecard(brief.cd, region=brief.region_arg, start=brief.ps,
+                                         end=brief.pe, baseline=b)
+    brief.cache["scorecard"] = brief.cache[key]
+    return brief.cache[key]
+
+
+def _numbers(brief, sm: pd.DataFrame) -> pd.DataFrame:
+    """The published numbers of every row, suppressed: a value, its interval and its verdicts
+    are hidden with the counts they are built on."""
+    df = pd.DataFrame({
+        "strategy": sm["strategy"], "question": sm["question"], "measure": sm["label"],
+        "key": sm["measure"],
+        "n": sm["n"], "of": sm["of"], "baseline_n": sm["baseline_n"],
+        "baseline_of": sm["baseline_of"],
+        "value": sm["value"].astype(float), "value_lower": sm["value_lower"].astype(float),
+        "value_upper": sm["value_upper"].astype(float),
+        "baseline": sm["baseline_value"].astype(float),
+        "forecast": sm["forecast"].astype(float),
+        "target_verdict": sm["target_verdict"], "curve_verdict": sm["curve_verdict"],
+    })
+    period = ["n", "of"]
+    both = ["n", "of", "baseline_n", "baseline_of"]
+    return brief.suppress(df, count_cols=both, complementary=False,
+                          rate_cols={"value": period, "value_lower": period,
+                                     "value_upper": period, "target_verdict": period,
+                                     "baseline": ["baseline_n", "baseline_of"],
+                                     "forecast": ["baseline_n", "baseline_of"],
+                                     "curve_verdict": both})
+
+
+def _annual(brief, sc, key: str, kind: str) -> pd.DataFrame:
+    """One measure's yearly series as published (suppressed) numbers."""
+    a = sc.annual[sc.annual["measure"] == key]
+    if kind in _COUNT_KINDS:
+        n, of = a["numerator"], pd.Series(pd.NA, index=a.index)
+    elif kind == "share":
+        n, of = a["numerator"], a["denominator"]
+    else:  # mean: n is the number of values averaged
+        n, of = a["denominator"], pd.Series(pd.NA, index=a.index)
+    df = pd.DataFrame({"year": a["year"].astype(int).to_numpy(),
+                       "n": pd.array(np.round(n.astype(float)), dtype="Int64"),
+                       "of": pd.array(pd.to_numeric(of, errors="coerce").round(),
+                                      dtype="Int64"),
+                       "value": a["value"].astype(float).to_numpy()})
+    return brief.suppress(df, count_cols=["n", "of"], rate_cols={"value": ["n", "of"]},
+                          complementary=False)
+
+
+def _shown(v) -> bool:
+    from dmst_eval import disclosure
+
+    return not disclosure.is_hidden(v) and v is not None and not (
+        isinstance(v, float) and np.isnan(v))
+
+
+def _sparkline(brief, sc, r: pd.Series, pub: pd.Series) -> str:
+    """The sparkline of one row, drawn from published numbers only."""
+    from dmst_eval import plots, rba
+
+    kind = r["kind"]
+    data = _annual(brief, sc, r["measure"], kind)
+    vals = np.array([float(v) if _shown(v) else np.nan for v in data["value"]])
+    published = sc.annual.copy()
+    m = published["measure"] == r["measure"]
+    published.loc[m, "value"] = vals
+    band = sc.forecast_annual
+    if not _shown(pub["forecast"]):
+        band = band[band["measure"] != r["measure"]]
+    shown = rba.ScorecardResult(summary=sc.summary, annual=published, measures=sc.measures,
+                                start=sc.start, end=sc.end, baseline=sc.baseline,
+                                region=sc.region, forecast_annual=band)
+    fig = shown.sparkline(r["measure"])
+    y0, y1 = int(data["year"].min()), int(data["year"].max())
+    alt = (f"{r['label']}: yearly values {y0}–{y1}, the baseline forecast with its 95% band"
+           + (" and the target" if np.isfinite(r["target"]) else ""))
+    return brief.figure(fig, f"scorecard_{r['measure']}", caption=alt, data=data, alt=alt)
+
+
+def _row_text(r: pd.Series, pub: pd.Series) -> dict:
+    from dmst_eval import rba
+
+    kind, unit = r["kind"], r["unit"]
+    value = "hidden" if not _shown(pub["value"]) else rba.format_value(r["value"], kind, unit)
+    ci = ""
+    if _shown(pub["value_lower"]) and np.isfinite(r["value_lower"]):
+        ci = (f"{rba.format_value(r['value_lower'], kind, '')} to "
+              f"{rba.format_value(r['value_upper'], kind, '')}")
+    target = "" if not np.isfinite(r["target"]) else rba.format_value(r["target"], kind, unit)
+    tv = pub["target_verdict"]
+    tv = rba.describe_target(r) if _shown(tv) and tv in ("met", "not met") else (
+        tv if _shown(tv) else "hidden")
+    cv = pub["curve_verdict"] if _shown(pub["curve_verdict"]) else "hidden"
+    if ci and value != "hidden":
+        value = f"{value} ({ci})"
+    return {"value (95% CI)": value,
+            "baseline": (rba.format_value(r["baseline_value"], kind, unit)
+                         if _shown(pub["baseline"]) else "hidden"),
+            "target": target, "against the target": tv, "against the curve": cv}
+
+
+def _cell(v):
+    """A published count as a table cell: a whole number, a suppression marker, or empty."""
+    if isinstance(v, str):
+        return v
+    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    return int(v)
+
+
+def _story(brief, rows: pd.DataFrame) -> str:
+    internal = brief.audience == "internal"
+    items = []
+    for _, r in rows.iterrows():
+        parts = [(lab, r[f]) for f, lab in (("story", "Story behind the curve"),
+                                            ("partners", "Partners"),
+                                            ("what_works", "What works"))]
+        written = [(lab, str(v)) for lab, v in parts if isinstance(v, str) and v.strip()]
+        if written or internal:
+            items.append({"label": r["label"], "parts": written,
+                          "missing": [lab for lab, v in parts
+                                      if not (isinstance(v, str) and v.strip())]
+                          if internal else []})
+    if not items:
+        return ""
+    return markup.render_template("scorecard_story.html.j2", items=items,
+                                  to_be_written=TO_BE_WRITTEN)
 
 
 @section(TITLE)
 def build(brief) -> Section:
     from dmst_eval import rba
 
-    sc = rba.scorecard(brief.cd, region=brief.region_arg, start=brief.ps, end=brief.pe)
-    brief.cache["scorecard"] = sc
+    sc = scorecard(brief)
     sm = sc.summary.reset_index(drop=True)
+    pub = _numbers(brief, sm)
     b0, b1 = sc.baseline
-    an = sc.annual[(sc.annual["year"] >= b0) & (sc.annual["year"] <= b1)]
-    base = an.groupby("measure")[["numerator", "denominator"]].sum(min_count=1)
-    share = sm["unit"].astype(str).str.startswith("share").to_numpy()
-    # for counts per year the denominator is a number of years, not a count of people
-    per_year = sm["unit"].astype(str).str.endswith("per year").to_numpy()
-    df = pd.DataFrame({
-        "strategy": sm["strategy"], "question": sm["question"], "measure": sm["label"],
-        "unit": sm["unit"],
-        "period": sm["value"].astype(float), "baseline": sm["baseline_value"].astype(float),
-        "target": sm["target"].astype(float), "verdict": sm["verdict"].fillna(""),
-        "n": sh.as_count(sm["numerator"]), "of": sh.as_count(sm["denominator"]),
-        "baseline_n": sh.as_count(sm["measure"].map(base["numerator"])),
-        "baseline_of": sh.as_count(sm["measure"].map(base["denominator"])),
-    })
-    df.loc[per_year, ["of", "baseline_of"]] = pd.NA
-    # "20 of 28" tells the 8 who were not counted: where the complement of - n is small, n and
-    # of are both hidden (and the share built on them); the batch plan does not cover the
-    # scorecard yet, so this protects within the table only
-    t = brief.threshold
-    df = df.astype({c: object for c in ("n", "of", "baseline_n", "baseline_of")})
-    for n, of in (("n", "of"), ("baseline_n", "baseline_of")):
-        comp = (pd.to_numeric(df[of], errors="coerce")
-                - pd.to_numeric(df[n], errors="coerce")).to_numpy(dtype=float)
-        small = (comp >= 1) & (comp < t) & ~per_year
-        big = lambda c: (pd.to_numeric(df[c], errors="coerce").fillna(0).to_numpy() >= t)
-        for c in (n, of):
-            df.loc[small & big(c), c] = disclosure.SUPPRESSED
-    # rows are different measures and numerator/denominator are not additive: only the
-    # primary rule applies; every value built on a hidden count is hidden with it
-    sup = brief.suppress(df, count_cols=["n", "of", "baseline_n", "baseline_of"],
-                         rate_cols={"period": ["n", "of"], "baseline": ["baseline_n",
-                                                                       "baseline_of"],
-                                    "verdict": ["n", "of", "baseline_n", "baseline_of"]},
-                         complementary=False)
-    shown = sup.copy()
-    for c in ("period", "baseline", "target"):
-        shown[c] = [v if isinstance(v, str) else
-                    ("" if not np.isfinite(v) else (f"{v:.0%}" if sh_ else f"{v:,.1f}"))
-                    for v, sh_ in zip(sup[c], share)]
-    shown = shown.drop(columns=["baseline_n", "baseline_of"])
-    shown.attrs = dict(sup.attrs)
-    shown.attrs["disclosure"] = dict(sup.attrs["disclosure"], count_cols=["n", "of"])
     m = brief.month
-    cap = f"RBA scorecard: {m(brief.ps)}–{m(brief.pe)} against the baseline {b0}–{b1}"
-    note = ("Counts are shown as yearly averages, shares pooled over the period; n / of are "
-            "the period's numerator and denominator. Verdict compares the period with the "
-            "baseline trend's 95% prediction interval (\"turn the curve\"). Values built on "
-            "a hidden count are hidden.")
-    html, _ = brief.table(shown, caption=cap, note=note)
-    return Section(None, html, tables={"scorecard": sup})
+    comparison = (b0, b1) == (brief.cs.year, brief.ce.year)
+    intro = markup.paragraph(
+        f"Reporting period {m(brief.ps)} to {m(brief.pe)}. Baseline {b0}–{b1}"
+        + (" (the brief's comparison period)" if comparison else "")
+        + ". Each measure has two verdicts: against its target (met or not met, and by how "
+          "much) and against the baseline forecast — \"the curve\": "
+        + ("the baseline's trend" if b1 - b0 + 1 >= 5 else "the baseline's level")
+        + " projected over the reporting period with a 95% prediction interval. A value "
+          "outside that interval turned the curve for the better or for the worse; inside it, "
+          "there is no change from the forecast. Whether better means up or down is the "
+          "measure's polarity.")
+    parts, tables = [intro], {"scorecard": pub}
+    for strategy in rba.STRATEGIES:
+        idx = np.flatnonzero(sm["strategy"].to_numpy() == strategy)
+        if not len(idx):
+            continue
+        rows, sparks = [], {}
+        last_q = None
+        for i in idx:
+            r, p = sm.iloc[i], pub.iloc[i]
+            sparks[r["measure"]] = _sparkline(brief, sc, r, p)
+            if r["question"] != last_q:  # a group row: the RBA question
+                rows.append({"measure": _GROUP + r["question"], "n": "", "of": ""})
+            rows.append({"measure": r["label"], "trend": _SPARK.format(r["measure"]),
+                         "better if": ("↑ higher" if r["polarity"] == "higher" else "↓ lower"),
+                         **_row_text(r, p), "n": _cell(p["n"]), "of": _cell(p["of"])})
+            last_q = r["question"]
+        cols = ["measure", "trend", "better if", "value (95% CI)", "n", "of", "baseline",
+                "target", "against the target", "against the curve"]
+        shown = pd.DataFrame(rows, columns=cols, dtype=object).fillna("")
+        shown.attrs = dict(pub.attrs)
+        shown.attrs["disclosure"] = dict(pub.attrs["disclosure"], count_cols=["n", "of"])
+        parts.append(markup.render_template("scorecard_strategy.html.j2", strategy=strategy))
+        html, _ = brief.table(shown)
+        for key, fig in sparks.items():
+            html = html.replace(f"<td>{_SPARK.format(key)}</td>",
+                                f'<td class="dmst-spark">{fig}</td>')
+        html = re.sub(r"<tr><td>" + re.escape(_GROUP) + r"([^<]*)</td>(?:<td[^>]*></td>)*</tr>",
+                      lambda g: f'<tr><td class="dmst-group" colspan="{len(cols)}">{g[1]}</td></tr>',
+                      html)
+        html = html.replace('<table class="dmst-table"',
+                            '<table class="dmst-table dmst-scorecard"', 1)
+        parts.append(html)
+        parts.append(_story(brief, sm.iloc[idx]))
+    parts.append(markup.render_template("scorecard_legend.html.j2"))
+    parts.append(markup.note(
+        "Counts per year are yearly averages over the period (n is the period's total, a whole "
+        "number); shares are pooled over the period with n of \"of\"; means are shown with "
+        "their unit and n is the number of values averaged. A victim counts once in a period. "
+        "95% CI: confidence interval of the period's value. Targets are illustrative defaults "
+        "set for the synthetic data unless the agency supplied its own. Values, intervals and "
+        "verdicts built on a hidden count are hidden."))
+    return Section(None, "".join(parts), tables=tables)
