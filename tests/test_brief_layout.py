@@ -1,0 +1,131 @@
+"""The brief as a publication: title page block, table of contents matching the section
+headings, a unique <title>, definitions, limitations, provenance, and the printed PDF (headless
+Chromium) with page numbers and the synthetic-data banner on every page."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+
+from dmst_eval import briefs
+from dmst_eval.briefs import Brief, sections
+from dmst_eval.briefs.sections import definitions, header
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "data" / "synthetic"
+pytestmark = pytest.mark.xdist_group("briefs")
+
+
+@pytest.fixture(scope="module")
+def cd():
+    from dmst_eval.casedata import load
+
+    return load(DATA)
+
+
+@pytest.fixture(scope="module")
+def printed(tmp_path_factory):
+    """One brief rendered end to end (Region 4, internal) and printed to PDF."""
+    from tests.conftest import chromium_or_skip
+
+    chromium_or_skip()
+    out = tmp_path_factory.mktemp("reports")
+    r = briefs.render({"data_path": str(DATA), "region": "Region 4", "audience": "internal",
+                       "figures_dir": None}, out_dir=out, pdf=True, strict=True)
+    assert r.pdf is not None and r.pdf.exists(), r
+    return r
+
+
+def _soup(html: str) -> BeautifulSoup:
+    return BeautifulSoup(html, "html.parser")
+
+
+def test_title_block_and_contents_match_the_section_headings(cd):
+    b = Brief(cd, {"region": "Region 2", "audience": "public", "figures_dir": None})
+    html = "".join(b.section(m)._repr_html_() for m in sections.ORDER)
+    soup = _soup(html)
+    facts = {dt.get_text(strip=True): dt.find_next_sibling("dd").get_text(strip=True)
+             for dt in soup.select("dl.dmst-titlemeta dt")}
+    assert facts["Region"] == "DCF Region 2"
+    assert facts["Reporting period"] == "January 2023 to December 2025"
+    assert facts["Audience"] == "Public"
+    d = b.started
+    assert facts["Published"] == f"{d.day} {d.strftime('%B %Y')}"
+    assert "Department of Children and Families" in soup.select_one(".dmst-agency").get_text()
+    toc = [(a["href"], a.get_text(strip=True)) for a in soup.select("nav.dmst-toc a")]
+    heads = [(f"#{h.parent['id']}", h.get_text(strip=True)) for h in soup.select("h2.dmst-h2")]
+    assert toc == heads
+    assert [t for _, t in toc] == [sections.title(n) for n in sections.ORDER
+                                   if sections.title(n)]
+    assert {"Definitions", "Limitations", "Provenance"} <= {t for _, t in toc}
+
+
+def test_definitions_cover_the_terms_a_reader_meets():
+    terms = " ".join(t for t, _ in definitions.TERMS)
+    for term in ("AWOL", "Congregate care", "MDT", "Confirmed", "Polarity", "Turn the curve",
+                 "Target", "Baseline", "Suppressed", "Restore & Recovery", "Repeat victim"):
+        assert term in terms, term
+    names = [t for t, _ in definitions.TERMS]
+    assert names == sorted(names, key=str.lower)  # alphabetical, for a reader looking one up
+
+
+def test_limitations_name_under_identification_completeness_and_confirmed(cd):
+    b = Brief(cd, {"figures_dir": None})
+    text = _soup(b.section("limitations").html).get_text(" ")
+    assert "Under-identification" in text and "Data completeness" in text
+    assert "The meaning of \"confirmed\"" in text and "not a court finding" in text
+
+
+def test_provenance_is_a_clean_two_column_table_with_the_full_hash(cd):
+    b = Brief(cd, {"figures_dir": None})
+    sec = b.section("provenance")
+    t = sec.tables["provenance"]
+    assert list(t.columns) == ["item", "value"]
+    assert (t["value"].astype(str).str.strip() != "").all()      # no blank rows
+    assert t["item"].is_unique
+    assert sum("threshold" in i.lower() for i in t["item"]) == 1  # one threshold line
+    h = t.set_index("item").loc["Data hash (SHA-256)", "value"]
+    assert re.fullmatch(r"[0-9a-f]{64}", h) and h == str(cd.meta.get("data_hash") or
+                                                          cd.data_hash)
+
+
+def test_unique_titles(cd):
+    titles = {header.document_title(Brief(cd, {"region": r, "audience": a,
+                                               "figures_dir": None}))
+              for r in ("statewide", "Region 1", "Region 4") for a in ("internal", "public")}
+    assert len(titles) == 6
+
+
+def test_rendered_brief_has_its_own_title_and_passes_the_audit(printed):
+    html = printed.html.read_text()
+    title = _soup(html).title.get_text()
+    assert title == ("DMST evaluation brief — DCF Region 4 — January 2023 to December 2025 — "
+                     "internal")
+    assert printed.audit.passed
+
+
+def test_pdf_has_page_numbers_and_the_banner_on_every_page(printed, tmp_path):
+    from tests.conftest import require_tool
+
+    pdftotext = require_tool(shutil.which("pdftotext"), "pdftotext (Debian poppler-utils)",
+                             "DMST_EVAL_REQUIRE_BROWSER")
+    pdf = printed.pdf
+    info = subprocess.run([shutil.which("pdfinfo") or "pdfinfo", str(pdf)],
+                          capture_output=True, text=True).stdout
+    pages = int(re.search(r"Pages:\s+(\d+)", info)[1])
+    assert pages >= 4
+    first_words = None
+    for p in range(1, pages + 1):
+        text = subprocess.run([pdftotext, "-f", str(p), "-l", str(p), "-layout", str(pdf), "-"],
+                              capture_output=True, text=True, check=True).stdout
+        assert f"Page {p} of {pages}" in text, p
+        assert header.BANNER_SHORT in " ".join(text.split()), p
+        if p == 1:
+            first_words = " ".join(text.split())
+    # page 1 carries the title block, the contents and the start of the findings
+    assert "Published" in first_words and "Contents" in first_words
+    assert "Key findings" in first_words.split("Contents", 1)[1].split("Provenance", 1)[1]
