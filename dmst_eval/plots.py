@@ -67,7 +67,7 @@ ROLE_COLORS: dict[str, str] = {
     "actual": OKABE_ITO["blue"],          # what happened
     "forecast": OKABE_ITO["vermillion"],  # the baseline forecast ("the curve") and its band
     "target": OKABE_ITO["green"],         # the target line
-    "reporting": OKABE_ITO["sky_blue"],   # shading of the reporting period
+    "reporting": "#9AA5B1",               # shading of the reporting period (neutral grey-blue)
     "value": OKABE_ITO["black"],          # the reporting-period value
 }
 #: Background colours of verdicts in tables (pale, so black text stays readable in print).

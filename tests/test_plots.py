@@ -58,3 +58,30 @@ def test_forest_plot_positions_and_log_scale():
     plt.close(ax.figure)
     with pytest.raises(ValueError, match="lacks column"):
         plots.forest_plot(df.drop(columns="ci_lower"))
+
+
+def test_house_theme_is_seaborn_whitegrid_with_the_house_palette_and_fonts():
+    import seaborn as sns
+
+    mpl.rcdefaults()
+    plots.apply_style()
+    # seaborn's whitegrid theme underneath, the house settings on top of it
+    assert mpl.rcParams["axes.grid"] is True
+    assert mpl.rcParams["grid.color"] == "#E5E5E5"
+    assert mpl.rcParams["font.sans-serif"][:2] == plots.FONT_FAMILY[:2]
+    assert sns.color_palette().as_hex()[:3] == [c.lower() for c in plots.PALETTE[:3]]
+    # applying twice changes nothing
+    before = dict(mpl.rcParams)
+    plots.apply_style()
+    assert dict(mpl.rcParams) == before
+
+
+def test_brief_css_comes_from_the_same_colours_and_fonts():
+    css = plots.css_variables()
+    for k, v in plots.BRIEF_COLORS.items():
+        assert f"--dmst-{k.replace('_', '-')}:{v}" in css
+    for k, v in plots.ROLE_COLORS.items():
+        assert f"--dmst-{k}:{v}" in css
+    assert plots.css_fonts().startswith('"DejaVu Sans"')
+    t = plots.table_css("table.x")
+    assert plots.BRIEF_COLORS["table_header"] in t and "td.dmst-count" in t

@@ -47,7 +47,7 @@ def _rows(html: str):
         group = None
         for tr in tbl.select("tbody tr"):
             tds = tr.find_all("td", recursive=False)
-            if tds and "dmst-group" in (tds[0].get("class") or []):
+            if "dmst-group-row" in (tr.get("class") or []):
                 group = tds[0].get_text(strip=True)
                 continue
             out.append((k, group, tds))

@@ -216,7 +216,8 @@ def build(brief) -> Section:
             html = html.replace(f"<td>{_SPARK.format(key)}</td>",
                                 f'<td class="dmst-spark">{fig}</td>')
         html = re.sub(r"<tr><td>" + re.escape(_GROUP) + r"([^<]*)</td>(?:<td[^>]*></td>)*</tr>",
-                      lambda g: f'<tr><td class="dmst-group" colspan="{len(cols)}">{g[1]}</td></tr>',
+                      lambda g: (f'<tr class="dmst-group-row"><td class="dmst-group" '
+                                 f'colspan="{len(cols)}">{g[1]}</td></tr>'),
                       html)
         html = html.replace('<table class="dmst-table"',
                             '<table class="dmst-table dmst-scorecard"', 1)
