@@ -129,3 +129,22 @@ def test_pdf_has_page_numbers_and_the_banner_on_every_page(printed, tmp_path):
     # page 1 carries the title block, the contents and the start of the findings
     assert "Published" in first_words and "Contents" in first_words
     assert "Key findings" in first_words.split("Contents", 1)[1].split("Provenance", 1)[1]
+
+
+def test_printed_scorecard_text_is_readable(printed):
+    """The scorecard tables print at 8 pt or more (the old brief printed them at about 6 pt):
+    every word on the scorecard's pages is at least 9 pt tall (ascent + descent of 7.7 pt
+    type)."""
+    from tests.conftest import require_tool
+
+    pdftotext = require_tool(shutil.which("pdftotext"), "pdftotext (Debian poppler-utils)",
+                             "DMST_EVAL_REQUIRE_BROWSER")
+    out = subprocess.run([pdftotext, "-bbox", str(printed.pdf), "-"], capture_output=True,
+                         text=True, check=True).stdout
+    word = re.compile(r'<word xMin="[\d.]+" yMin="([\d.]+)" xMax="[\d.]+" yMax="([\d.]+)">'
+                      r"([^<]*)</word>")
+    pages = re.split(r"<page ", out)[1:]
+    card = [p for p in pages if "did we do it?" in " ".join(w[3] for w in word.finditer(p))]
+    assert card, "no scorecard page found"
+    heights = [float(m[2]) - float(m[1]) for p in card for m in word.finditer(p)]
+    assert len(heights) > 200 and min(heights) >= 9.0, min(heights)
