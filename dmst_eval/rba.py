@@ -4,10 +4,13 @@ The agency's plan groups its work in three strategies — **Identification & Res
 **Awareness & Education**, **Restore & Recovery** — and RBA asks three questions of each:
 *How much did we do? How well did we do it? Is anyone better off?* :func:`scorecard` computes
 every performance measure of the registry (``rba_measures.yaml``, shipped with the package: one
-entry per measure) for a reporting period and a baseline period, compares it with a target
-(``rba_targets.yaml``) and with a **turn-the-curve** forecast: the straight-line trend of the
-baseline years, projected over the reporting years with a 95% prediction interval. A value
-outside that interval in the better direction means the curve turned.
+entry per measure) for a reporting period and a baseline period, and gives two verdicts: against
+the target (``rba_targets.yaml``) — met or not met, and by how much — and against the
+**turn-the-curve** forecast: the baseline's trend (five or more years) or level, projected over
+the reporting years with a 95% prediction interval. A value outside that interval turned the
+curve, for the better or for the worse according to the measure's polarity. Formatting rules
+shared by the scorecard, the brief and the notebooks: :func:`format_value`, :func:`format_count`,
+:func:`describe_target`.
 
 Regions: report measures use the region responsible for the report (``reports.region``); victim
 and service measures the region of the child's home town (``children.region``); training measures
@@ -25,7 +28,6 @@ import textwrap
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,7 +38,7 @@ from dmst_eval.tracking import _check_region, _require, confirmed_episodes
 
 __all__ = ["STRATEGIES", "QUESTIONS", "FRAMES", "TARGET_VERDICTS", "CURVE_VERDICTS", "Measure",
            "ScorecardResult", "RBAInputError", "load_measures", "load_targets", "measures",
-           "prepare_frames", "scorecard", "format_value"]
+           "prepare_frames", "scorecard", "format_value", "format_count", "describe_target"]
 
 STRATEGIES = ("Identification & Response", "Awareness & Education", "Restore & Recovery")
 QUESTIONS = ("How much did we do?", "How well did we do it?", "Is anyone better off?")
