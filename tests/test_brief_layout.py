@@ -69,8 +69,9 @@ def test_definitions_cover_the_terms_a_reader_meets():
     for term in ("AWOL", "Congregate care", "MDT", "Confirmed", "Polarity", "Turn the curve",
                  "Target", "Baseline", "Suppressed", "Restore & Recovery", "Repeat victim"):
         assert term in terms, term
-    names = [t for t, _ in definitions.TERMS]
-    assert names == sorted(names, key=str.lower)  # alphabetical, for a reader looking one up
+    for term in ("Odds ratio", "Rate ratio", "Kaplan–Meier", "Empirical-Bayes", "Hotspot",
+                 "Weighted comparison", "Rank interval"):  # met in the analysis sections
+        assert term in terms, term
 
 
 def test_limitations_name_under_identification_completeness_and_confirmed(cd):
