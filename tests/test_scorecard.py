@@ -109,6 +109,16 @@ def test_baseline_defaults_to_the_comparison_period_and_is_shown(internal, cd):
     assert "Baseline 2020–2022 (the brief&#39;s comparison period)" in sec.html
     other = scs.scorecard(b, baseline=(2017, 2022))
     assert other.baseline == (2017, 2022) and not other.forecast_annual.empty
+    # the brief's parameters rba_baseline_start / rba_baseline_end set it
+    b2 = Brief(cd, {"figures_dir": None, "rba_baseline_start": "2017-01-01",
+                    "rba_baseline_end": "2022-12-31"}, strict=True)
+    html = b2.section("scorecard").html
+    assert scs.scorecard(b2).baseline == (2017, 2022)
+    assert "Baseline 2017–2022. " in html and "the baseline&#39;s trend projected" in html
+    prov = b2.section("provenance").tables["provenance"].set_index("item")["value"]
+    assert prov["RBA baseline years"] == "2017–2022"
+    with pytest.raises(briefs.BriefError, match="rba_baseline_start"):
+        briefs.BriefParams(rba_baseline_start="not a date")
 
 
 def test_story_behind_the_curve_shown_or_marked(cd, monkeypatch):

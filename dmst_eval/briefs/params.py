@@ -95,6 +95,10 @@ class BriefParams:
     suppression_threshold: int | None = None
     figures_dir: str | None = "../figures"
     allow_low_threshold: bool = False
+    #: the RBA scorecard's baseline (whole calendar years of these dates); default: the
+    #: comparison period
+    rba_baseline_start: str | None = None
+    rba_baseline_end: str | None = None
 
     def __post_init__(self):
         self.region = normalise_region(self.region)
@@ -115,7 +119,8 @@ class BriefParams:
                 raise BriefError(f"suppression_threshold {t} is below the minimum of {floor} for "
                                  f"an {self.audience} brief; pass allow_low_threshold=True "
                                  "(--allow-low-threshold) to use it anyway")
-        for k in ("period_start", "period_end", "comparison_start", "comparison_end"):
+        for k in ("period_start", "period_end", "comparison_start", "comparison_end",
+                  "rba_baseline_start", "rba_baseline_end"):
             v = parse_date(getattr(self, k), k)
             setattr(self, k, None if v is None else v.strftime("%Y-%m-%d"))
 

@@ -31,6 +31,7 @@ def build(brief) -> Section:
         ("Region", brief.scope),
         ("Reporting period", f"{brief.period[0]} to {brief.period[1]}"),
         ("Comparison period", f"{brief.comparison[0]} to {brief.comparison[1]}"),
+        ("RBA baseline years", _baseline(brief)),
         ("Audience", brief.audience),
         ("Suppression threshold", f"{brief.threshold}"
          + (" (below the usual minimum; allowed explicitly)" if p.low_threshold
@@ -50,3 +51,9 @@ def build(brief) -> Section:
     html = html.replace('<table class="dmst-table"', '<table class="dmst-table dmst-provenance"',
                         1)
     return Section(None, html, tables={"provenance": t})
+
+
+def _baseline(brief) -> str | None:
+    """The scorecard's baseline years, when the scorecard was computed."""
+    sc = brief.cache.get("scorecard")
+    return None if sc is None else f"{sc.baseline[0]}–{sc.baseline[1]}"

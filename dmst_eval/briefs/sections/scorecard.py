@@ -33,12 +33,18 @@ _GROUP = "@@question@@"
 def scorecard(brief, baseline=None):
     """The brief's :class:`~dmst_eval.rba.ScorecardResult` (computed once per brief).
 
-    ``baseline`` (first, last) defaults to the brief's comparison period, so the scorecard's
+    ``baseline`` (first, last) defaults to the brief's parameters ``rba_baseline_start`` /
+    ``rba_baseline_end`` and, without them, to the brief's comparison period, so the scorecard's
     baseline and the comparison the rest of the brief makes are the same years.
     """
     from dmst_eval import rba
 
-    key = ("scorecard", baseline)
+    if baseline is None:
+        p = brief.params
+        start, end = (getattr(p, "rba_baseline_start", None), getattr(p, "rba_baseline_end", None))
+        if start or end:
+            baseline = (start or brief.cs, end or brief.ce)
+    key = ("scorecard", None if baseline is None else tuple(str(x) for x in baseline))
     if key not in brief.cache:
         b = baseline or (brief.cs, brief.ce)
         brief.cache[key] = rba.scorecard(brief.cd, region=brief.region_arg, start=brief.ps,
