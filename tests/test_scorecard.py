@@ -208,3 +208,33 @@ def test_scorecard_page_screenshot(internal, tmp_path):
     # the sparklines' colours are on the page: the actual series' blue
     blue = np.all(np.abs(px - [0x00, 0x72, 0xB2]) < 30, axis=1).sum()
     assert blue > 200, blue
+
+
+def test_sparkline_years_cannot_be_worked_out_from_the_window_totals(cd):
+    """The table shows each window's total n / of; a year hidden inside a window must not be
+    derivable as the total minus the other years: when any year of a window is hidden, no
+    non-zero count of that window is shown."""
+    import json
+
+    engaged = 0
+    for region in ("Region 3", "Region 6"):
+        b = Brief(cd, {"figures_dir": None, "region": region, "audience": "public"},
+                  strict=True)
+        sc = scs.scorecard(b)
+        windows = [sc.baseline, (sc.start.year, sc.end.year)]
+        for s in BeautifulSoup(b.section("scorecard").html, "html.parser").select(
+                "script.dmst-figure-data"):
+            d = json.loads(s.string)
+            rows = [dict(zip(d["columns"], r)) for r in d["rows"]]
+            for lo, hi in windows:
+                w = [r for r in rows if lo <= r["year"] <= hi]
+                for c in ("n", "of"):
+                    if any(disclosure.is_hidden(r[c]) and r[c] != disclosure.SUPPRESSED
+                           for r in w):
+                        shown = [r[c] for r in w if isinstance(r[c], (int, float)) and r[c]]
+                        assert shown == [], (region, d["name"], (lo, hi), c, shown)
+                        engaged += any(r[c] == disclosure.SUPPRESSED for r in w)
+            for r in rows:  # a value built on a hidden count is hidden
+                if disclosure.is_hidden(r["n"]) or disclosure.is_hidden(r["of"]):
+                    assert r["value"] is None or disclosure.is_hidden(r["value"])
+    assert engaged >= 1  # the rule had something to do in these data

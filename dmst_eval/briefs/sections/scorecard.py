@@ -78,7 +78,12 @@ def _numbers(brief, sm: pd.DataFrame) -> pd.DataFrame:
 
 
 def _annual(brief, sc, key: str, kind: str) -> pd.DataFrame:
-    """One measure's yearly series as published (suppressed) numbers."""
+    """One measure's yearly series as published (suppressed) numbers.
+
+    The table shows each window's total (the reporting period's and the baseline's n / of), so a
+    single hidden year inside a window could be worked out from the total and the other years:
+    when any year of a window is hidden, every year of that window is (complementary
+    suppression)."""
     a = sc.annual[sc.annual["measure"] == key]
     if kind in _COUNT_KINDS:
         n, of = a["numerator"], pd.Series(pd.NA, index=a.index)
@@ -91,8 +96,28 @@ def _annual(brief, sc, key: str, kind: str) -> pd.DataFrame:
                        "of": pd.array(pd.to_numeric(of, errors="coerce").round(),
                                       dtype="Int64"),
                        "value": a["value"].astype(float).to_numpy()})
-    return brief.suppress(df, count_cols=["n", "of"], rate_cols={"value": ["n", "of"]},
-                          complementary=False)
+    out = brief.suppress(df, count_cols=["n", "of"], rate_cols={"value": ["n", "of"]},
+                         complementary=False)
+    from dmst_eval import disclosure
+
+    years = out["year"].to_numpy()
+    windows = [(years >= lo) & (years <= hi) for lo, hi in (sc.baseline,
+                                                            (sc.start.year, sc.end.year))]
+    for c in ("n", "of"):
+        col = out[c].astype(object).to_numpy()
+        hid = np.array([disclosure.is_hidden(v) for v in col])
+        known = np.array([not disclosure.is_hidden(v) and not pd.isna(v) and v != 0
+                          for v in col])
+        for w in windows:
+            if hid[w].any():  # one hidden year = the window's total minus the others
+                col[w & known] = disclosure.SUPPRESSED
+        out[c] = col
+    gone = np.array([disclosure.is_hidden(a) or disclosure.is_hidden(b)
+                     for a, b in zip(out["n"], out["of"])])
+    val = out["value"].astype(object).to_numpy()
+    val[gone & ~np.array([disclosure.is_hidden(v) for v in val])] = disclosure.SUPPRESSED
+    out["value"] = val
+    return out
 
 
 def _shown(v) -> bool:
