@@ -286,7 +286,7 @@ def test_low_threshold_refused_unless_allowed(cd):
     head = b.section("header").html
     assert 'id="dmst-low-threshold"' in head and "--allow-low-threshold" in head
     prov = b.section("provenance").tables["provenance"].set_index("item")["value"]
-    assert prov["suppression threshold"].startswith("3 (below the usual minimum")
+    assert prov["Suppression threshold"].startswith("3 (below the usual minimum")
     assert prov["allow_low_threshold"] == "True"
     normal = Brief(cd, {"figures_dir": None}).section("header").html
     assert "dmst-low-threshold" not in normal
