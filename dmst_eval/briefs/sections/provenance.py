@@ -37,6 +37,10 @@ def build(brief) -> Section:
          + (" (below the usual minimum; allowed explicitly)" if p.low_threshold
             else " (set explicitly)" if p.suppression_threshold is not None
             else f" (default for an {brief.audience} brief)")),
+        # parameters set explicitly, by their names (the ones above are shown resolved)
+        *[(k, v) for k, v in p.as_dict().items()
+          if k not in ("data_path", "figures_dir", "region", "audience", "suppression_threshold")
+          and v not in (None, False)],
         ("Run at (UTC)", brief.started.strftime("%Y-%m-%d %H:%M")),
         ("Software", f"Python {platform.python_version()}, pandas {pd.__version__}"),
     ]
