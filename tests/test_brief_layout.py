@@ -29,12 +29,12 @@ def cd():
 
 @pytest.fixture(scope="module")
 def printed(tmp_path_factory):
-    """One brief rendered end to end (Region 4, internal) and printed to PDF."""
+    """One brief rendered end to end (statewide, internal) and printed to PDF."""
     from tests.conftest import chromium_or_skip
 
     chromium_or_skip()
     out = tmp_path_factory.mktemp("reports")
-    r = briefs.render({"data_path": str(DATA), "region": "Region 4", "audience": "internal",
+    r = briefs.render({"data_path": str(DATA), "region": "statewide", "audience": "internal",
                        "figures_dir": None}, out_dir=out, pdf=True, strict=True)
     assert r.pdf is not None and r.pdf.exists(), r
     return r
@@ -104,8 +104,8 @@ def test_unique_titles(cd):
 def test_rendered_brief_has_its_own_title_and_passes_the_audit(printed):
     html = printed.html.read_text()
     title = _soup(html).title.get_text()
-    assert title == ("DMST evaluation brief — DCF Region 4 — January 2023 to December 2025 — "
-                     "internal")
+    assert title == ("DMST evaluation brief — Connecticut (statewide) — January 2023 to "
+                     "December 2025 — internal")
     assert printed.audit.passed
 
 
