@@ -34,7 +34,7 @@ from dmst_eval._grouped import first_datetime
 from dmst_eval.errors import InputError, require_columns, resolve_window
 
 __all__ = [
-    "EvaluationInputError",
+    "InputError",
     "IPTWResult",
     "ITSResult",
     "PrePostResult",
@@ -54,12 +54,25 @@ SERVICE_COVARIATES = ("male", "age_at_start", "prior_sexual_abuse", "prior_runaw
 _Z = stats.norm.ppf(0.975)
 
 
-class EvaluationInputError(InputError):
-    """Bad input to an evaluation function; an :class:`~dmst_eval.errors.InputError`.
 
-    .. deprecated:: 0.2
-       Catch :class:`~dmst_eval.errors.InputError`; this name is kept as an alias.
-    """
+
+
+_DEPRECATED = {"EvaluationInputError": "InputError"}
+
+
+def __getattr__(name: str):
+    # Deprecated names kept working (see CHANGELOG.md): the old per-module error class is now
+    # dmst_eval.errors.InputError itself, so ``except EvaluationInputError`` still catches every
+    # input error.
+    if name in _DEPRECATED:
+        import warnings
+
+        from dmst_eval import errors
+
+        warnings.warn(f"{__name__}.{name} is deprecated; use dmst_eval.errors.InputError",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(errors, _DEPRECATED[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _style():
@@ -69,15 +82,6 @@ def _style():
         plots.apply_style()
     except Exception:  # pragma: no cover - plots module optional
         pass
-
-
-def _check_columns(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise EvaluationInputError(f"{what}: expected a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise EvaluationInputError(
-            f"{what}: column(s) {missing} not found; available columns: {list(df.columns)}")
 
 
 def _as_float(s: pd.Series, name: str, what: str) -> np.ndarray:
@@ -91,7 +95,7 @@ def _as_float(s: pd.Series, name: str, what: str) -> np.ndarray:
                              errors="raise").astype(float).to_numpy()
     except (TypeError, ValueError):
         bad = s.index[pd.to_numeric(s.astype("object"), errors="coerce").isna() & s.notna()]
-        raise EvaluationInputError(
+        raise InputError(
             f"{what}: column {name!r} must be numeric or boolean (0/1); non-numeric values in rows "
             f"{list(bad[:10])}") from None
 
@@ -251,7 +255,7 @@ def _logit_fit(X: np.ndarray, t: np.ndarray, names: Sequence[str] = ()):
     sep = _separating(X[:, 1:], t, names) if X.shape[1] > 1 else []
     if sep:
         which = ", ".join(repr(c) for c in sep)
-        raise EvaluationInputError(
+        raise InputError(
             f"iptw_effect: treatment is perfectly predicted by {which} (separation): some "
             "children had no chance of being in the other group, so weighting cannot compare "
             "like with like (positivity is violated)", table="df", column=sep[0],
@@ -263,7 +267,7 @@ def _logit_fit(X: np.ndarray, t: np.ndarray, names: Sequence[str] = ()):
         try:
             res = model.fit()
         except Exception as exc:  # numerical failure
-            raise EvaluationInputError(
+            raise InputError(
                 f"iptw_effect: the propensity model could not be fitted ({type(exc).__name__})",
                 table="df", expected="covariates that do not predict treatment perfectly "
                                      "and are not collinear") from None
@@ -275,7 +279,7 @@ def _logit_fit(X: np.ndarray, t: np.ndarray, names: Sequence[str] = ()):
         i = int(np.argmax(np.abs(eta - eta.mean())))
         contrib = np.abs(np.asarray(res.params)[1:] * (X[i, 1:] - X[:, 1:].mean(axis=0)))
         worst = names[int(np.argmax(contrib))] if contrib.size else None
-        raise EvaluationInputError(
+        raise InputError(
             f"iptw_effect: {int(extreme.sum())} child(ren) have propensity scores within "
             f"{POSITIVITY_EPS:g} of 0 or 1, mostly because of {worst!r} (positivity is nearly "
             "violated: their weights would dominate the estimate)", table="df", column=worst,
@@ -381,13 +385,13 @@ def iptw_effect(df: pd.DataFrame, treatment: str, outcome: str, covariates: Sequ
     """
     estimand = estimand.upper()
     if estimand not in ("ATE", "ATT"):
-        raise EvaluationInputError(f"estimand must be 'ATE' or 'ATT', got {estimand!r}")
+        raise InputError(f"estimand must be 'ATE' or 'ATT', got {estimand!r}")
     if method not in ("iptw", "aipw"):
-        raise EvaluationInputError(f"method must be 'iptw' or 'aipw', got {method!r}")
+        raise InputError(f"method must be 'iptw' or 'aipw', got {method!r}")
     if method == "aipw" and estimand != "ATE":
-        raise EvaluationInputError("method='aipw' is implemented for estimand='ATE' only")
+        raise InputError("method='aipw' is implemented for estimand='ATE' only")
     covariates = list(covariates)
-    _check_columns(df, [treatment, outcome, *covariates], "iptw_effect")
+    require_columns(df, [treatment, outcome, *covariates], table="df")
     cols = [treatment, outcome, *covariates]
     data = {c: _as_float(df[c], c, "iptw_effect") for c in cols}
     M = np.column_stack([data[c] for c in cols])
@@ -395,17 +399,17 @@ def iptw_effect(df: pd.DataFrame, treatment: str, outcome: str, covariates: Sequ
     n_dropped = int((~ok).sum())
     if n_dropped and missing == "raise":
         bad = df.index[~ok]
-        raise EvaluationInputError(
+        raise InputError(
             f"iptw_effect: {n_dropped} row(s) with missing values in {cols} (rows {list(bad[:10])});"
             " expected complete data (or pass missing='drop')")
     M = M[ok]
     t, y, Xc = M[:, 0], M[:, 1], M[:, 2:]
     if not set(np.unique(t)) <= {0.0, 1.0}:
-        raise EvaluationInputError(f"iptw_effect: treatment column {treatment!r} must be 0/1")
+        raise InputError(f"iptw_effect: treatment column {treatment!r} must be 0/1")
     n = len(t)
     n1 = int(t.sum())
     if n1 < 2 or n - n1 < 2:
-        raise EvaluationInputError(
+        raise InputError(
             f"iptw_effect: need at least two units in each group; got {n1} treated and "
             f"{n - n1} untreated after dropping {n_dropped} incomplete row(s)")
     notes: list[str] = []
@@ -479,7 +483,7 @@ def iptw_effect(df: pd.DataFrame, treatment: str, outcome: str, covariates: Sequ
             try:
                 r = sm.GLM(y[sel], X[sel], family=fam).fit()
             except Exception as exc:
-                raise EvaluationInputError(
+                raise InputError(
                     f"aipw outcome model in group treatment={arm} failed ({exc})") from exc
             m[arm] = r.predict(X)
         w1 = w * t
@@ -651,9 +655,9 @@ def interrupted_time_series(series: pd.Series, intervention, family: str = "pois
     from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
     if family not in ("poisson", "negbin"):
-        raise EvaluationInputError(f"family must be 'poisson' or 'negbin', got {family!r}")
+        raise InputError(f"family must be 'poisson' or 'negbin', got {family!r}")
     if not isinstance(series, pd.Series):
-        raise EvaluationInputError("interrupted_time_series: series must be a pandas Series of "
+        raise InputError("interrupted_time_series: series must be a pandas Series of "
                                    "counts indexed by date")
     s = series.copy()
     if isinstance(s.index, pd.PeriodIndex):
@@ -661,24 +665,24 @@ def interrupted_time_series(series: pd.Series, intervention, family: str = "pois
     try:
         s.index = pd.DatetimeIndex(s.index)
     except Exception as exc:
-        raise EvaluationInputError("interrupted_time_series: series index must be dates") from exc
+        raise InputError("interrupted_time_series: series index must be dates") from exc
     if s.index.has_duplicates:
-        raise EvaluationInputError("interrupted_time_series: series has repeated dates",
+        raise InputError("interrupted_time_series: series has repeated dates",
                                    table="series", expected="one count per period")
     order = np.argsort(s.index.to_numpy(), kind="stable")
     s = s.iloc[order]
     y = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
     if np.isnan(y).any():
-        raise EvaluationInputError(
+        raise InputError(
             f"interrupted_time_series: {int(np.isnan(y).sum())} missing/non-numeric value(s) at "
             f"{list(s.index[np.isnan(y)][:5])}; expected counts (use 0 for empty periods)")
     if (y < 0).any():
-        raise EvaluationInputError("interrupted_time_series: counts must be >= 0")
+        raise InputError("interrupted_time_series: counts must be >= 0")
     when = pd.Timestamp(intervention)
     post = (s.index >= when).astype(float)
     n = len(y)
     if post.sum() < 2 or (1 - post).sum() < 2:
-        raise EvaluationInputError(
+        raise InputError(
             f"interrupted_time_series: need at least two periods before and after {when.date()}; "
             f"got {int((1 - post).sum())} before and {int(post.sum())} after")
     t = np.arange(n, dtype=float)
@@ -688,7 +692,7 @@ def interrupted_time_series(series: pd.Series, intervention, family: str = "pois
     if seasonality:
         months = s.index.month
         if len(np.unique(months)) < 12 or n < 24:
-            raise EvaluationInputError(
+            raise InputError(
                 "interrupted_time_series: seasonality=True needs monthly data covering at least "
                 "two years; pass seasonality=False")
         for mth in range(2, 13):
@@ -704,7 +708,7 @@ def interrupted_time_series(series: pd.Series, intervention, family: str = "pois
     else:
         fam = sm.families.Poisson()
     if cov not in ("auto", "hac", "model", "robust"):
-        raise EvaluationInputError(f"cov must be 'auto', 'hac', 'model' or 'robust', got {cov!r}")
+        raise InputError(f"cov must be 'auto', 'hac', 'model' or 'robust', got {cov!r}")
     glm = sm.GLM(y, X, family=fam, offset=off)
     with warnings.catch_warnings():
         # a noiseless series is "perfectly predicted"; that is not an error here
@@ -761,7 +765,7 @@ def _its_offset(offset, dates: pd.DatetimeIndex, order: np.ndarray) -> np.ndarra
         oi = offset.index.to_timestamp() if isinstance(offset.index, pd.PeriodIndex) \
             else offset.index
         if oi.has_duplicates:
-            raise EvaluationInputError("interrupted_time_series: offset has repeated dates",
+            raise InputError("interrupted_time_series: offset has repeated dates",
                                        table="offset", expected="one value per period")
         o = pd.Series(offset.to_numpy(), index=pd.DatetimeIndex(oi))
         vals = pd.to_numeric(o.reindex(dates), errors="coerce").to_numpy(dtype=float)
@@ -769,17 +773,17 @@ def _its_offset(offset, dates: pd.DatetimeIndex, order: np.ndarray) -> np.ndarra
         try:
             arr = np.asarray(offset, dtype=float)
         except (TypeError, ValueError):
-            raise EvaluationInputError("interrupted_time_series: offset must be numeric",
+            raise InputError("interrupted_time_series: offset must be numeric",
                                        table="offset", expected="log exposures") from None
         if arr.ndim != 1 or len(arr) != n:
-            raise EvaluationInputError(
+            raise InputError(
                 f"interrupted_time_series: offset has {arr.size} value(s) for {n} period(s)",
                 table="offset",
                 expected="a Series indexed by the same dates, or one value per period")
         vals = arr[order]
     bad = np.flatnonzero(~np.isfinite(vals))
     if bad.size:
-        raise EvaluationInputError(
+        raise InputError(
             f"interrupted_time_series: offset has no finite value for {bad.size} period(s) "
             f"(first: {dates[bad[0]].strftime('%Y-%m')})", table="offset",
             expected="a finite log exposure for every period of the series")
@@ -943,19 +947,19 @@ def pre_post(attendance: pd.DataFrame, sessions: pd.DataFrame | None = None,
     if hasattr(attendance, "training_attendance") and hasattr(attendance, "trainings"):
         sessions = attendance.trainings if sessions is None else sessions
         attendance = attendance.training_attendance
-    _check_columns(attendance, [session, pre, post], "pre_post (attendance)")
+    require_columns(attendance, [session, pre, post], table="attendance")
     df = attendance.copy()
     if group not in df.columns:
         if sessions is None:
-            raise EvaluationInputError(
+            raise InputError(
                 f"pre_post: attendance has no column {group!r}; pass sessions= (the trainings "
                 "table) to look it up")
-        _check_columns(sessions, [session, group], "pre_post (sessions)")
+        require_columns(sessions, [session, group], table="sessions")
         df = df.merge(sessions[[session, group]].drop_duplicates(session), on=session, how="left",
                       validate="many_to_one")
         if df[group].isna().any():
             bad = df.index[df[group].isna()]
-            raise EvaluationInputError(
+            raise InputError(
                 f"pre_post: {len(bad)} attendance row(s) refer to sessions not in the sessions "
                 f"table (rows {list(bad[:10])})")
     pre_v = pd.to_numeric(df[pre], errors="coerce").astype(float)
@@ -966,7 +970,7 @@ def pre_post(attendance: pd.DataFrame, sessions: pd.DataFrame | None = None,
                       "session": df.loc[ok, session].astype(str).to_numpy(),
                       "pre": pre_v[ok].to_numpy(), "post": post_v[ok].to_numpy()})
     if d.empty:
-        raise EvaluationInputError("pre_post: no attendee has both a pre and a post score")
+        raise InputError("pre_post: no attendee has both a pre and a post score")
     d["gain"] = d["post"] - d["pre"]
     g = d.groupby("group", sort=True)
     agg = g.agg(n_attendees=("gain", "size"), n_sessions=("session", "nunique"),
@@ -985,10 +989,10 @@ def pre_post(attendance: pd.DataFrame, sessions: pd.DataFrame | None = None,
     if mixed and d["session"].nunique() >= 3:
         nested = (d.groupby("session")["group"].nunique() == 1).all()
         if engine not in ("auto", "reml", "statsmodels"):
-            raise EvaluationInputError(f"engine must be 'auto', 'reml' or 'statsmodels', got "
+            raise InputError(f"engine must be 'auto', 'reml' or 'statsmodels', got "
                                        f"{engine!r}")
         if engine == "reml" and not nested:
-            raise EvaluationInputError("engine='reml' needs every session to belong to one group"
+            raise InputError("engine='reml' needs every session to belong to one group"
                                        " (e.g. group by curriculum); use engine='statsmodels'")
         if engine == "statsmodels" or not nested:
             est, vc, mres = _mixed_statsmodels(d)
@@ -1045,7 +1049,7 @@ def _mixed_reml_nested(d: pd.DataFrame):
     g_codes, g_ids = pd.factorize(grp_of_sess, sort=True)
     N, G = len(y), len(g_ids)
     if N - G <= 0:
-        raise EvaluationInputError("pre_post: too few attendees for the mixed model")
+        raise InputError("pre_post: too few attendees for the mixed model")
 
     def parts(lam):
         w = n_j / (1 + n_j * lam)

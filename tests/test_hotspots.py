@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 from shapely.geometry import box
 
+from dmst_eval.errors import InputError
 from dmst_eval import geography
 from dmst_eval import hotspots as h
 
@@ -70,13 +71,13 @@ def test_area_rates_default_ct_towns():
 
 def test_area_rates_bad_input_names_rows():
     areas = pd.DataFrame({"town": ["A", "B"], "population": [10, 20]})
-    with pytest.raises(h.HotspotInputError) as e:
+    with pytest.raises(InputError) as e:
         h.area_rates(pd.DataFrame({"town": ["A", "Nowhere", "B"]}), areas)
     assert e.value.table == "events" and e.value.rows == [1] and "Nowhere" in str(e.value)
     assert isinstance(e.value, ValueError)
-    with pytest.raises(h.HotspotInputError, match="area column 'town' not found"):
+    with pytest.raises(InputError, match="area column 'town' not found"):
         h.area_rates(pd.DataFrame({"place": ["A"]}), areas)
-    with pytest.raises(h.HotspotInputError, match="zero"):
+    with pytest.raises(InputError, match="zero"):
         h.area_rates(pd.DataFrame({"town": ["A"]}),
                      pd.DataFrame({"town": ["A", "B"], "population": [0, 20]}))
 
@@ -369,9 +370,9 @@ def test_scan_geographic_crs_and_errors(towns):
     assert list(res.clusters.columns[:7]) == ["cluster", "areas", "cases", "expected",
                                               "relative_risk", "llr", "p_value"]
     assert all(isinstance(a, str) for a in res.clusters["areas"].iloc[0])
-    with pytest.raises(h.HotspotInputError, match="max_pop_share"):
+    with pytest.raises(InputError, match="max_pop_share"):
         h.scan_statistic(towns, y, "population_under18", max_pop_share=0.8)
-    with pytest.raises(h.HotspotInputError, match="non-negative integers"):
+    with pytest.raises(InputError, match="non-negative integers"):
         h.scan_statistic(towns, y - 5.0, "population_under18")
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dmst_eval.errors import InputError
 from dmst_eval import recidivism as rc
 
 Z = 1.959963984540054
@@ -136,8 +137,8 @@ def test_plots_return_axes():
 
 
 def test_bad_input():
-    with pytest.raises(rc.RecidivismInputError, match="not 0/1"):
+    with pytest.raises(InputError, match="not 0/1"):
         rc.kaplan_meier(SIX.assign(e=[1, 2, 0, 0, 0, 0]), "t", "e")
-    with pytest.raises(rc.RecidivismInputError, match="<="):
+    with pytest.raises(InputError, match="<="):
         rc.mean_cumulative_function(pd.DataFrame({"child_id": ["a"], "start": [3.0],
                                                   "stop": [1.0], "event": [1]}))

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from scipy import special, stats
 
+from dmst_eval.errors import InputError
 from dmst_eval import risk
 
 Z = stats.norm.ppf(0.975)
@@ -200,7 +201,7 @@ def test_cluster_robust_se_matches_hand_sandwich():
     naive = risk.fit_risk_model(df, "y", ["x"])
     assert m.bse_["intercept"] > naive.bse_["intercept"]  # clustering inflates the SE
     assert "cluster" in m.ci_method
-    with pytest.raises(risk.RiskDataError, match="logit"):
+    with pytest.raises(InputError, match="logit"):
         risk.fit_risk_model(df, "y", ["x"], cluster="facility", method="firth")
 
 
@@ -228,7 +229,7 @@ def test_complete_case_counts_dropped_rows():
     assert (m.n_obs, m.n_dropped, m.dropped_by) == (197, 3, {"z": 3})
     assert m.n_events == df.y[df.z.notna()].sum()
     assert any("3 children with missing information" in s for s in m.sentences())
-    with pytest.raises(risk.RiskDataError, match="3 rows have missing"):
+    with pytest.raises(InputError, match="3 rows have missing"):
         risk.fit_risk_model(df, "y", ["x", "z"], missing="raise")
 
 
@@ -239,7 +240,7 @@ def test_predict_matches_linear_predictor():
     pr = m.predict(new)
     assert pr.iloc[0] == pytest.approx(12 / 42) and pr.iloc[1] == pytest.approx(8 / 158)
     assert np.isnan(pr.iloc[2])
-    with pytest.raises(risk.RiskDataError, match=r"lacks column\(s\) \['x'\]"):
+    with pytest.raises(InputError, match=r"lacks column\(s\) \['x'\]"):
         m.predict(pd.DataFrame({"z": [1.0]}))
 
 
@@ -252,14 +253,14 @@ def test_predict_matches_linear_predictor():
 def test_bad_input_raises_clear_error(bad, match):
     kw = dict(outcome="y", predictors=["x"])
     kw.update(bad)
-    with pytest.raises(risk.RiskDataError, match=match):
+    with pytest.raises(InputError, match=match):
         risk.fit_risk_model(_table_frame(3, 4, 5, 6), **kw)
 
 
 def test_non_binary_outcome_rejected():
     df = _table_frame(3, 4, 5, 6)
     df.loc[2, "y"] = 2
-    with pytest.raises(risk.RiskDataError, match="must be 0/1"):
+    with pytest.raises(InputError, match="must be 0/1"):
         risk.fit_risk_model(df, "y", ["x"])
 
 

@@ -1,12 +1,16 @@
 """Facilities with more exploitation than expected: funnel limits and adjusted p-values."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import stats
-from ._util import HotspotInputError, _OKABE, _new_ax
+
+from dmst_eval.errors import InputError
+
+from ._util import _new_ax, _OKABE
 from .rates import garwood_ci, _window
 
 __all__ = ['facility_excess', 'FacilityExcess']
@@ -133,14 +137,14 @@ def facility_excess(cd, start=None, end=None, adjust: str = "holm", *, alpha: fl
     from dmst_eval import schema
 
     if adjust not in ("holm", "bh"):
-        raise HotspotInputError(f"adjust must be 'holm' or 'bh', got {adjust!r}")
+        raise InputError(f"adjust must be 'holm' or 'bh', got {adjust!r}")
     settings = tuple(settings or schema.CONGREGATE_SETTINGS)
     start, end = _window(cd, start, end)
     end_x = end + pd.Timedelta(days=1)
     pl = cd.placements
     for col in ("facility_id", "setting", "start", "end"):
         if col not in pl.columns:
-            raise HotspotInputError(f"placements: column {col!r} missing", table="placements",
+            raise InputError(f"placements: column {col!r} missing", table="placements",
                                     column=col)
     pl = pl[pl["facility_id"].notna() & pl["setting"].astype("object").isin(settings)]
     s = pd.to_datetime(pl["start"]).clip(lower=start)
@@ -154,7 +158,7 @@ def facility_excess(cd, start=None, end=None, adjust: str = "holm", *, alpha: fl
     if confirmed_only:
         keep &= ep["confirmed"].fillna(False).astype(bool)
     if count not in ("first", "all"):
-        raise HotspotInputError(f"count must be 'first' or 'all', got {count!r}")
+        raise InputError(f"count must be 'first' or 'all', got {count!r}")
     if count == "first":
         # each victim counted once: at the facility of their first episode in the window
         first = ep.loc[(d >= start) & (d < end_x) & (
@@ -173,7 +177,7 @@ def facility_excess(cd, start=None, end=None, adjust: str = "holm", *, alpha: fl
               fac["facility_id"].isin(child_days.index)]
     unknown = sorted(set(obs.index) - set(fac["facility_id"]))
     if unknown:
-        raise HotspotInputError(f"episodes: facility_id values not in facilities: {unknown[:10]}",
+        raise InputError(f"episodes: facility_id values not in facilities: {unknown[:10]}",
                                 table="episodes", column="facility_id", rows=unknown[:10],
                                 expected="facility_id present in facilities")
     out = fac[["facility_id"] + [c for c in ("name", "setting", "town") if c in fac]].copy()

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import warnings
+
 import numpy as np
 import pandas as pd
+
 from ._util import _const, _new_ax, _suppressed
 
 # ---------------------------------------------------------------------------------------------

@@ -7,7 +7,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
-from ._util import HotspotInputError, _OKABE, _as_array, _ids, _new_ax, _suppressed, _weights
+
+from dmst_eval.errors import InputError, resolve_window
+
+from ._util import _as_array, _ids, _new_ax, _OKABE, _suppressed, _weights
 from .maps import choropleth, _explore
 
 __all__ = [
@@ -100,7 +103,7 @@ def victims(cd, start=None, end=None, place: str = "home_town", confirmed_only: 
     True
     """
     if place not in ("home_town", "episode_town"):
-        raise HotspotInputError(f"place must be 'home_town' or 'episode_town', got {place!r}")
+        raise InputError(f"place must be 'home_town' or 'episode_town', got {place!r}")
     ep = case_events(cd, start, end, confirmed_only=confirmed_only, date_col=date_col)
     ep = ep.sort_values([date_col, "episode_id"], kind="stable").drop_duplicates("child_id")
     if place == "home_town":
@@ -113,15 +116,17 @@ def victims(cd, start=None, end=None, place: str = "home_town", confirmed_only: 
 
 
 def _window(cd, start, end):
+    """(first day, last day) of the window by the one rule (:func:`dmst_eval.errors.resolve_window`):
+    whole days, both inclusive; an event at ``t`` is in when ``first <= t < last + 1 day``."""
     meta = getattr(cd, "meta", None) or {}
-    start = pd.Timestamp(start if start is not None else meta.get("study_start", "2008-01-01"))
-    if end is None:
-        end = meta.get("study_end")
-        if end is None:
-            ends = [pd.to_datetime(cd.episodes[c]).max() for c in ("identified_at",)
-                    if c in cd.episodes]
-            end = max([e for e in ends if pd.notna(e)] or [pd.Timestamp.today()])
-    return start, pd.Timestamp(end).normalize()
+    default_end = meta.get("study_end")
+    if end is None and default_end is None:
+        ends = [pd.to_datetime(cd.episodes[c]).max() for c in ("identified_at",)
+                if c in cd.episodes]
+        default_end = max([e for e in ends if pd.notna(e)] or [pd.Timestamp.today()])
+    lo, hi = resolve_window(start, end, default_start=meta.get("study_start", "2008-01-01"),
+                            default_end=default_end)
+    return lo, hi - pd.Timedelta(days=1)
 
 
 @dataclass
@@ -155,7 +160,7 @@ class AreaRates:
              cmap: str | None = None, title: str | None = None, suppress_below: int | None = -1):
         """Choropleth of crude rates; suppressed areas hatched and labelled in the legend."""
         if self.gdf is None:
-            raise HotspotInputError("plot needs geometries: pass a GeoDataFrame as population",
+            raise InputError("plot needs geometries: pass a GeoDataFrame as population",
                                     table="population", expected="GeoDataFrame")
         sb = self.suppress_below if suppress_below == -1 else suppress_below
         supp = _suppressed(self.gdf["events"], sb)
@@ -167,7 +172,7 @@ class AreaRates:
     def explore(self, column: str = "rate", **kw):
         """Interactive (folium) map; suppressed areas greyed out, their counts hidden."""
         if self.gdf is None:
-            raise HotspotInputError("explore needs geometries: pass a GeoDataFrame as population",
+            raise InputError("explore needs geometries: pass a GeoDataFrame as population",
                                     table="population", expected="GeoDataFrame")
         return _explore(self.gdf, column, self.by, self.suppress_below, **kw)
 
@@ -221,10 +226,10 @@ def area_rates(events, population=None, by: str = "town", per: float = 10_000, *
 
         population = geography.towns()
     if not isinstance(events, pd.DataFrame):
-        raise HotspotInputError("events: expected a DataFrame", table="events")
+        raise InputError("events: expected a DataFrame", table="events")
     for tab, df in (("events", events), ("population", population)):
         if by not in df.columns:
-            raise HotspotInputError(f"{tab}: area column {by!r} not found; columns are "
+            raise InputError(f"{tab}: area column {by!r} not found; columns are "
                                     f"{list(df.columns)}", table=tab, column=by,
                                     expected=f"a column {by!r}")
     if pop_col is None:
@@ -233,7 +238,7 @@ def area_rates(events, population=None, by: str = "town", per: float = 10_000, *
     pop = _as_array(population, pop_col, pop_col, table="population")
     if (pop < 0).any():
         rows = list(population.loc[pop < 0, by][:20])
-        raise HotspotInputError(f"population: negative {pop_col!r} for areas {rows}",
+        raise InputError(f"population: negative {pop_col!r} for areas {rows}",
                                 table="population", column=pop_col, rows=rows,
                                 expected="population >= 0")
     ids, _ = _ids(population, by)
@@ -241,7 +246,7 @@ def area_rates(events, population=None, by: str = "town", per: float = 10_000, *
     missing = ev_area.isna()
     if missing.any():
         rows = list(events.index[missing.to_numpy()][:20])
-        raise HotspotInputError(f"events: {int(missing.sum())} row(s) have no {by!r} "
+        raise InputError(f"events: {int(missing.sum())} row(s) have no {by!r} "
                                 f"(rows {rows}); expected an area for every event",
                                 table="events", column=by, rows=rows, expected="non-missing area")
     known = set(ids.tolist())
@@ -249,13 +254,13 @@ def area_rates(events, population=None, by: str = "town", per: float = 10_000, *
     if unknown.any():
         vals = sorted(map(str, pd.unique(ev_area[unknown])))[:20]
         rows = list(events.index[unknown.to_numpy()][:20])
-        raise HotspotInputError(
+        raise InputError(
             f"events: {int(unknown.sum())} row(s) have {by!r} values not in population "
             f"({vals}); rows {rows}", table="events", column=by, rows=rows,
             expected=f"{by} values present in population")
     if unit is not None:
         if unit not in events.columns:
-            raise HotspotInputError(f"events: unit column {unit!r} not found", table="events",
+            raise InputError(f"events: unit column {unit!r} not found", table="events",
                                     column=unit)
         counts = events.drop_duplicates([by, unit]).groupby(by, observed=True).size()
     else:
@@ -265,7 +270,7 @@ def area_rates(events, population=None, by: str = "town", per: float = 10_000, *
     zero_pop = (pop == 0) & (y > 0)
     if zero_pop.any():
         rows = list(ids[zero_pop][:20])
-        raise HotspotInputError(f"population: areas {rows} have events but zero {pop_col!r}",
+        raise InputError(f"population: areas {rows} have events but zero {pop_col!r}",
                                 table="population", column=pop_col, rows=rows,
                                 expected="population > 0 where there are events")
     lo, hi = garwood_ci(y, conf_level)
@@ -343,7 +348,7 @@ class SmoothedRates:
         """``kind="ranks"``: rank intervals of the top ``n`` areas; ``kind="map"``: choropleth."""
         if kind == "map":
             if self.gdf is None:
-                raise HotspotInputError("map needs geometries", table="population")
+                raise InputError("map needs geometries", table="population")
             g = self.gdf.merge(self.summary[[self.by, "smoothed_rate"]], on=self.by)
             return choropleth(g, "smoothed_rate", ax=ax, legend_title=f"per {self.per:,.0f}",
                               title=kw.pop("title", f"Smoothed rate ({self.method})"), **kw)
@@ -363,7 +368,7 @@ class SmoothedRates:
 
     def explore(self, **kw):
         if self.gdf is None:
-            raise HotspotInputError("explore needs geometries", table="population")
+            raise InputError("explore needs geometries", table="population")
         g = self.gdf.merge(self.summary[[self.by, "smoothed_rate", "rank", "rank_lower",
                                          "rank_upper"]], on=self.by)
         return _explore(g, "smoothed_rate", self.by, None, **kw)
@@ -454,7 +459,7 @@ def smooth_rates(rates, population=None, *, method: str = "empirical_bayes", by:
     {'a': 1.8, 'b': 10.6, 'c': 19.4, 'd': 28.2}
     """
     if method not in ("empirical_bayes", "spatial_empirical_bayes"):
-        raise HotspotInputError(f"method must be 'empirical_bayes' or 'spatial_empirical_bayes', "
+        raise InputError(f"method must be 'empirical_bayes' or 'spatial_empirical_bayes', "
                                 f"got {method!r}", expected="a known method")
     gdf = None
     sb = area_kw.get("suppress_below", 5)
@@ -470,7 +475,7 @@ def smooth_rates(rates, population=None, *, method: str = "empirical_bayes", by:
         tab = rates
         miss = {by, "events", "population"} - set(tab.columns)
         if miss:
-            raise HotspotInputError(f"rates: missing column(s) {sorted(miss)}", table="rates",
+            raise InputError(f"rates: missing column(s) {sorted(miss)}", table="rates",
                                     column=sorted(miss)[0],
                                     expected=f"columns {by}, events, population")
         if hasattr(tab, "geometry") and "geometry" in tab.columns:
@@ -481,7 +486,7 @@ def smooth_rates(rates, population=None, *, method: str = "empirical_bayes", by:
     n = _as_array(tab, "population", "population", table="rates")
     if (n <= 0).any():
         rows = list(ids[n <= 0][:20])
-        raise HotspotInputError(f"rates: areas {rows} have population <= 0; drop them before "
+        raise InputError(f"rates: areas {rows} have population <= 0; drop them before "
                                 "smoothing", table="rates", column="population", rows=rows,
                                 expected="population > 0")
     r = y / n
@@ -495,7 +500,7 @@ def smooth_rates(rates, population=None, *, method: str = "empirical_bayes", by:
     else:
         if isinstance(weights, str):
             if gdf is None:
-                raise HotspotInputError("spatial_empirical_bayes needs geometries (a GeoDataFrame "
+                raise InputError("spatial_empirical_bayes needs geometries (a GeoDataFrame "
                                         "population) or a libpysal W as weights",
                                         table="rates", expected="GeoDataFrame or W")
             w = _weights(gdf.reset_index(drop=True), weights, by)

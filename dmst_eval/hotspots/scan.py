@@ -1,14 +1,17 @@
 """Kulldorff's circular Poisson scan statistic."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
+import warnings
 
 import numpy as np
 import pandas as pd
 from scipy.special import xlogy
-from ._util import HotspotInputError, _OKABE, _as_array, _gdf_check, _ids, _new_ax, _suppressed
+
+from dmst_eval.errors import InputError
+
+from ._util import _as_array, _gdf_check, _ids, _new_ax, _OKABE, _suppressed
 from .maps import choropleth
 
 __all__ = ['scan_statistic', 'poisson_llr', 'ScanResult']
@@ -141,7 +144,6 @@ def _scan_null_max(sims, order, valid, E, bw, aw, T, C, chunk=256, k0=12):
             val = _llr_lookup(cv, bw[ii, k], aw[ii, k], T)
             np.maximum.at(bb, rr, val)
     return best
-
 
 
 @dataclass
@@ -305,22 +307,22 @@ def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, n_sim: in
     """
     _gdf_check(gdf)
     if not 0 < max_pop_share <= 0.5:
-        raise HotspotInputError(f"max_pop_share must be in (0, 0.5], got {max_pop_share}",
+        raise InputError(f"max_pop_share must be in (0, 0.5], got {max_pop_share}",
                                 expected="0 < max_pop_share <= 0.5")
     if n_sim < 0:
-        raise HotspotInputError("n_sim must be >= 0")
+        raise InputError("n_sim must be >= 0")
     g = gdf.reset_index(drop=True)
     ids, idc = _ids(g, id_col)
     c = _as_array(g, cases, "cases")
     pop = _as_array(g, population, "population")
     if (c < 0).any() or (np.abs(c - np.round(c)) > 1e-9).any():
         rows = list(ids[(c < 0) | (np.abs(c - np.round(c)) > 1e-9)][:20])
-        raise HotspotInputError(f"cases must be non-negative integers; bad areas {rows}",
+        raise InputError(f"cases must be non-negative integers; bad areas {rows}",
                                 table="gdf", column=str(cases), rows=rows,
                                 expected="integers >= 0")
     if (pop < 0).any() or ((pop == 0) & (c > 0)).any():
         rows = list(ids[(pop < 0) | ((pop == 0) & (c > 0))][:20])
-        raise HotspotInputError(f"population must be >= 0 and > 0 where there are cases; bad "
+        raise InputError(f"population must be >= 0 and > 0 where there are cases; bad "
                                 f"areas {rows}", table="gdf", column=str(population), rows=rows,
                                 expected="population > 0")
     c = np.round(c).astype(np.int64)
@@ -328,7 +330,7 @@ def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, n_sim: in
     P = float(pop.sum())
     n = len(c)
     if C == 0:
-        raise HotspotInputError("scan_statistic: there are no cases", table="gdf",
+        raise InputError("scan_statistic: there are no cases", table="gdf",
                                 column=str(cases), expected="at least one case")
 
     D = _centroid_distances(g)
@@ -340,7 +342,7 @@ def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, n_sim: in
     ok = cpop <= limit
     K = int(ok.sum(axis=1).max()) if ok.any() else 0
     if K == 0:
-        raise HotspotInputError("no window satisfies max_pop_share: every single area exceeds it",
+        raise InputError("no window satisfies max_pop_share: every single area exceeds it",
                                 expected="smaller areas or larger max_pop_share")
     # a window of size k+1 is a true circle only if the next area is strictly farther
     nxt = np.concatenate([dsort[:, 1:], np.full((n, 1), np.inf)], axis=1)

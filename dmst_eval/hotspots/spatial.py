@@ -1,15 +1,17 @@
 """Spatial autocorrelation (esda): global Moran's I, local Moran (LISA), Getis-Ord Gi*."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
+import warnings
 
 import numpy as np
 import pandas as pd
+
+from dmst_eval.errors import InputError
+
 from ._util import (
-    HotspotInputError, _OKABE, _as_array, _fdr, _gdf_check, _ids, _new_ax, _numpy_global_seed,
-    _seed32, _weights,
+    _as_array, _fdr, _gdf_check, _ids, _new_ax, _numpy_global_seed, _OKABE, _seed32, _weights,
 )
 from .maps import _categorical_explore, _categorical_map
 from .rates import smooth_rates
@@ -129,7 +131,7 @@ def global_moran(gdf, column=None, weights="queen", permutations: int = 999, see
                 rate = True
             else:
                 if column is None:
-                    raise HotspotInputError("global_moran: give column, or events and population",
+                    raise InputError("global_moran: give column, or events and population",
                                             table="gdf")
                 yv = _as_array(g, column, "column")
                 mo = Moran(yv, w, transformation=transformation, permutations=permutations)
@@ -220,7 +222,7 @@ def local_moran(gdf, column=None, weights="queen", permutations: int = 9999, see
             else:
                 val = _as_array(g, column, "column")
                 if np.ptp(val) == 0:
-                    raise HotspotInputError(f"local_moran: {column!r} is constant",
+                    raise InputError(f"local_moran: {column!r} is constant",
                                             table="gdf", column=str(column),
                                             expected="a variable that varies between areas")
                 lm = Moran_Local(val, w, transformation=transformation, permutations=permutations,
@@ -299,7 +301,7 @@ def local_gi_star(gdf, column=None, weights="queen", permutations: int = 9999, s
     from esda.getisord import G_Local
 
     if inference not in ("sim", "norm"):
-        raise HotspotInputError("inference must be 'sim' or 'norm'")
+        raise InputError("inference must be 'sim' or 'norm'")
     g, ids, idc, w = _local_prep(gdf, column, weights, id_col, None, None)
     if events is not None and population is not None:
         e = _as_array(g, events, "events")
@@ -308,7 +310,7 @@ def local_gi_star(gdf, column=None, weights="queen", permutations: int = 9999, s
         val = smooth_rates(tab, by="_id", n_sim=1, per=10_000).summary.sort_values(
             "_id")["smoothed_rate"].to_numpy()
     elif column is None:
-        raise HotspotInputError("local_gi_star: give column, or events and population")
+        raise InputError("local_gi_star: give column, or events and population")
     else:
         val = _as_array(g, column, "column")
     if np.ptp(val) == 0:

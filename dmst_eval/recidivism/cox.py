@@ -11,14 +11,17 @@ those are correct.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
+import warnings
 
 import numpy as np
 import pandas as pd
 from scipy import stats
-from ._util import RecidivismInputError, _bad_rows, _numeric, _require_columns
+
+from dmst_eval.errors import InputError, require_columns
+
+from ._util import _bad_rows, _numeric
 
 __all__ = ['fit_cox', 'CoxResult']
 
@@ -199,7 +202,7 @@ def _schoenfeld_test(cd: _CoxData, X: np.ndarray, pieces: dict, var: np.ndarray,
         km_left = np.concatenate([[1.0], km[:-1]])
         g = 1 - km_left[np.searchsorted(uniq, t)]
     else:
-        raise RecidivismInputError(
+        raise InputError(
             f"transform={transform!r}; expected 'km', 'rank', 'log' or 'identity'")
     gc = g - g.mean()
     sgg = float(gc @ gc)
@@ -344,7 +347,7 @@ def fit_cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
 
     Raises
     ------
-    RecidivismInputError
+    InputError
         Missing columns, non-numeric covariates, missing values (with ``missing="raise"``),
         ``duration <= entry``, events not coded 0/1, or no events.
 
@@ -362,21 +365,21 @@ def fit_cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
     ``fit_cox(rf, "stop", "event", ["awol", "service"], entry="start", cluster="child_id")``.
     """
     if ties not in ("efron", "breslow"):
-        raise RecidivismInputError(f"ties={ties!r}; expected 'efron' or 'breslow'")
+        raise InputError(f"ties={ties!r}; expected 'efron' or 'breslow'")
     if missing not in ("raise", "drop"):
-        raise RecidivismInputError(f"missing={missing!r}; expected 'raise' or 'drop'")
+        raise InputError(f"missing={missing!r}; expected 'raise' or 'drop'")
     covariates = list(covariates)
     if len(covariates) == 0:
-        raise RecidivismInputError("covariates: give at least one covariate column")
+        raise InputError("covariates: give at least one covariate column")
     strata_cols = [] if strata is None else ([strata] if isinstance(strata, str) else list(strata))
     need = [duration, event, *covariates, *strata_cols]
     if entry is not None:
         need.append(entry)
     if cluster is not None:
         need.append(cluster)
-    _require_columns(df, need)
+    require_columns(df, need)
     if len(set(covariates)) != len(covariates):
-        raise RecidivismInputError(f"covariates: duplicated names in {covariates}")
+        raise InputError(f"covariates: duplicated names in {covariates}")
 
     data = {c: _numeric(df, c) for c in [duration, event, *covariates]
             + ([entry] if entry else [])}
@@ -388,7 +391,7 @@ def fit_cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
     if miss.any():
         if missing == "raise":
             cols = [c for c in need if df[c].isna().any()]
-            raise RecidivismInputError(
+            raise InputError(
                 f"df: {int(miss.sum())} row(s) have missing values in {cols} "
                 f"(first rows {_bad_rows(miss, df.index)}); expected complete data, or pass "
                 "missing='drop' to analyse complete cases")
@@ -398,23 +401,23 @@ def fit_cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
     start = data[entry][keep] if entry else np.full(len(stop), -np.inf)
     if not np.isin(ev, (0, 1)).all():
         bad = ~np.isin(data[event], (0, 1)) & keep
-        raise RecidivismInputError(
+        raise InputError(
             f"df: column {event!r} must be 0/1; rows {_bad_rows(bad, df.index)} are not")
     if entry is not None and np.any(stop <= start):
         bad = np.zeros(len(df), bool)
         bad[np.flatnonzero(keep)[stop <= start]] = True
-        raise RecidivismInputError(
+        raise InputError(
             f"df: {int(bad.sum())} row(s) have {duration!r} <= {entry!r} (rows "
             f"{_bad_rows(bad, df.index)}); expected intervals (entry, duration] of positive length")
     if ev.sum() == 0:
-        raise RecidivismInputError(f"df: no events in column {event!r}; a Cox model needs events")
+        raise InputError(f"df: no events in column {event!r}; a Cox model needs events")
     if entry is None:
         # left end below every time: use a finite sentinel so np.unique works
         start = np.full(len(stop), np.min(stop) - 1.0)
     X = np.column_stack([data[c][keep] for c in covariates])
     const = np.ptp(X, axis=0) == 0
     if const.any():
-        raise RecidivismInputError(
+        raise InputError(
             f"covariates {[c for c, k in zip(covariates, const) if k]} are constant in the data "
             "analysed; drop them")
     X = X - X.mean(axis=0)
@@ -430,7 +433,7 @@ def fit_cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
     try:
         naive_var = np.linalg.inv(pieces["info"])
     except np.linalg.LinAlgError as exc:
-        raise RecidivismInputError(
+        raise InputError(
             "the information matrix is singular: covariates are collinear or an effect is "
             "infinite (e.g. no events in one group)") from exc
     warn = []

@@ -7,7 +7,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats
-from ._util import DAYS_PER_MONTH, RecidivismInputError, _bad_rows, _numeric, _require_columns
+
+from dmst_eval.errors import InputError, require_columns
+
+from ._util import DAYS_PER_MONTH, _bad_rows, _numeric
 
 __all__ = [
     'kaplan_meier', 'KaplanMeierResult', 'mean_cumulative_function', 'MCFResult',
@@ -220,12 +223,12 @@ def kaplan_meier(df: pd.DataFrame, duration: str, event: str, group: str | None 
     5.0
     """
     cols = [duration, event] + ([group] if group else [])
-    _require_columns(df, cols)
+    require_columns(df, cols)
     t = _numeric(df, duration)
     e = _numeric(df, event)
     bad = np.isnan(t) | np.isnan(e) | (t < 0) | ~np.isin(e, (0, 1))
     if bad.any():
-        raise RecidivismInputError(
+        raise InputError(
             f"df: {int(bad.sum())} row(s) with missing/negative {duration!r} or {event!r} not 0/1 "
             f"(rows {_bad_rows(bad, df.index)})")
     g = df[group].astype(str).to_numpy() if group else np.array(["all"] * len(df))
@@ -389,14 +392,14 @@ def mean_cumulative_function(df: pd.DataFrame, start: str = "start", stop: str =
     [0.3333, 0.6667, 1.6667]
     """
     if ci not in ("log", "plain"):
-        raise RecidivismInputError(f"ci={ci!r}; expected 'log' or 'plain'")
-    _require_columns(df, [start, stop, event, id] + ([group] if group else []))
+        raise InputError(f"ci={ci!r}; expected 'log' or 'plain'")
+    require_columns(df, [start, stop, event, id] + ([group] if group else []))
     s = _numeric(df, start)
     t = _numeric(df, stop)
     e = _numeric(df, event)
     bad = np.isnan(s) | np.isnan(t) | np.isnan(e) | (t <= s) | (e < 0)
     if bad.any():
-        raise RecidivismInputError(
+        raise InputError(
             f"df: {int(bad.sum())} row(s) with missing values, {stop!r} <= {start!r} or negative "
             f"{event!r} (rows {_bad_rows(bad, df.index)})")
     g = df[group].astype(str).to_numpy() if group else np.array(["all"] * len(df))
@@ -513,13 +516,13 @@ def cumulative_incidence(df: pd.DataFrame, duration: str = "duration", cause: st
     >>> cumulative_incidence(df).table["cif"].round(4).tolist()
     [0.2, 0.2, 0.4, 0.8]
     """
-    _require_columns(df, [duration, cause])
+    require_columns(df, [duration, cause])
     t = _numeric(df, duration)
     c = _numeric(df, cause)
     comp = [competing] if np.isscalar(competing) else list(competing)
     bad = np.isnan(t) | np.isnan(c) | (t < 0)
     if bad.any():
-        raise RecidivismInputError(
+        raise InputError(
             f"df: {int(bad.sum())} row(s) with missing or negative {duration!r}/{cause!r} "
             f"(rows {_bad_rows(bad, df.index)})")
     e1 = (c == event_of_interest).astype(float)

@@ -2,15 +2,18 @@
 calibration, point scores."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+import warnings
 
 import numpy as np
-from dmst_eval.intervals import wilson_ci
 import pandas as pd
 from scipy import optimize, special, stats
-from ._util import RiskDataError, WISER_LIKE_WEIGHTS
+
+from dmst_eval.errors import InputError
+from dmst_eval.intervals import wilson_ci
+
+from ._util import WISER_LIKE_WEIGHTS
 from .logistic import _numeric_copy
 
 __all__ = [
@@ -29,12 +32,12 @@ def _binary(y: Any, name: str = "y_true") -> np.ndarray:
     if str(a.dtype) == "boolean" or a.dtype == bool:
         a = a.astype("boolean")
         if a.isna().any():
-            raise RiskDataError(f"{name} has {int(a.isna().sum())} missing values")
+            raise InputError(f"{name} has {int(a.isna().sum())} missing values")
         return a.to_numpy(dtype=int)
     v = pd.to_numeric(a, errors="coerce").to_numpy(dtype=float)
     bad = ~np.isin(v, (0.0, 1.0))
     if bad.any():
-        raise RiskDataError(f"{name} must be 0/1 or boolean; positions "
+        raise InputError(f"{name} must be 0/1 or boolean; positions "
                             f"{list(np.flatnonzero(bad)[:10])} are not")
     return v.astype(int)
 
@@ -42,9 +45,9 @@ def _binary(y: Any, name: str = "y_true") -> np.ndarray:
 def _scores(s: Any, n: int, name: str = "score") -> np.ndarray:
     v = pd.to_numeric(pd.Series(s), errors="coerce").to_numpy(dtype=float)
     if len(v) != n:
-        raise RiskDataError(f"{name} has {len(v)} values but y_true has {n}")
+        raise InputError(f"{name} has {len(v)} values but y_true has {n}")
     if np.isnan(v).any():
-        raise RiskDataError(f"{name} has missing/non-numeric values at positions "
+        raise InputError(f"{name} has missing/non-numeric values at positions "
                             f"{list(np.flatnonzero(np.isnan(v))[:10])}")
     return v
 
@@ -190,7 +193,7 @@ def roc_auc(y_true: Any, score: Any, alpha: float = 0.05) -> ROCResult:
     s = _scores(score, len(y))
     m, n = int(y.sum()), int((1 - y).sum())
     if m < 2 or n < 2:
-        raise RiskDataError(f"ROC AUC needs at least 2 positives and 2 negatives; got {m} and {n}")
+        raise InputError(f"ROC AUC needs at least 2 positives and 2 negatives; got {m} and {n}")
     auc, v10, v01 = _delong_components(y, s)
     var = v10.var(ddof=1) / m + v01.var(ddof=1) / n
     se = float(np.sqrt(var))
@@ -276,7 +279,7 @@ def calibration(y_true: Any, p: Any, bins: int = 10, alpha: float = 0.05) -> Cal
     y = _binary(y_true)
     pr = _scores(p, len(y), "p")
     if (pr <= 0).any() or (pr >= 1).any():
-        raise RiskDataError("predicted probabilities must lie strictly between 0 and 1")
+        raise InputError("predicted probabilities must lie strictly between 0 and 1")
     lp = special.logit(pr)
     grp = pd.qcut(pd.Series(pr).rank(method="first"), bins, labels=False)
     d = pd.DataFrame({"bin": grp.to_numpy() + 1, "y": y, "p": pr})
@@ -286,7 +289,7 @@ def calibration(y_true: Any, p: Any, bins: int = 10, alpha: float = 0.05) -> Cal
     t = t.reset_index()
     z = float(stats.norm.ppf(1 - alpha / 2))
     if y.sum() in (0, len(y)):
-        raise RiskDataError(f"calibration needs both outcomes; y_true has {int(y.sum())} events "
+        raise InputError(f"calibration needs both outcomes; y_true has {int(y.sum())} events "
                             f"among {len(y)}")
     slope_fit = sm.Logit(y, sm.add_constant(lp)).fit(disp=0, method="newton", maxiter=100)
     b, se = float(slope_fit.params[1]), float(slope_fit.bse[1])
@@ -324,12 +327,12 @@ def points_score(df: pd.DataFrame, weights: Mapping[str, float],
     [47.0, 7.0, 40.0]
     """
     if not weights:
-        raise RiskDataError("weights is empty")
+        raise InputError("weights is empty")
     miss = [c for c in weights if c not in df.columns]
     if miss:
-        raise RiskDataError(f"points rule items {miss} are not columns of the frame")
+        raise InputError(f"points rule items {miss} are not columns of the frame")
     if missing not in ("raise", "zero", "nan"):
-        raise RiskDataError(f"missing must be 'raise', 'zero' or 'nan', got {missing!r}")
+        raise InputError(f"missing must be 'raise', 'zero' or 'nan', got {missing!r}")
     total = np.zeros(len(df))
     anyna = np.zeros(len(df), dtype=bool)
     for col, pts in weights.items():
@@ -338,10 +341,10 @@ def points_score(df: pd.DataFrame, weights: Mapping[str, float],
         na = np.isnan(v)
         bad = ~na & ~np.isin(v, (0.0, 1.0))
         if bad.any():
-            raise RiskDataError(f"item {col!r} must be 0/1 or boolean; rows "
+            raise InputError(f"item {col!r} must be 0/1 or boolean; rows "
                                 f"{list(df.index[bad][:10])} are not")
         if na.any() and missing == "raise":
-            raise RiskDataError(f"item {col!r} is missing in {int(na.sum())} rows (e.g. "
+            raise InputError(f"item {col!r} is missing in {int(na.sum())} rows (e.g. "
                                 f"{list(df.index[na][:5])}); pass missing='zero' or 'nan'")
         anyna |= na
         total += float(pts) * np.nan_to_num(v, nan=0.0)
