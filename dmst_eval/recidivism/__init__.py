@@ -15,8 +15,8 @@ window closes. The functions here respect both:
   errors; stratified by ``event_number`` with gap times it is the Prentice-Williams-Peterson model.
   The risk set follows R's ``survival`` package (a row is at risk at ``t`` when
   ``start < t <= stop``) and the results reproduce ``survival::coxph`` (see the tests on
-  ``bladder2``). A proportional-hazards check (Grambsch-Therneau scaled Schoenfeld residual test)
-  comes with every fit.
+  ``bladder2``). A proportional-hazards check (the score test of R survival >= 3.0 ``cox.zph``;
+  the survival 2.x approximation with ``ph_method="approx"``) comes with every fit.
 * :func:`mean_cumulative_function` -- Nelson-Aalen mean cumulative number of episodes per child with
   Lawless-Nadeau robust confidence intervals.
 * :func:`cumulative_incidence` -- Aalen-Johansen cumulative incidence of re-victimization with

@@ -170,13 +170,49 @@ def _score_residuals(cd: _CoxData, X: np.ndarray, pieces: dict, efron: bool) -> 
     return resid
 
 
+def _weighted_info(cd: _CoxData, X: np.ndarray, pieces: dict, efron: bool,
+                   gw: np.ndarray) -> np.ndarray:
+    """Sum over events of ``gw_e`` times event e's information contribution (p x p).
+
+    With ``gw = 1`` this is the observed information of :func:`_cox_pieces`; with ``gw = g(t)``
+    and ``g(t)**2`` it gives the cross and time-by-time blocks of the information of the model
+    extended by ``g(t) X`` (the proportional-hazards score test).
+    """
+    r, den, xbar, f = pieces["r"], pieces["den"], pieces["xbar"], pieces["f"]
+    er = cd.ev_rows
+    w = r * cd.range_sum(cd.by_time(gw / den))
+    if efron:
+        w[er] -= r[er] * cd.by_time(gw * f / den)[cd.k]
+    return (X * w[:, None]).T @ X - (xbar * gw[:, None]).T @ xbar
+
+
+def _ph_table(chi: np.ndarray, chi_glob: float, terms: list[str]) -> pd.DataFrame:
+    out = pd.DataFrame({"chi2": chi, "df": 1.0, "p_value": stats.chi2.sf(chi, 1)}, index=terms)
+    out.loc["GLOBAL"] = [chi_glob, float(len(terms)), stats.chi2.sf(chi_glob, len(terms))]
+    out.index.name = "term"
+    return out
+
+
 def _schoenfeld_test(cd: _CoxData, X: np.ndarray, pieces: dict, var: np.ndarray,
-                     terms: list[str], transform: str = "km") -> pd.DataFrame:
-    """Grambsch-Therneau (1994) test of proportional hazards from scaled Schoenfeld residuals."""
+                     terms: list[str], transform: str = "km", method: str = "score",
+                     efron: bool = True) -> pd.DataFrame:
+    """Test of proportional hazards (Grambsch & Therneau 1994) for each term and globally.
+
+    ``method="score"`` (default) is the test of R ``survival`` >= 3.0 ``cox.zph``: a score test,
+    at (beta_hat, 0), of adding ``g(t) * x_j`` to the model, using the full information matrix
+    of the extended model (so it accounts for the covariance between the terms).
+    ``method="approx"`` is the survival 2.x approximation that ``cox.zph`` used before 3.0 (and
+    lifelines' ``proportional_hazard_test`` uses): scaled Schoenfeld residuals with the
+    information replaced by its average, ``d * var``. The two can differ noticeably when the
+    covariates' variance changes over time (e.g. Rossi, age: about 6 against 11).
+    """
     er = cd.ev_rows
     d = len(er)
     if d < 3:
         return pd.DataFrame(columns=["chi2", "df", "p_value"])
+    if method not in ("score", "approx"):
+        raise InputError(f"ph_method={method!r}", expected="'score' (R survival >= 3.0 "
+                         "cox.zph) or 'approx' (survival 2.x)")
     mean_xbar = cd.by_time(pieces["xbar"]) / cd.d[:, None]
     sch = X[er] - mean_xbar[cd.k]                        # unscaled Schoenfeld residuals
     t = cd.event_time[cd.k]
@@ -204,18 +240,28 @@ def _schoenfeld_test(cd: _CoxData, X: np.ndarray, pieces: dict, var: np.ndarray,
     else:
         raise InputError(
             f"transform={transform!r}; expected 'km', 'rank', 'log' or 'identity'")
-    gc = g - g.mean()
+    gc = g - g.mean()                                    # centred over the events, as R does
     sgg = float(gc @ gc)
     if sgg <= 0:
         return pd.DataFrame(columns=["chi2", "df", "p_value"])
-    test = d * (gc @ sch @ var)                          # 1 x p
-    chi_each = test**2 / (np.diag(var) * d * sgg)
-    chi_glob = float(test @ np.linalg.solve(var, test) / (d * sgg))
-    out = pd.DataFrame({"chi2": chi_each, "df": 1.0,
-                        "p_value": stats.chi2.sf(chi_each, 1)}, index=terms)
-    out.loc["GLOBAL"] = [chi_glob, float(len(terms)), stats.chi2.sf(chi_glob, len(terms))]
-    out.index.name = "term"
-    return out
+    if method == "approx":
+        test = d * (gc @ sch @ var)                      # 1 x p
+        chi_each = test**2 / (np.diag(var) * d * sgg)
+        chi_glob = float(test @ np.linalg.solve(var, test) / (d * sgg))
+        return _ph_table(chi_each, chi_glob, terms)
+    p = X.shape[1]
+    u = np.concatenate([np.zeros(p), gc @ sch])         # score at (beta_hat, 0)
+    imat = np.empty((2 * p, 2 * p))
+    imat[:p, :p] = _weighted_info(cd, X, pieces, efron, np.ones(d))
+    imat[:p, p:] = _weighted_info(cd, X, pieces, efron, gc)
+    imat[p:, :p] = imat[:p, p:].T
+    imat[p:, p:] = _weighted_info(cd, X, pieces, efron, gc * gc)
+    chi_each = np.empty(p)
+    for j in range(p):
+        kk = np.r_[np.arange(p), p + j]
+        chi_each[j] = float(u[kk] @ np.linalg.solve(imat[np.ix_(kk, kk)], u[kk]))
+    chi_glob = float(u @ np.linalg.solve(imat, u))
+    return _ph_table(chi_each, chi_glob, terms)
 
 
 @dataclass
@@ -234,7 +280,9 @@ class CoxResult:
     naive_var_ : ndarray
         Inverse observed information.
     ph_test : DataFrame
-        Grambsch-Therneau scaled-Schoenfeld test of proportional hazards per term and GLOBAL.
+        Test of proportional hazards per term and GLOBAL (chi2, df, p_value): by default the
+        score test of R ``survival`` >= 3.0 ``cox.zph`` (``ph_method="approx"``: the survival
+        2.x scaled-Schoenfeld approximation).
     loglik, loglik_null : float
         Log partial likelihood at the estimate and at beta = 0.
     n_rows, n_events, n_clusters : int
@@ -300,7 +348,8 @@ class CoxResult:
 def fit_cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str],
             ties: str = "efron", cluster: str | None = None, entry: str | None = None,
             strata: str | Sequence[str] | None = None, level: float = 0.95,
-            missing: str = "raise", ph_transform: str = "km", max_iter: int = 50) -> CoxResult:
+            missing: str = "raise", ph_transform: str = "km", ph_method: str = "score",
+            max_iter: int = 50) -> CoxResult:
     """Fit a Cox proportional-hazards model by Newton-Raphson on the partial likelihood.
 
     Works for ordinary right-censored data, delayed entry / counting-process rows
@@ -336,6 +385,12 @@ def fit_cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
         What to do with rows that have a missing value in the model columns.
     ph_transform : {"km", "rank", "log", "identity"}
         Time transform g(t) of the proportional-hazards test (R's ``cox.zph`` default is "km").
+    ph_method : {"score", "approx"}
+        The proportional-hazards test. ``"score"`` (default) is R ``survival`` >= 3.0
+        ``cox.zph``: a score test of adding ``g(t) * x`` to the model with the full information
+        matrix. ``"approx"`` is the survival 2.x (and lifelines) approximation from scaled
+        Schoenfeld residuals with the information replaced by its average; kept for comparison
+        with older results.
     max_iter : int
         Newton-Raphson iterations.
 
@@ -474,7 +529,8 @@ def fit_cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
     summ["ci_upper"] = np.exp(beta + zc * se)
     summ["z"] = z
     summ["p_value"] = 2 * stats.norm.sf(np.abs(z))
-    ph = _schoenfeld_test(cdat, X, pieces, naive_var, covariates, ph_transform)
+    ph = _schoenfeld_test(cdat, X, pieces, naive_var, covariates, ph_transform, ph_method,
+                          efron)
     if strata_cols and entry and cluster:
         method = "Cox (counting process, stratified, robust SE)"
     elif entry and cluster:
