@@ -312,3 +312,15 @@ def test_ph_tests_on_rossi():
     old = rc.fit_cox(d, "week", "arrest", cov, ph_method="approx")
     assert new.ph_test.loc["age", "chi2"] == pytest.approx(5.97, abs=0.05)
     assert old.ph_test.loc["age", "chi2"] == pytest.approx(11.28, abs=0.05)
+
+
+def test_lazy_ph_test_and_residuals_survive_pickling(bladder2):
+    import pickle
+
+    res = rc.fit_cox(bladder2, "stop", "event", COV, entry="start")
+    again = pickle.loads(pickle.dumps(res))          # values, not functions, cross processes
+    pd.testing.assert_frame_equal(again.ph_test, res.ph_test)
+    np.testing.assert_array_equal(again.score_residuals_, res.score_residuals_)
+    assert np.abs(res.score_residuals_.sum(axis=0)).max() < 1e-8   # score = 0 at the MLE
+    with pytest.raises(InputError, match="ph_method"):
+        rc.fit_cox(bladder2, "stop", "event", COV, ph_method="zph")

@@ -69,9 +69,24 @@ class _CoxData:
             diff = (np.bincount(self.lo, w, minlength=m + 1)
                     - np.bincount(self.hi, w, minlength=m + 1))
             return np.cumsum(diff)[:m]
+        w = np.asfortranarray(w)                         # contiguous columns for bincount
         out = np.empty((m, w.shape[1]))
         for j in range(w.shape[1]):
             out[:, j] = self.risk_sum(w[:, j])
+        return out
+
+    def risk_sum_rows(self, wT: np.ndarray) -> np.ndarray:
+        """Risk-set sums of each row of ``wT`` (p, n) -> (m, p)."""
+        out = np.empty((self.n_times, wT.shape[0]))
+        for j in range(wT.shape[0]):
+            out[:, j] = self.risk_sum(wT[j])
+        return out
+
+    def by_time_rows(self, wT: np.ndarray) -> np.ndarray:
+        """Per-event-time sums of each row of ``wT`` (p, n_events) -> (m, p)."""
+        out = np.empty((self.n_times, wT.shape[0]))
+        for j in range(wT.shape[0]):
+            out[:, j] = np.bincount(self.k, wT[j], minlength=self.n_times)
         return out
 
     def range_sum(self, v: np.ndarray) -> np.ndarray:
@@ -84,43 +99,86 @@ class _CoxData:
         m = self.n_times
         if w.ndim == 1:
             return np.bincount(self.k, w, minlength=m)
-        return np.column_stack([np.bincount(self.k, w[:, j], minlength=m)
-                                for j in range(w.shape[1])])
+        w = np.asfortranarray(w)                         # contiguous columns for bincount
+        out = np.empty((m, w.shape[1]))
+        for j in range(w.shape[1]):
+            out[:, j] = np.bincount(self.k, w[:, j], minlength=m)
+        return out
+
+
+def _design(cd: _CoxData, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-fit constants of ``X``: its transpose (contiguous rows for bincount), the event
+    rows' transpose and the sum of the event rows (cached on ``cd`` for the Newton loop)."""
+    c = getattr(cd, "_design_cache", None)
+    if c is None or c[0] is not X:
+        XT = np.ascontiguousarray(X.T)
+        XerT = np.ascontiguousarray(XT[:, cd.ev_rows])
+        c = (X, XT, XerT, XerT.sum(axis=1))
+        cd._design_cache = c
+    return c[1], c[2], c[3]
 
 
 def _cox_pieces(cd: _CoxData, X: np.ndarray, beta: np.ndarray, efron: bool,
                 need_info: bool = True) -> dict:
-    """Log partial likelihood, score and information at ``beta`` (X already centred)."""
+    """Log partial likelihood, score and information at ``beta`` (X already centred).
+
+    Efron's tie correction works per tie group: the ``d`` events at one time share the risk-set
+    sums ``S0, S1`` and the sums over the tied events ``A0, A1``; event ``r = 0..d-1`` of the
+    group uses ``den = S0 - (r/d) A0`` and ``xbar = (S1 - (r/d) A1) / den``. Every sum over the
+    events of a vector or matrix is therefore a per-time combination of ``S1`` and ``A1`` with
+    per-time sums of ``1/den``, ``f/den``, ``1/den^2``, ``f/den^2``, ``f^2/den^2`` (``f = r/d``):
+    only scalars are computed per event, never an events-by-covariates array. Breslow is the
+    case ``f = 0``. The per-event means (Schoenfeld residuals, score residuals) come from
+    :func:`_event_xbar` once the fit has converged.
+    """
+    XT, XerT, xer_sum = _design(cd, X)
     eta = X @ beta
     c = eta.max() if len(eta) else 0.0
     r = np.exp(eta - c)
-    rX = r[:, None] * X
+    rXT = XT * r                                          # p x n
     S0 = cd.risk_sum(r)
-    S1 = cd.risk_sum(rX)
-    er = cd.ev_rows
+    S1 = cd.risk_sum_rows(rXT)                            # m x p
+    er, k = cd.ev_rows, cd.k
     if efron:
-        f = cd.rank / cd.d[cd.k]
-        A0 = cd.by_time(r[er])
-        A1 = cd.by_time(rX[er])
-        den = S0[cd.k] - f * A0[cd.k]
-        num1 = S1[cd.k] - f[:, None] * A1[cd.k]
+        f = cd.rank / cd.d[k]
+        rer = r[er]
+        A0 = cd.by_time(rer)
+        A1 = cd.by_time_rows(XerT * rer)                  # m x p
+        den = S0[k] - f * A0[k]
     else:
         f = np.zeros(len(er))
-        den = S0[cd.k]
-        num1 = S1[cd.k]
-    xbar = num1 / den[:, None]
-    loglik = float(np.sum(eta[er] - c - np.log(den)))
-    score = X[er].sum(axis=0) - xbar.sum(axis=0)
-    out = dict(r=r, den=den, xbar=xbar, f=f, loglik=loglik, score=score, S0=S0)
+        A1 = None
+        den = S0[k]
+    inv = 1.0 / den
+    a = cd.by_time(inv)                                   # per time: sum of 1/den
+    sum_xbar = S1.T @ a
+    if efron:
+        b = cd.by_time(f * inv)                           # per time: sum of f/den
+        sum_xbar -= A1.T @ b
+    loglik = float(eta[er].sum() - len(er) * c - np.log(den).sum())
+    out = dict(r=r, den=den, f=f, loglik=loglik, score=xer_sum - sum_xbar, S0=S0, S1=S1, A1=A1)
     if need_info:
-        C = cd.by_time(1.0 / den)
-        w = r * cd.range_sum(C)
+        w = r * cd.range_sum(a)
+        inv2 = inv * inv
+        c0 = cd.by_time(inv2)
+        xx = S1.T @ (S1 * c0[:, None])                     # sum over events of xbar xbar'
         if efron:
-            E = cd.by_time(f / den)
-            w[er] -= r[er] * E[cd.k]
-        info = (X * w[:, None]).T @ X - xbar.T @ xbar
-        out["info"] = info
+            w[er] -= rer * b[k]
+            c1 = cd.by_time(f * inv2)
+            c2 = cd.by_time(f * f * inv2)
+            cross = S1.T @ (A1 * c1[:, None])
+            xx += A1.T @ (A1 * c2[:, None]) - cross - cross.T
+        out["info"] = (XT * w) @ X - xx
     return out
+
+
+def _event_xbar(cd: _CoxData, pieces: dict) -> np.ndarray:
+    """Weighted covariate mean of each event's risk set (n_events x p, Efron-adjusted)."""
+    k = cd.k
+    num = pieces["S1"][k]
+    if pieces["A1"] is not None:
+        num = num - pieces["f"][:, None] * pieces["A1"][k]
+    return num / pieces["den"][:, None]
 
 
 def _cox_newton(cd: _CoxData, X: np.ndarray, efron: bool, init: np.ndarray | None = None,
@@ -138,7 +196,10 @@ def _cox_newton(cd: _CoxData, X: np.ndarray, efron: bool, init: np.ndarray | Non
         new_beta = beta + step
         new = _cox_pieces(cd, X, new_beta, efron)
         halvings = 0
-        while (not np.isfinite(new["loglik"]) or new["loglik"] < cur["loglik"] - 1e-12) \
+        # halve the step only when the log-likelihood really falls: a change below the
+        # rounding of a sum of n terms (1e-12 relative) is noise, not a worse fit
+        slack = 1e-12 * max(1.0, abs(cur["loglik"]))
+        while (not np.isfinite(new["loglik"]) or new["loglik"] < cur["loglik"] - slack) \
                 and halvings < 30:
             step = step / 2
             new_beta = beta + step
@@ -154,7 +215,8 @@ def _cox_newton(cd: _CoxData, X: np.ndarray, efron: bool, init: np.ndarray | Non
 
 def _score_residuals(cd: _CoxData, X: np.ndarray, pieces: dict, efron: bool) -> np.ndarray:
     """Lin-Wei score residuals per row (event term minus compensator), n x p."""
-    r, den, xbar, f = pieces["r"], pieces["den"], pieces["xbar"], pieces["f"]
+    r, den, f = pieces["r"], pieces["den"], pieces["f"]
+    xbar = pieces["xbar"] if "xbar" in pieces else _event_xbar(cd, pieces)
     er = cd.ev_rows
     h = 1.0 / den
     H = cd.by_time(h)
@@ -178,7 +240,8 @@ def _weighted_info(cd: _CoxData, X: np.ndarray, pieces: dict, efron: bool,
     and ``g(t)**2`` it gives the cross and time-by-time blocks of the information of the model
     extended by ``g(t) X`` (the proportional-hazards score test).
     """
-    r, den, xbar, f = pieces["r"], pieces["den"], pieces["xbar"], pieces["f"]
+    r, den, f = pieces["r"], pieces["den"], pieces["f"]
+    xbar = pieces["xbar"] if "xbar" in pieces else _event_xbar(cd, pieces)
     er = cd.ev_rows
     w = r * cd.range_sum(cd.by_time(gw / den))
     if efron:
@@ -213,7 +276,8 @@ def _schoenfeld_test(cd: _CoxData, X: np.ndarray, pieces: dict, var: np.ndarray,
     if method not in ("score", "approx"):
         raise InputError(f"ph_method={method!r}", expected="'score' (R survival >= 3.0 "
                          "cox.zph) or 'approx' (survival 2.x)")
-    mean_xbar = cd.by_time(pieces["xbar"]) / cd.d[:, None]
+    xbar = pieces["xbar"] if "xbar" in pieces else _event_xbar(cd, pieces)
+    mean_xbar = cd.by_time(xbar) / cd.d[:, None]
     sch = X[er] - mean_xbar[cd.k]                        # unscaled Schoenfeld residuals
     t = cd.event_time[cd.k]
     if transform == "identity":
@@ -292,7 +356,6 @@ class CoxResult:
     params_: pd.Series
     var_: np.ndarray
     naive_var_: np.ndarray
-    ph_test: pd.DataFrame
     loglik: float
     loglik_null: float
     n_rows: int
@@ -302,9 +365,33 @@ class CoxResult:
     method: str
     n_iter: int
     level: float = 0.95
-    score_residuals_: np.ndarray | None = field(default=None, repr=False)
     baseline_hazard_: pd.DataFrame | None = field(default=None, repr=False)
     warnings: list = field(default_factory=list)
+    # ph_test and score_residuals_ are computed on first use (most fits never need them):
+    # name -> value, or a function that computes it
+    _lazy: dict = field(default_factory=dict, repr=False)
+
+    def _get(self, name: str):
+        v = self._lazy.get(name)
+        if callable(v):
+            v = self._lazy[name] = v()
+        return v
+
+    @property
+    def ph_test(self) -> pd.DataFrame:
+        """Test of proportional hazards per term and GLOBAL (computed on first use)."""
+        return self._get("ph_test")
+
+    @property
+    def score_residuals_(self) -> np.ndarray:
+        """Lin-Wei score residuals per row used (n_rows x p; computed on first use)."""
+        return self._get("score_residuals_")
+
+    def __getstate__(self):
+        # a result that crosses processes carries values, never the functions behind them
+        state = dict(self.__dict__)
+        state["_lazy"] = {k: self._get(k) for k in self._lazy}
+        return state
 
     @property
     def hazard_ratios(self) -> pd.Series:
@@ -419,6 +506,12 @@ def fit_cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
     Andersen-Gill with robust errors on counting-process rows:
     ``fit_cox(rf, "stop", "event", ["awol", "service"], entry="start", cluster="child_id")``.
     """
+    if ph_transform not in ("km", "rank", "log", "identity"):
+        raise InputError(f"ph_transform={ph_transform!r}",
+                         expected="'km', 'rank', 'log' or 'identity'")
+    if ph_method not in ("score", "approx"):
+        raise InputError(f"ph_method={ph_method!r}",
+                         expected="'score' (R survival >= 3.0 cox.zph) or 'approx' (survival 2.x)")
     if ties not in ("efron", "breslow"):
         raise InputError(f"ties={ties!r}; expected 'efron' or 'breslow'")
     if missing not in ("raise", "drop"):
@@ -501,10 +594,12 @@ def fit_cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
                     "infinite (e.g. no events in one group); their estimates and CIs are not "
                     "meaningful")
         warnings.warn(warn[-1], RuntimeWarning, stacklevel=2)
-    resid = _score_residuals(cdat, X, pieces, efron)
     n_clusters = None
     robust_var = None
+    resid = None
     if cluster is not None:
+        pieces["xbar"] = _event_xbar(cdat, pieces)
+        resid = _score_residuals(cdat, X, pieces, efron)
         dfbeta = resid @ naive_var
         codes, uniq = pd.factorize(df.loc[keep, cluster], sort=False)
         n_clusters = len(uniq)
@@ -529,8 +624,13 @@ def fit_cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
     summ["ci_upper"] = np.exp(beta + zc * se)
     summ["z"] = z
     summ["p_value"] = 2 * stats.norm.sf(np.abs(z))
-    ph = _schoenfeld_test(cdat, X, pieces, naive_var, covariates, ph_transform, ph_method,
-                          efron)
+
+    def ph():
+        return _schoenfeld_test(cdat, X, pieces, naive_var, covariates, ph_transform,
+                                ph_method, efron)
+
+    def score_resid():
+        return _score_residuals(cdat, X, pieces, efron)
     if strata_cols and entry and cluster:
         method = "Cox (counting process, stratified, robust SE)"
     elif entry and cluster:
@@ -544,7 +644,9 @@ def fit_cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
                        "hazard": cdat.by_time(1.0 / pieces["den"])
                        * np.exp(-(X @ beta).max())})
     return CoxResult(summary=summ, params_=summ["coef"], var_=var, naive_var_=naive_var,
-                     ph_test=ph, loglik=pieces["loglik"] + 0.0, loglik_null=ll0,
+                     loglik=pieces["loglik"] + 0.0, loglik_null=ll0,
                      n_rows=int(keep.sum()), n_events=int(ev.sum()), n_clusters=n_clusters,
                      ties=ties, method=method, n_iter=n_iter, level=level,
-                     score_residuals_=resid, baseline_hazard_=bh, warnings=warn)
+                     baseline_hazard_=bh, warnings=warn,
+                     _lazy={"ph_test": ph, "score_residuals_": score_resid if resid is None
+                            else resid})
