@@ -324,3 +324,25 @@ def test_lazy_ph_test_and_residuals_survive_pickling(bladder2):
     assert np.abs(res.score_residuals_.sum(axis=0)).max() < 1e-8   # score = 0 at the MLE
     with pytest.raises(InputError, match="ph_method"):
         rc.fit_cox(bladder2, "stop", "event", COV, ph_method="zph")
+
+
+def test_robust_without_cluster_is_per_row_sandwich(bladder2):
+    a = rc.fit_cox(bladder2, "stop", "event", COV, entry="start", robust=True)
+    b = rc.fit_cox(bladder2.assign(row=np.arange(len(bladder2))), "stop", "event", COV,
+                   entry="start", cluster="row")
+    np.testing.assert_allclose(a.summary["robust_se"], b.summary["robust_se"], rtol=1e-12)
+    assert a.n_clusters == len(bladder2)
+    c = rc.fit_cox(bladder2, "stop", "event", COV, entry="start", cluster="id", robust=False)
+    assert "robust_se" not in c.summary
+    np.testing.assert_allclose(c.summary["se"], c.summary["naive_se"])
+
+
+def test_baseline_hazard_increments_breslow_by_hand():
+    # no ties, one binary covariate: increment at each event time = 1 / sum_{at risk} exp(b x_c)
+    df = pd.DataFrame({"t": [1, 2, 3, 4, 5, 6], "e": [1, 1, 0, 1, 1, 0],
+                       "x": [1, 0, 1, 0, 1, 0]})
+    res = rc.fit_cox(df, "t", "e", ["x"], ties="breslow")
+    b = res.params_["x"]
+    xc = df["x"] - df["x"].mean()
+    want = [1 / np.exp(b * xc[df["t"] >= t]).sum() for t in (1, 2, 4, 5)]
+    np.testing.assert_allclose(res.baseline_hazard_["hazard"], want, rtol=1e-10)

@@ -39,4 +39,6 @@ def _numeric(df: pd.DataFrame, col: str, what: str = "df") -> np.ndarray:
 
 
 def _bad_rows(mask: np.ndarray, index: pd.Index, limit: int = 10) -> list:
-    return list(index[np.flatnonzero(mask)][:limit])
+    """Row positions (0-based) of the first offending rows: never index labels, which may be
+    child ids."""
+    return np.flatnonzero(mask)[:limit].tolist()

@@ -349,6 +349,15 @@ class CoxResult:
         2.x scaled-Schoenfeld approximation).
     loglik, loglik_null : float
         Log partial likelihood at the estimate and at beta = 0.
+    baseline_hazard_ : DataFrame
+        Columns ``stratum``, ``time``, ``hazard``: the *increments* of the baseline cumulative
+        hazard at each event time (one row per stratum and event time), for covariates at their
+        means in the rows used. Breslow's estimator ``d / sum exp(eta)``; for Efron fits the
+        Efron-adjusted increment ``sum_{r<d} 1 / (S0 - (r/d) A0)`` over the ``d`` tied events
+        (as R's ``survfit.coxph``). The cumulative hazard is
+        ``baseline_hazard_.groupby("stratum")["hazard"].cumsum()``.
+    score_residuals_ : ndarray
+        Lin-Wei score residuals, one row per row used (computed on first use).
     n_rows, n_events, n_clusters : int
     """
 
@@ -436,7 +445,7 @@ def fit_cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
             ties: str = "efron", cluster: str | None = None, entry: str | None = None,
             strata: str | Sequence[str] | None = None, level: float = 0.95,
             missing: str = "raise", ph_transform: str = "km", ph_method: str = "score",
-            max_iter: int = 50) -> CoxResult:
+            max_iter: int = 50, robust: bool | None = None) -> CoxResult:
     """Fit a Cox proportional-hazards model by Newton-Raphson on the partial likelihood.
 
     Works for ordinary right-censored data, delayed entry / counting-process rows
@@ -480,6 +489,10 @@ def fit_cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
         with older results.
     max_iter : int
         Newton-Raphson iterations.
+    robust : bool, optional
+        Robust (sandwich) standard errors. Default: with ``cluster``. ``robust=True`` without
+        ``cluster`` treats every row as its own unit (R's ``coxph(robust=TRUE)``); no dummy id
+        column is needed. ``robust=False`` keeps the model-based errors even with ``cluster``.
 
     Returns
     -------
@@ -597,14 +610,20 @@ def fit_cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[st
     n_clusters = None
     robust_var = None
     resid = None
-    if cluster is not None:
+    if robust is None:
+        robust = cluster is not None
+    if robust:
         pieces["xbar"] = _event_xbar(cdat, pieces)
         resid = _score_residuals(cdat, X, pieces, efron)
         dfbeta = resid @ naive_var
-        codes, uniq = pd.factorize(df.loc[keep, cluster], sort=False)
-        n_clusters = len(uniq)
-        grouped = np.column_stack([np.bincount(codes, dfbeta[:, j], minlength=n_clusters)
-                                   for j in range(dfbeta.shape[1])])
+        if cluster is not None:
+            codes, uniq = pd.factorize(df.loc[keep, cluster], sort=False)
+            n_clusters = len(uniq)
+            grouped = np.column_stack([np.bincount(codes, dfbeta[:, j], minlength=n_clusters)
+                                       for j in range(dfbeta.shape[1])])
+        else:                                            # every row its own unit
+            n_clusters = len(dfbeta)
+            grouped = dfbeta
         robust_var = grouped.T @ grouped
     var = robust_var if robust_var is not None else naive_var
     vd = np.diag(var)

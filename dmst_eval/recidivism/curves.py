@@ -482,7 +482,7 @@ CIF_EXPLANATION = (
 
 def cumulative_incidence(df: pd.DataFrame, duration: str = "duration", cause: str = "cause",
                          event_of_interest: int = 1, competing: int | Sequence[int] = 2,
-                         level: float = 0.95, months: Sequence[float] = (6, 12, 24),
+                         censored: int | Sequence[int] = 0, level: float = 0.95, months: Sequence[float] = (6, 12, 24),
                          days_per_unit: float = 1.0,
                          time_unit: str = "days") -> CumulativeIncidenceResult:
     """Aalen-Johansen cumulative incidence of the event of interest with competing events.
@@ -502,7 +502,10 @@ def cumulative_incidence(df: pd.DataFrame, duration: str = "duration", cause: st
     event_of_interest : int
         Code of the event of interest.
     competing : int or sequence of int
-        Code(s) of competing events; any other code is censoring.
+        Code(s) of competing events.
+    censored : int or sequence of int
+        Code(s) of censored rows (default 0). Any other code raises an error rather than being
+        counted silently as censoring.
     level, months, days_per_unit, time_unit
         As in :func:`kaplan_meier`.
 
@@ -525,6 +528,16 @@ def cumulative_incidence(df: pd.DataFrame, duration: str = "duration", cause: st
         raise InputError(
             f"df: {int(bad.sum())} row(s) with missing or negative {duration!r}/{cause!r} "
             f"(rows {_bad_rows(bad, df.index)})")
+    cens = [censored] if np.isscalar(censored) else list(censored)
+    unknown = ~np.isin(c, [event_of_interest, *comp, *cens])
+    if unknown.any():
+        codes = ", ".join(str(int(v)) if float(v).is_integer() else str(v)
+                          for v in np.unique(c[unknown])[:10])
+        raise InputError(f"{int(unknown.sum())} row(s) have a cause code that is neither the "
+                         f"event of interest, a competing event nor censoring: {codes}",
+                         table="df", column=cause, rows=np.flatnonzero(unknown)[:10].tolist(),
+                         expected=f"codes {event_of_interest} (event), {comp} (competing), "
+                                  f"{cens} (censored); pass competing= or censored= for others")
     e1 = (c == event_of_interest).astype(float)
     e2 = np.isin(c, comp).astype(float)
     ut, inv = np.unique(t, return_inverse=True)
