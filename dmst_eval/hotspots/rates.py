@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from dmst_eval._compat import renamed_kwargs
 from dmst_eval.errors import InputError, resolve_window
 
 from ._util import _as_array, _ids, _new_ax, _OKABE, _suppressed, _weights
@@ -19,7 +20,8 @@ __all__ = [
 ]
 
 
-def garwood_ci(k, conf_level: float = 0.95):
+@renamed_kwargs(conf_level=("level", None))
+def garwood_ci(k, level: float = 0.95):
     """Exact (Garwood 1936) confidence interval for a Poisson count ``k``.
 
     Lower = χ²(α/2; 2k)/2 (0 when k = 0), upper = χ²(1-α/2; 2k+2)/2.
@@ -31,7 +33,7 @@ def garwood_ci(k, conf_level: float = 0.95):
     ([0.0, 1.623], [3.689, 11.668])
     """
     k = np.asarray(k, dtype=float)
-    a = 1 - conf_level
+    a = 1 - level
     lo = np.where(k > 0, stats.chi2.ppf(a / 2, 2 * np.maximum(k, 1e-300)) / 2, 0.0)
     hi = stats.chi2.ppf(1 - a / 2, 2 * k + 2) / 2
     return lo, hi
@@ -145,7 +147,7 @@ class AreaRates:
     summary: pd.DataFrame
     by: str
     per: float
-    conf_level: float
+    level: float
     suppress_below: int | None
     gdf: Any = None
     total_events: int = 0
@@ -177,8 +179,9 @@ class AreaRates:
         return _explore(self.gdf, column, self.by, self.suppress_below, **kw)
 
 
+@renamed_kwargs(conf_level=("level", None))
 def area_rates(events, population=None, by: str = "town", per: float = 10_000, *,
-               pop_col: str | None = None, unit: str | None = None, conf_level: float = 0.95,
+               pop_col: str | None = None, unit: str | None = None, level: float = 0.95,
                suppress_below: int | None = 5) -> AreaRates:
     """Counts, denominators and crude rates per area, with exact Poisson (Garwood) CIs.
 
@@ -200,7 +203,7 @@ def area_rates(events, population=None, by: str = "town", per: float = 10_000, *
     unit : str, optional
         Count distinct values of this column per area (e.g. ``"child_id"`` → victims, each child
         once per area) instead of rows.
-    conf_level : float
+    level : float
         Confidence level of the Garwood interval.
     suppress_below : int or None
         Counts 1 … suppress_below-1 are flagged ``suppressed`` (shown hatched on maps; zero counts
@@ -273,7 +276,7 @@ def area_rates(events, population=None, by: str = "town", per: float = 10_000, *
         raise InputError(f"population: areas {rows} have events but zero {pop_col!r}",
                                 table="population", column=pop_col, rows=rows,
                                 expected="population > 0 where there are events")
-    lo, hi = garwood_ci(y, conf_level)
+    lo, hi = garwood_ci(y, level)
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(pop > 0, per / pop, np.nan)
     summ = pd.DataFrame({by: ids, "events": y, "population": pop, "rate": y * scale,
@@ -285,7 +288,7 @@ def area_rates(events, population=None, by: str = "town", per: float = 10_000, *
 
         gdf = gpd.GeoDataFrame(summ.copy(), geometry=population.geometry.to_numpy(),
                                crs=population.crs)
-    return AreaRates(summ, by=by, per=per, conf_level=conf_level, suppress_below=suppress_below,
+    return AreaRates(summ, by=by, per=per, level=level, suppress_below=suppress_below,
                      gdf=gdf, total_events=int(y.sum()), total_population=float(pop.sum()))
 
 

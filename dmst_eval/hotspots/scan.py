@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import xlogy
 
+from dmst_eval._compat import renamed_kwargs
 from dmst_eval.errors import InputError
 
 from ._util import _as_array, _gdf_check, _ids, _new_ax, _OKABE, _suppressed
@@ -164,7 +165,7 @@ class ScanResult:
     sim_llr: np.ndarray
     total_cases: int
     total_population: float
-    n_sim: int
+    permutations: int
     max_pop_share: float
     id_col: str
     gdf: Any = field(repr=False, default=None)
@@ -253,7 +254,8 @@ class ScanResult:
         return g.explore(column="scan_cluster", categories=cats, cmap=cols, **kw)
 
 
-def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, n_sim: int = 999,
+@renamed_kwargs(n_sim=("permutations", None))
+def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, permutations: int = 999,
                    seed=None, *, id_col: str | None = None, max_clusters: int = 10,
                    chunk: int = 256) -> ScanResult:
     """Kulldorff's circular spatial scan statistic (Poisson model), as SaTScan computes it.
@@ -263,8 +265,8 @@ def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, n_sim: in
     the total population. For each window with more cases than expected (E = C × pop_w / P), the
     log-likelihood ratio is LLR = c ln(c/E) + (C−c) ln((C−c)/(C−E)); the most likely cluster
     maximises it. Its significance is assessed by Monte Carlo: the C cases are redistributed
-    ``n_sim`` times over the areas (multinomial, proportional to population: the null conditional
-    on the total), the maximum LLR of each replicate recorded, and p = rank / (n_sim + 1).
+    ``permutations`` times over the areas (multinomial, proportional to population: the null conditional
+    on the total), the maximum LLR of each replicate recorded, and p = rank / (permutations + 1).
     Secondary clusters are the next-highest-LLR windows that overlap no earlier cluster,
     compared against the same null distribution of maxima (as SaTScan's default
     "no geographical overlap").
@@ -281,7 +283,7 @@ def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, n_sim: in
         Case counts (non-negative integers) and populations at risk.
     max_pop_share : float
         Largest window as a share of the total population (0 < share ≤ 0.5; SaTScan default 0.5).
-    n_sim : int
+    permutations : int
         Monte Carlo replicates (≥ 99 so that p < 0.05 is attainable; 999 recommended).
     seed : int, optional
     id_col : str, optional
@@ -301,7 +303,7 @@ def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, n_sim: in
     >>> import numpy as np
     >>> t = geography.towns()
     >>> cases = np.random.default_rng(1).poisson(t.population_under18 / 20000)
-    >>> res = scan_statistic(t, cases, "population_under18", n_sim=99, seed=2)
+    >>> res = scan_statistic(t, cases, "population_under18", permutations=99, seed=2)
     >>> list(res.clusters.columns[:7])
     ['cluster', 'areas', 'cases', 'expected', 'relative_risk', 'llr', 'p_value']
     """
@@ -309,8 +311,8 @@ def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, n_sim: in
     if not 0 < max_pop_share <= 0.5:
         raise InputError(f"max_pop_share must be in (0, 0.5], got {max_pop_share}",
                                 expected="0 < max_pop_share <= 0.5")
-    if n_sim < 0:
-        raise InputError("n_sim must be >= 0")
+    if permutations < 0:
+        raise InputError("permutations must be >= 0")
     g = gdf.reset_index(drop=True)
     ids, idc = _ids(g, id_col)
     c = _as_array(g, cases, "cases")
@@ -364,9 +366,9 @@ def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, n_sim: in
         aw = -C * np.log(C - E)
 
     rng = np.random.default_rng(seed)
-    sim_max = np.zeros(n_sim)
-    if n_sim:
-        sims = rng.multinomial(C, pop / P, size=n_sim)  # (n_sim, n): null, conditional on C
+    sim_max = np.zeros(permutations)
+    if permutations:
+        sims = rng.multinomial(C, pop / P, size=permutations)  # (permutations, n): null, conditional on C
         sim_max = _scan_null_max(sims, order, valid, E, bw, aw, T, C, chunk)
         del sims
 
@@ -386,8 +388,8 @@ def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, n_sim: in
         members = order[i, :k + 1]
         cw, ew = int(cum_obs[i, k]), float(E[i, k])
         rr = (cw / ew) / ((C - cw) / (C - ew)) if C > cw else np.inf
-        pval = (1 + int((sim_max >= best_llr - 1e-9 * max(1.0, best_llr)).sum())) / (n_sim + 1) \
-            if n_sim else np.nan
+        pval = (1 + int((sim_max >= best_llr - 1e-9 * max(1.0, best_llr)).sum())) / (permutations + 1) \
+            if permutations else np.nan
         rows.append({"cluster": j + 1, "areas": [ids[m] for m in members], "cases": cw,
                      "expected": ew, "relative_risk": rr, "llr": best_llr, "p_value": pval,
                      "n_areas": len(members), "population": float(cpop[i, k]),
@@ -396,5 +398,5 @@ def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, n_sim: in
     cols = ["cluster", "areas", "cases", "expected", "relative_risk", "llr", "p_value", "n_areas",
             "population", "centre", "obs_exp"]
     clusters = pd.DataFrame(rows, columns=cols)
-    return ScanResult(clusters, sim_max, C, P, n_sim, max_pop_share, idc or "id", gdf=g,
+    return ScanResult(clusters, sim_max, C, P, permutations, max_pop_share, idc or "id", gdf=g,
                       cases=c, population=pop)

@@ -16,6 +16,7 @@ from scipy import optimize, special, stats
 from dmst_eval.errors import InputError
 
 from ._util import SeparationWarning
+from .._compat import from_alpha, renamed_kwargs
 
 __all__ = ['fit_risk_model', 'RiskModel']
 
@@ -541,9 +542,10 @@ class RiskModel:
         return out
 
 
+@renamed_kwargs(alpha=("level", from_alpha))
 def fit_risk_model(df: pd.DataFrame, outcome: str, predictors: Sequence[str],
                    cluster: str | None = None, method: str = "logit", missing: str = "drop",
-                   alpha: float = 0.05, pl: bool = True) -> RiskModel:
+                   level: float = 0.95, pl: bool = True) -> RiskModel:
     """Logistic regression of a binary outcome on risk factors, reported as odds ratios.
 
     Parameters
@@ -566,8 +568,8 @@ def fit_risk_model(df: pd.DataFrame, outcome: str, predictors: Sequence[str],
     missing : {"drop", "raise"}
         Complete-case analysis (default; the number of dropped rows is in ``n_dropped`` and
         reported by :meth:`RiskModel.sentences`) or an error.
-    alpha : float
-        1 - confidence level.
+    level : float
+        Confidence level of the intervals (default 0.95; ``alpha=`` is its deprecated old name).
     pl : bool
         Firth only: profile penalised-likelihood CIs and penalised LR p-values (default, as
         recommended by Heinze & Schemper 2002); ``False`` gives Wald CIs and p-values from the
@@ -598,7 +600,7 @@ def fit_risk_model(df: pd.DataFrame, outcome: str, predictors: Sequence[str],
     ['term', 'odds_ratio', 'ci_lower', 'ci_upper', 'p_value']
     """
     with _single_blas_thread():
-        return _fit_risk_model(df, outcome, predictors, cluster, method, missing, alpha, pl)
+        return _fit_risk_model(df, outcome, predictors, cluster, method, missing, 1 - level, pl)
 
 
 def _fit_risk_model(df, outcome, predictors, cluster, method, missing, alpha,

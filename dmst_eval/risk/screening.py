@@ -14,6 +14,7 @@ from dmst_eval.errors import InputError
 from dmst_eval.intervals import wilson_ci
 
 from ._util import WISER_LIKE_WEIGHTS
+from .._compat import from_alpha, renamed_kwargs
 from .logistic import _numeric_copy
 
 __all__ = [
@@ -52,8 +53,9 @@ def _scores(s: Any, n: int, name: str = "score") -> np.ndarray:
     return v
 
 
+@renamed_kwargs(alpha=("level", from_alpha))
 def screening_performance(y_true: Any, score: Any, thresholds: Any,
-                          alpha: float = 0.05) -> pd.DataFrame:
+                          level: float = 0.95) -> pd.DataFrame:
     """Accuracy of "flag if score ≥ threshold" at each threshold.
 
     Parameters
@@ -97,11 +99,11 @@ def screening_performance(y_true: Any, score: Any, thresholds: Any,
     tn = n0 - fp
     out = pd.DataFrame({"threshold": th, "tp": tp, "fp": fp, "fn": fn, "tn": tn})
     out["flagged"] = (tp + fp) / (n1 + n0)
-    z = float(stats.norm.ppf(1 - alpha / 2))
+    z = float(stats.norm.ppf(0.5 + level / 2))
     with np.errstate(divide="ignore", invalid="ignore"):
         for name, k, n in (("sensitivity", tp, tp + fn), ("specificity", tn, tn + fp),
                            ("ppv", tp, tp + fp), ("npv", tn, tn + fn)):
-            lo, hi = wilson_ci(k, n, 1 - alpha)
+            lo, hi = wilson_ci(k, n, level)
             out[name] = np.where(n > 0, k / np.where(n > 0, n, 1), np.nan)
             out[f"{name}_lower"], out[f"{name}_upper"] = lo, hi
         sens, spec = out["sensitivity"].to_numpy(), out["specificity"].to_numpy()
@@ -175,7 +177,8 @@ class ROCResult:
         return ax
 
 
-def roc_auc(y_true: Any, score: Any, alpha: float = 0.05) -> ROCResult:
+@renamed_kwargs(alpha=("level", from_alpha))
+def roc_auc(y_true: Any, score: Any, level: float = 0.95) -> ROCResult:
     """ROC AUC with the DeLong et al. (1988) variance (fast midrank algorithm, Sun & Xu 2014).
 
     AUC is the probability that a randomly chosen victim scores higher than a randomly chosen
@@ -197,7 +200,7 @@ def roc_auc(y_true: Any, score: Any, alpha: float = 0.05) -> ROCResult:
     auc, v10, v01 = _delong_components(y, s)
     var = v10.var(ddof=1) / m + v01.var(ddof=1) / n
     se = float(np.sqrt(var))
-    z = float(stats.norm.ppf(1 - alpha / 2))
+    z = float(stats.norm.ppf(0.5 + level / 2))
     th = np.unique(s)[::-1]
     curve = screening_performance(y, s, np.concatenate([[np.inf], th]))[
         ["threshold", "sensitivity", "specificity"]]
@@ -245,7 +248,9 @@ class CalibrationResult:
         return ax
 
 
-def calibration(y_true: Any, p: Any, bins: int = 10, alpha: float = 0.05) -> CalibrationResult:
+@renamed_kwargs(alpha=("level", from_alpha))
+def calibration(y_true: Any, p: Any, bins: int = 10,
+                level: float = 0.95) -> CalibrationResult:
     """Calibration of predicted probabilities: by groups of predicted risk, slope and intercept.
 
     Parameters
@@ -285,9 +290,9 @@ def calibration(y_true: Any, p: Any, bins: int = 10, alpha: float = 0.05) -> Cal
     d = pd.DataFrame({"bin": grp.to_numpy() + 1, "y": y, "p": pr})
     t = d.groupby("bin").agg(n=("y", "size"), events=("y", "sum"), mean_predicted=("p", "mean"))
     t["observed"] = t["events"] / t["n"]
-    t["ci_lower"], t["ci_upper"] = wilson_ci(t["events"], t["n"], 1 - alpha)
+    t["ci_lower"], t["ci_upper"] = wilson_ci(t["events"], t["n"], level)
     t = t.reset_index()
-    z = float(stats.norm.ppf(1 - alpha / 2))
+    z = float(stats.norm.ppf(0.5 + level / 2))
     if y.sum() in (0, len(y)):
         raise InputError(f"calibration needs both outcomes; y_true has {int(y.sum())} events "
                             f"among {len(y)}")
