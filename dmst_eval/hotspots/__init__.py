@@ -25,14 +25,15 @@ from __future__ import annotations
 from dmst_eval.errors import InputError  # noqa: F401  (the one input error)
 
 from .rates import (
-    AreaRates, SmoothedRates, area_rates, case_events, garwood_ci, smooth_rates, victims,
+    AreaRatesResult, SmoothedRatesResult, area_rates, case_events, garwood_ci, smooth_rates,
+    victims,
 )
 from .spatial import (
     GiStarResult, GlobalMoranResult, LocalMoranResult, global_moran, local_gi_star,
     local_moran,
 )
 from .scan import ScanResult, poisson_llr, scan_statistic
-from .facilities import FacilityExcess, facility_excess
+from .facilities import FacilityExcessResult, facility_excess
 from .maps import choropleth  # noqa: F401
 
 __all__ = [
@@ -48,17 +49,18 @@ __all__ = [
     'poisson_llr',
     'facility_excess',
     'garwood_ci',
-    'AreaRates',
-    'SmoothedRates',
+    'AreaRatesResult',
+    'SmoothedRatesResult',
     'GlobalMoranResult',
     'LocalMoranResult',
     'GiStarResult',
     'ScanResult',
-    'FacilityExcess',
+    'FacilityExcessResult',
 ]
 
 
-_DEPRECATED = {"HotspotInputError": "InputError"}
+_DEPRECATED = {"FacilityExcess": "FacilityExcessResult", "SmoothedRates": "SmoothedRatesResult",
+               "AreaRates": "AreaRatesResult", "HotspotInputError": "InputError"}
 
 
 def __getattr__(name: str):
@@ -70,7 +72,9 @@ def __getattr__(name: str):
 
         from dmst_eval import errors
 
-        warnings.warn(f"{__name__}.{name} is deprecated; use dmst_eval.errors.InputError",
+        new = _DEPRECATED[name]
+        where = "dmst_eval.errors" if new == "InputError" else __name__
+        warnings.warn(f"{__name__}.{name} is deprecated; use {where}.{new}",
                       DeprecationWarning, stacklevel=2)
-        return getattr(errors, _DEPRECATED[name])
+        return getattr(errors, new) if new == "InputError" else globals()[new]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,14 +13,14 @@ from dmst_eval.errors import InputError
 from ._util import _new_ax, _OKABE
 from .rates import garwood_ci, _window
 
-__all__ = ['facility_excess', 'FacilityExcess']
+__all__ = ['facility_excess', 'FacilityExcessResult']
 
 
 # ---------------------------------------------------------------------------------------------
 # 4. facilities
 # ---------------------------------------------------------------------------------------------
 @dataclass
-class FacilityExcess:
+class FacilityExcessResult:
     """Observed vs expected victims per congregate facility: see :func:`facility_excess`.
 
     ``summary`` (one row per facility with child-days in the window, highest excess first):
@@ -89,7 +89,7 @@ def _funnel_limits(expected, level):
 
 def facility_excess(cd, start=None, end=None, adjust: str = "holm", *, alpha: float = 0.05,
                     confirmed_only: bool = True, settings=None, expected=None,
-                    date_col: str = "began_at", count: str = "first") -> FacilityExcess:
+                    date_col: str = "began_at", count: str = "first") -> FacilityExcessResult:
     """Observed victims per congregate facility vs the number expected from its child-days.
 
     Observed O_f: victims (distinct children) whose first confirmed episode in [start, end]
@@ -124,7 +124,7 @@ def facility_excess(cd, start=None, end=None, adjust: str = "holm", *, alpha: fl
 
     Returns
     -------
-    FacilityExcess
+    FacilityExcessResult
 
     Examples
     --------
@@ -215,5 +215,5 @@ def facility_excess(cd, start=None, end=None, adjust: str = "holm", *, alpha: fl
     out["p_adjusted"] = padj
     out["flagged"] = (padj < alpha) & (O > Ex)
     out = out[tested].sort_values(["p_value", "facility_id"]).reset_index(drop=True)
-    return FacilityExcess(out, rate_per_1000_child_years=rate * 365.25 * 1000, adjust=adjust,
+    return FacilityExcessResult(out, rate_per_1000_child_years=rate * 365.25 * 1000, adjust=adjust,
                           alpha=alpha, start=start, end=end)

@@ -15,8 +15,8 @@ from ._util import _as_array, _ids, _new_ax, _OKABE, _suppressed, _weights
 from .maps import choropleth, _explore
 
 __all__ = [
-    'area_rates', 'case_events', 'victims', 'smooth_rates', 'garwood_ci', 'AreaRates',
-    'SmoothedRates',
+    'area_rates', 'case_events', 'victims', 'smooth_rates', 'garwood_ci', 'AreaRatesResult',
+    'SmoothedRatesResult',
 ]
 
 
@@ -118,8 +118,8 @@ def victims(cd, start=None, end=None, place: str = "home_town", confirmed_only: 
 
 
 def _window(cd, start, end):
-    """(first day, last day) of the window by the one rule (:func:`dmst_eval.errors.resolve_window`):
-    whole days, both inclusive; an event at ``t`` is in when ``first <= t < last + 1 day``."""
+    """(first day, last day) of the window by the one rule
+    (:func:`dmst_eval.errors.resolve_window`): whole days, both inclusive; an event at ``t`` is in when ``first <= t < last + 1 day``."""
     meta = getattr(cd, "meta", None) or {}
     default_end = meta.get("study_end")
     if end is None and default_end is None:
@@ -132,7 +132,7 @@ def _window(cd, start, end):
 
 
 @dataclass
-class AreaRates:
+class AreaRatesResult:
     """Crude rates per area: see :func:`area_rates`.
 
     Attributes
@@ -182,7 +182,7 @@ class AreaRates:
 @renamed_kwargs(conf_level=("level", None))
 def area_rates(events, population=None, by: str = "town", per: float = 10_000, *,
                pop_col: str | None = None, unit: str | None = None, level: float = 0.95,
-               suppress_below: int | None = 5) -> AreaRates:
+               suppress_below: int | None = 5) -> AreaRatesResult:
     """Counts, denominators and crude rates per area, with exact Poisson (Garwood) CIs.
 
     Every area of ``population`` appears, including those with no events (count 0).
@@ -211,7 +211,7 @@ def area_rates(events, population=None, by: str = "town", per: float = 10_000, *
 
     Returns
     -------
-    AreaRates
+    AreaRatesResult
 
     Examples
     --------
@@ -288,7 +288,7 @@ def area_rates(events, population=None, by: str = "town", per: float = 10_000, *
 
         gdf = gpd.GeoDataFrame(summ.copy(), geometry=population.geometry.to_numpy(),
                                crs=population.crs)
-    return AreaRates(summ, by=by, per=per, level=level, suppress_below=suppress_below,
+    return AreaRatesResult(summ, by=by, per=per, level=level, suppress_below=suppress_below,
                      gdf=gdf, total_events=int(y.sum()), total_population=float(pop.sum()))
 
 
@@ -296,7 +296,7 @@ def area_rates(events, population=None, by: str = "town", per: float = 10_000, *
 # smoothing and rank uncertainty
 # ---------------------------------------------------------------------------------------------
 @dataclass
-class SmoothedRates:
+class SmoothedRatesResult:
     """Empirical-Bayes smoothed rates and rank uncertainty: see :func:`smooth_rates`.
 
     Attributes
@@ -408,7 +408,7 @@ def _rank_order(draws: np.ndarray, rng) -> np.ndarray:
 
 def smooth_rates(rates, population=None, *, method: str = "empirical_bayes", by: str = "town",
                  weights="queen", per: float | None = None, n_sim: int = 2000, seed=None,
-                 top_k: int = 5, rank_level: float = 0.95, **area_kw) -> SmoothedRates:
+                 top_k: int = 5, rank_level: float = 0.95, **area_kw) -> SmoothedRatesResult:
     """Empirical-Bayes smoothed rates with rank uncertainty.
 
     ``method="empirical_bayes"``: Marshall's (1991) global method-of-moments estimator. With
@@ -427,7 +427,7 @@ def smooth_rates(rates, population=None, *, method: str = "empirical_bayes", by:
 
     Parameters
     ----------
-    rates : AreaRates, DataFrame of events, or DataFrame with columns ``by``, events, population
+    rates : AreaRatesResult, DataFrame of events, or DataFrame with columns ``by``, events, population
         An :func:`area_rates` result; or events (then ``population`` is required and
         ``area_kw`` go to :func:`area_rates`); or a per-area table.
     population : DataFrame or GeoDataFrame, optional
@@ -450,7 +450,7 @@ def smooth_rates(rates, population=None, *, method: str = "empirical_bayes", by:
 
     Returns
     -------
-    SmoothedRates
+    SmoothedRatesResult
 
     Examples
     --------
@@ -466,7 +466,7 @@ def smooth_rates(rates, population=None, *, method: str = "empirical_bayes", by:
                                 f"got {method!r}", expected="a known method")
     gdf = None
     sb = area_kw.get("suppress_below", 5)
-    if isinstance(rates, AreaRates):
+    if isinstance(rates, AreaRatesResult):
         tab, by, gdf = rates.summary, rates.by, rates.gdf
         per = per or rates.per
         sb = rates.suppress_below
@@ -555,6 +555,6 @@ def smooth_rates(rates, population=None, *, method: str = "empirical_bayes", by:
     summ = summ.sort_values(["rank", "rank_crude", by], kind="stable").reset_index(drop=True)
     if gdf is not None:
         gdf = gdf[[by, "geometry"]]
-    return SmoothedRates(summ, by=by, per=per, method=method, prior_mean=prior_mean,
+    return SmoothedRatesResult(summ, by=by, per=per, method=method, prior_mean=prior_mean,
                          prior_var=prior_var, top_k=top_k, rank_level=rank_level, n_sim=n_sim,
                          gdf=gdf, draws=draws * per, suppress_below=sb)

@@ -265,8 +265,9 @@ def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, permutati
     the total population. For each window with more cases than expected (E = C × pop_w / P), the
     log-likelihood ratio is LLR = c ln(c/E) + (C−c) ln((C−c)/(C−E)); the most likely cluster
     maximises it. Its significance is assessed by Monte Carlo: the C cases are redistributed
-    ``permutations`` times over the areas (multinomial, proportional to population: the null conditional
-    on the total), the maximum LLR of each replicate recorded, and p = rank / (permutations + 1).
+    ``permutations`` times over the areas (multinomial, proportional to population: the null
+    conditional on the total), the maximum LLR of each replicate recorded, and
+    p = rank / (permutations + 1).
     Secondary clusters are the next-highest-LLR windows that overlap no earlier cluster,
     compared against the same null distribution of maxima (as SaTScan's default
     "no geographical overlap").

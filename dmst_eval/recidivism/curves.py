@@ -482,7 +482,8 @@ CIF_EXPLANATION = (
 
 def cumulative_incidence(df: pd.DataFrame, duration: str = "duration", cause: str = "cause",
                          event_of_interest: int = 1, competing: int | Sequence[int] = 2,
-                         censored: int | Sequence[int] = 0, level: float = 0.95, months: Sequence[float] = (6, 12, 24),
+                         censored: int | Sequence[int] = 0, level: float = 0.95,
+                         months: Sequence[float] = (6, 12, 24),
                          days_per_unit: float = 1.0,
                          time_unit: str = "days") -> CumulativeIncidenceResult:
     """Aalen-Johansen cumulative incidence of the event of interest with competing events.

@@ -39,7 +39,7 @@ from ._util import (
     COVARIATES, SeparationWarning, WISER_LIKE_CUTOFF, WISER_LIKE_WEIGHTS, WISER_PUBLISHED,
 )
 from .frames import analysis_frame, screening_features
-from .logistic import RiskModel, fit_risk_model
+from .logistic import RiskModelResult, fit_risk_model
 from .screening import (
     CalibrationResult, ROCResult, calibration, points_score, roc_auc, screening_performance,
     wiser_like_score,
@@ -51,7 +51,7 @@ __all__ = [
     'analysis_frame',
     'screening_features',
     'fit_risk_model',
-    'RiskModel',
+    'RiskModelResult',
     'screening_performance',
     'roc_auc',
     'ROCResult',
@@ -67,7 +67,7 @@ __all__ = [
 ]
 
 
-_DEPRECATED = {"RiskDataError": "InputError"}
+_DEPRECATED = {"RiskModel": "RiskModelResult", "RiskDataError": "InputError"}
 
 
 def __getattr__(name: str):
@@ -79,7 +79,9 @@ def __getattr__(name: str):
 
         from dmst_eval import errors
 
-        warnings.warn(f"{__name__}.{name} is deprecated; use dmst_eval.errors.InputError",
+        new = _DEPRECATED[name]
+        where = "dmst_eval.errors" if new == "InputError" else __name__
+        warnings.warn(f"{__name__}.{name} is deprecated; use {where}.{new}",
                       DeprecationWarning, stacklevel=2)
-        return getattr(errors, _DEPRECATED[name])
+        return getattr(errors, new) if new == "InputError" else globals()[new]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,7 +18,7 @@ from dmst_eval.errors import InputError
 from ._util import SeparationWarning
 from .._compat import from_alpha, renamed_kwargs
 
-__all__ = ['fit_risk_model', 'RiskModel']
+__all__ = ['fit_risk_model', 'RiskModelResult']
 
 
 # ============================================================================================
@@ -135,7 +135,7 @@ def _plain_terms(sub: pd.DataFrame, predictors: list[str]) -> bool:
 @functools.lru_cache(maxsize=32)
 def _plain_design_info(predictors: tuple[str, ...]):
     """patsy's DesignInfo for an intercept and numeric columns (it depends on the names only);
-    :meth:`RiskModel.predict` builds new design matrices with it."""
+    :meth:`RiskModelResult.predict` builds new design matrices with it."""
     import patsy
 
     demo = pd.DataFrame({p: [0.0, 1.0] for p in predictors})
@@ -390,7 +390,7 @@ def _fmt(x: float) -> str:
 
 
 @dataclass
-class RiskModel:
+class RiskModelResult:
     """A fitted risk model (see :func:`fit_risk_model`).
 
     Attributes
@@ -440,7 +440,8 @@ class RiskModel:
         return s
 
     def __repr__(self) -> str:  # pragma: no cover - cosmetic
-        return (f"RiskModel(method={self.method!r}, outcome={self.outcome!r}, n_obs={self.n_obs}, "
+        return (f"RiskModelResult(method={self.method!r}, outcome={self.outcome!r}, "
+                f"n_obs={self.n_obs}, "
                 f"n_events={self.n_events}, n_dropped={self.n_dropped}, "
                 f"terms={list(self.params_.index)})")
 
@@ -545,7 +546,7 @@ class RiskModel:
 @renamed_kwargs(alpha=("level", from_alpha))
 def fit_risk_model(df: pd.DataFrame, outcome: str, predictors: Sequence[str],
                    cluster: str | None = None, method: str = "logit", missing: str = "drop",
-                   level: float = 0.95, pl: bool = True) -> RiskModel:
+                   level: float = 0.95, pl: bool = True) -> RiskModelResult:
     """Logistic regression of a binary outcome on risk factors, reported as odds ratios.
 
     Parameters
@@ -567,7 +568,7 @@ def fit_risk_model(df: pd.DataFrame, outcome: str, predictors: Sequence[str],
         a factor (almost) perfectly predicts the outcome.
     missing : {"drop", "raise"}
         Complete-case analysis (default; the number of dropped rows is in ``n_dropped`` and
-        reported by :meth:`RiskModel.sentences`) or an error.
+        reported by :meth:`RiskModelResult.sentences`) or an error.
     level : float
         Confidence level of the intervals (default 0.95; ``alpha=`` is its deprecated old name).
     pl : bool
@@ -578,7 +579,7 @@ def fit_risk_model(df: pd.DataFrame, outcome: str, predictors: Sequence[str],
 
     Returns
     -------
-    RiskModel
+    RiskModelResult
 
     Warns
     -----
@@ -604,7 +605,7 @@ def fit_risk_model(df: pd.DataFrame, outcome: str, predictors: Sequence[str],
 
 
 def _fit_risk_model(df, outcome, predictors, cluster, method, missing, alpha,
-                    pl=True) -> RiskModel:
+                    pl=True) -> RiskModelResult:
     if method not in ("logit", "firth"):
         raise InputError(f"method must be 'logit' or 'firth', got {method!r}")
     if cluster is not None and method == "firth":
@@ -687,7 +688,7 @@ def _fit_risk_model(df, outcome, predictors, cluster, method, missing, alpha,
             "ci_upper": np.exp(hi),
             "p_value": pvals,
         })
-    return RiskModel(
+    return RiskModelResult(
         method=method, outcome=outcome, predictors=list(predictors),
         params_=pd.Series(params, index=names, name="coef"),
         bse_=pd.Series(bse, index=names, name="se"), odds_ratios=ors,
