@@ -1254,11 +1254,18 @@ class Brief:
         csup = self.suppress(counts, count_cols=["victims", "revictimized_12m"],
                              complementary="columns")
         enough = min(n_ref, n_not) >= 2 * t and n_out >= t
+        res = None
         if enough:
             covs = [c for c in ("male", "age_at_start", "prior_sexual_abuse", "prior_runaway",
                                 "substance_use", "congregate_before", "awol_before")
                     if c in sf.columns]
-            res = ev.iptw_effect(sf, "referred", "revictimized_12m", covs)
+            try:
+                res = ev.iptw_effect(sf, "referred", "revictimized_12m", covs)
+            except ev.InputError as exc:  # separation / no overlap: no fair comparison here
+                parts.append(_p(f"Referred and not-referred victims in {self.scope} differ too "
+                                f"much in '{exc.column}' to compare them fairly, so the effect "
+                                "of service referral is not estimated.", "dmst-note"))
+        if res is not None:
             summ = res.summary[res.summary["measure"] == "risk_difference"]
             if self.audience == "public":  # the unadjusted difference adds nothing for readers
                 summ = summ[summ["method"] != "naive"]
@@ -1279,7 +1286,7 @@ class Brief:
                                      "care and AWOL; unmeasured differences may remain.")
             parts.append(h)
             tables["service_effect"] = et2
-        else:
+        elif not enough:
             parts.append(_p(f"Too few victims in {self.scope} with a year of follow-up to "
                             "estimate the effect of service referral reliably.", "dmst-note"))
         h, c2 = self.table(csup, caption="Victims with 12 months of follow-up, by referral")
