@@ -1094,7 +1094,7 @@ class Brief:
         method = "firth" if n_events < 100 else "logit"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            m = risk.fit_risk_model(fr, "victim", preds, method=method)
+            m = risk.fit_risk_model(fr, "victim", preds, method=method, missing="drop")
         self._cache["risk_model"] = m
         return m
 
@@ -1260,7 +1260,7 @@ class Brief:
                                 "substance_use", "congregate_before", "awol_before")
                     if c in sf.columns]
             try:
-                res = ev.iptw_effect(sf, "referred", "revictimized_12m", covs)
+                res = ev.iptw_effect(sf, "referred", "revictimized_12m", covs, missing="drop")
             except ev.InputError as exc:  # separation / no overlap: no fair comparison here
                 parts.append(_p(f"Referred and not-referred victims in {self.scope} differ too "
                                 f"much in '{exc.column}' to compare them fairly, so the effect "

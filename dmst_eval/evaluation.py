@@ -328,7 +328,7 @@ def _weights(e: np.ndarray, t: np.ndarray, estimand: str, p: float) -> np.ndarra
 
 def iptw_effect(df: pd.DataFrame, treatment: str, outcome: str, covariates: Sequence[str],
                 estimand: str = "ATE", trim: float | None = 0.01, method: str = "iptw",
-                missing: str = "drop") -> IPTWResult:
+                missing: str = "raise") -> IPTWResult:
     """Effect of a binary treatment on an outcome by inverse-probability-of-treatment weighting.
 
     Steps: (1) a logistic regression of treatment on the covariates gives each child's propensity
@@ -364,9 +364,10 @@ def iptw_effect(df: pd.DataFrame, treatment: str, outcome: str, covariates: Sequ
     method : {"iptw", "aipw"}
         The adjusted estimator reported as the main result (the other rows are always naive and
         iptw; ``aipw`` adds a third). AIPW is available for the ATE.
-    missing : {"drop", "raise"}
-        Rows with a missing treatment, outcome or covariate are dropped (counted in
-        ``n_dropped``) or raise an error.
+    missing : {"raise", "drop"}
+        A row with a missing treatment, outcome or covariate raises an error (default, as
+        everywhere in dmst-eval) or, with ``"drop"``, is left out: the count is in
+        ``n_dropped`` and in the result's notes.
 
     Returns
     -------
@@ -397,11 +398,15 @@ def iptw_effect(df: pd.DataFrame, treatment: str, outcome: str, covariates: Sequ
     M = np.column_stack([data[c] for c in cols])
     ok = ~np.isnan(M).any(axis=1)
     n_dropped = int((~ok).sum())
+    if missing not in ("raise", "drop"):
+        raise InputError(f"missing={missing!r}", expected="'raise' or 'drop'")
     if n_dropped and missing == "raise":
-        bad = df.index[~ok]
+        first_bad = [c for c in cols if np.isnan(data[c]).any()]
         raise InputError(
-            f"iptw_effect: {n_dropped} row(s) with missing values in {cols} (rows {list(bad[:10])});"
-            " expected complete data (or pass missing='drop')")
+            f"iptw_effect: {n_dropped} row(s) with missing values", table="df",
+            column=first_bad[0], rows=np.flatnonzero(~ok)[:10].tolist(),
+            expected="complete data in " + ", ".join(cols) + " (or pass missing='drop' for a "
+                     "complete-case analysis that reports how many rows it dropped)")
     M = M[ok]
     t, y, Xc = M[:, 0], M[:, 1], M[:, 2:]
     if not set(np.unique(t)) <= {0.0, 1.0}:

@@ -110,10 +110,12 @@ def test_iptw_bad_input_messages():
 def test_iptw_missing_rows_dropped_and_counted():
     d = _tiny(reps=5).astype(float)
     d.loc[[0, 9], "x"] = np.nan
-    r = ev.iptw_effect(d, "t", "y", ["x"], trim=None)
+    r = ev.iptw_effect(d, "t", "y", ["x"], trim=None, missing="drop")
     assert r.n_dropped == 2 and r.n_used == 38
-    with pytest.raises(InputError, match="missing"):
-        ev.iptw_effect(d, "t", "y", ["x"], missing="raise")
+    assert any("2 row(s) with missing values dropped" in n for n in r.notes)
+    with pytest.raises(InputError, match="2 row") as e:        # missing="raise" is the default
+        ev.iptw_effect(d, "t", "y", ["x"])
+    assert e.value.column == "x" and e.value.rows == [0, 9]
 
 
 def test_iptw_plots_return_axes():

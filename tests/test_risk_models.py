@@ -225,12 +225,12 @@ def test_complete_case_counts_dropped_rows():
     df = _table_frame(12, 30, 8, 150)
     df["z"] = pd.array([True, False] * 100, dtype="boolean")
     df.loc[[0, 5, 50], "z"] = pd.NA
-    m = risk.fit_risk_model(df, "y", ["x", "z"])
+    m = risk.fit_risk_model(df, "y", ["x", "z"], missing="drop")
     assert (m.n_obs, m.n_dropped, m.dropped_by) == (197, 3, {"z": 3})
     assert m.n_events == df.y[df.z.notna()].sum()
     assert any("3 children with missing information" in s for s in m.sentences())
     with pytest.raises(InputError, match="3 rows have missing"):
-        risk.fit_risk_model(df, "y", ["x", "z"], missing="raise")
+        risk.fit_risk_model(df, "y", ["x", "z"])             # missing="raise" is the default
 
 
 def test_predict_matches_linear_predictor():

@@ -545,7 +545,7 @@ class RiskModelResult:
 
 @renamed_kwargs(alpha=("level", from_alpha))
 def fit_risk_model(df: pd.DataFrame, outcome: str, predictors: Sequence[str],
-                   cluster: str | None = None, method: str = "logit", missing: str = "drop",
+                   cluster: str | None = None, method: str = "logit", missing: str = "raise",
                    level: float = 0.95, pl: bool = True) -> RiskModelResult:
     """Logistic regression of a binary outcome on risk factors, reported as odds ratios.
 
@@ -566,9 +566,10 @@ def fit_risk_model(df: pd.DataFrame, outcome: str, predictors: Sequence[str],
         ``"firth"``: Firth's penalised likelihood (Heinze & Schemper 2002), profile penalised
         likelihood CIs and penalised likelihood-ratio p-values -- use it when events are few or
         a factor (almost) perfectly predicts the outcome.
-    missing : {"drop", "raise"}
-        Complete-case analysis (default; the number of dropped rows is in ``n_dropped`` and
-        reported by :meth:`RiskModelResult.sentences`) or an error.
+    missing : {"raise", "drop"}
+        A row with a missing value raises an error naming the column and rows (default, as
+        everywhere in dmst-eval), or ``"drop"``: complete-case analysis, the number of dropped
+        rows in ``n_dropped`` and reported by :meth:`RiskModelResult.sentences`.
     level : float
         Confidence level of the intervals (default 0.95; ``alpha=`` is its deprecated old name).
     pl : bool
