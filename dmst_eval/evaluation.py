@@ -1085,8 +1085,8 @@ def _mixed_reml_nested(d: pd.DataFrame):
 # =============================================================================================
 # Analysis frame for the service question
 # =============================================================================================
-def service_frame(cd, referral_days: int = 30, followup_days: int = 365,
-                  region: str | None = None) -> pd.DataFrame:
+def service_frame(cd, region: str | None = None, *, referral_days: int = 30,
+                  followup_days: int = 365) -> pd.DataFrame:
     """Analysis frame for "does a Restore & Recovery referral prevent re-victimization?".
 
     One row per confirmed victim, with the definitions the synthetic generator documents (see
@@ -1128,6 +1128,13 @@ def service_frame(cd, referral_days: int = 30, followup_days: int = 365,
     """
     from dmst_eval.tracking import confirmed_episodes
 
+    flags = ["prior_sexual_abuse", "prior_runaway", "substance_use", "juvenile_justice", "lgbtq"]
+    for table, cols in {"children": ["child_id", "birth_date", "sex", "region", *flags],
+                        "episodes": ["child_id", "identified_at", "began_at", "confirmed"],
+                        "services": ["child_id", "referred_at", "started_at"],
+                        "placements": ["child_id", "start", "setting"],
+                        "awol_episodes": ["child_id", "start"]}.items():
+        require_columns(cd.tables[table], cols, table=table)
     ep = confirmed_episodes(cd, region)
     end = pd.Timestamp(cd.meta["study_end"]) + pd.Timedelta(days=1)
     study_start = pd.Timestamp(cd.meta["study_start"]).to_datetime64()

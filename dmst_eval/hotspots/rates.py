@@ -9,7 +9,7 @@ import pandas as pd
 from scipy import stats
 
 from dmst_eval._compat import renamed_kwargs
-from dmst_eval.errors import InputError, resolve_window
+from dmst_eval.errors import InputError, require_columns, resolve_window
 
 from ._util import _as_array, _ids, _new_ax, _OKABE, _suppressed, _weights
 from .maps import choropleth, _explore
@@ -66,6 +66,8 @@ def case_events(cd, start=None, end=None, confirmed_only: bool = True,
     169
     """
     ep = cd.episodes
+    require_columns(ep, [date_col, "confirmed"] if confirmed_only else [date_col],
+                    table="episodes")
     start, end = _window(cd, start, end)
     d = pd.to_datetime(ep[date_col])
     keep = (d >= start) & (d < end + pd.Timedelta(days=1))
@@ -106,7 +108,11 @@ def victims(cd, start=None, end=None, place: str = "home_town", confirmed_only: 
     """
     if place not in ("home_town", "episode_town"):
         raise InputError(f"place must be 'home_town' or 'episode_town', got {place!r}")
+    if place == "home_town":
+        require_columns(cd.children, ["child_id", "home_town"], table="children")
     ep = case_events(cd, start, end, confirmed_only=confirmed_only, date_col=date_col)
+    require_columns(ep, ["child_id", "episode_id"] + (["town"] if place == "episode_town"
+                                                      else []), table="episodes")
     ep = ep.sort_values([date_col, "episode_id"], kind="stable").drop_duplicates("child_id")
     if place == "home_town":
         home = cd.children.set_index("child_id")["home_town"]

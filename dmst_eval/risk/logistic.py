@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from dmst_eval.errors import InputError
+from dmst_eval.errors import InputError, require_columns
 
 from ._util import SeparationWarning
 from .._compat import from_alpha, renamed_kwargs
@@ -69,9 +69,8 @@ def _build_design(df: pd.DataFrame, outcome: str, predictors: Sequence[str],
     predictors = list(predictors)
     if not predictors:
         raise InputError("give at least one predictor")
-    if outcome not in df.columns:
-        raise InputError(f"outcome column {outcome!r} not in the frame "
-                            f"(columns: {list(df.columns)[:20]})")
+    # plain column names are checked here (terms with functions are left to patsy)
+    require_columns(df, [outcome, *[p for p in predictors if p.isidentifier()], cluster])
     used = _columns_used(df, predictors)
     if not used:
         raise InputError(f"none of the predictors {predictors} names a column of the frame")

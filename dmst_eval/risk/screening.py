@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from dmst_eval.errors import InputError
+from dmst_eval.errors import InputError, require_columns
 from dmst_eval.intervals import wilson_ci
 
 from ._util import WISER_LIKE_WEIGHTS
@@ -333,9 +333,8 @@ def points_score(df: pd.DataFrame, weights: Mapping[str, float],
     """
     if not weights:
         raise InputError("weights is empty")
-    miss = [c for c in weights if c not in df.columns]
-    if miss:
-        raise InputError(f"points rule items {miss} are not columns of the frame")
+    require_columns(df, list(weights), table="df",
+                    expected="a column for every item of the points rule")
     if missing not in ("raise", "zero", "nan"):
         raise InputError(f"missing must be 'raise', 'zero' or 'nan', got {missing!r}")
     total = np.zeros(len(df))
