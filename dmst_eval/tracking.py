@@ -530,11 +530,10 @@ def _town_population() -> pd.DataFrame:
     """
     from dmst_eval import geography
 
-    key = (geography._file_key(geography.reference_dir() / "ct_towns.csv"),
-           geography._override_key(None))
+    key = geography.reference_key()
     tab = _TOWN_POPULATION.get(key)
     if tab is None:
-        tab = geography._town_table()[["town", "population_under18_2010"]]
+        tab = geography.town_table()[["town", "population_under18_2010"]]
         reg = geography.town_area_offices()[["town", "dcf_region"]]
         tab = tab.merge(reg, on="town", how="left").rename(
             columns={"population_under18_2010": "population_under18", "dcf_region": "region"})
