@@ -32,7 +32,8 @@ import pandas as pd
 from scipy import stats
 
 from dmst_eval import schema
-from dmst_eval.tracking import _check_region, _require, confirmed_episodes
+from dmst_eval.errors import InputError, require_columns
+from dmst_eval.tracking import confirmed_episodes
 
 __all__ = ["STRATEGIES", "QUESTIONS", "FRAMES", "Measure", "ScorecardResult", "RBAInputError",
            "load_measures", "load_targets", "measures", "prepare_frames", "scorecard"]
@@ -46,8 +47,17 @@ FRAMES = {"reports": "date", "victims": "date", "services": "date", "trainings":
 DEFAULT_PASS_MARK = 70.0
 
 
-class RBAInputError(ValueError):
-    """Bad measure definition, targets or arguments."""
+#: Deprecated alias of :class:`dmst_eval.errors.InputError` (the one input error).
+RBAInputError = InputError
+
+
+def _check_region(region):
+    if region is not None and region not in schema.REGIONS:
+        raise InputError(f"region {region!r} is not one of {list(schema.REGIONS)}")
+
+
+def _require(df: pd.DataFrame, table: str, cols) -> None:
+    require_columns(df, cols, table=table)
 
 
 @dataclass(frozen=True)
@@ -621,7 +631,7 @@ def _year_bounds(y0: int, y1: int) -> tuple[pd.Timestamp, pd.Timestamp]:
     return pd.Timestamp(f"{y0}-01-01"), pd.Timestamp(f"{y1}-12-31 23:59:59.999999999")
 
 
-def scorecard(cd, region: str | None = None, start=None, end=None, baseline=None,
+def scorecard(cd, start=None, end=None, region: str | None = None, baseline=None,
               targets: str | Path | dict | None = None, measures: str | Path | list | None = None,
               pass_mark: float = DEFAULT_PASS_MARK) -> ScorecardResult:
     """Compute the RBA scorecard.
@@ -629,11 +639,11 @@ def scorecard(cd, region: str | None = None, start=None, end=None, baseline=None
     Parameters
     ----------
     cd : CaseData
-    region : str, optional
-        One DCF region (see the module notes for which region each measure uses).
     start, end : date-like, optional
         Reporting period (inclusive). Default: the last three calendar years of the data
         (``end`` = ``cd.meta["study_end"]``).
+    region : str, optional
+        One DCF region (see the module notes for which region each measure uses).
     baseline : (int, int), optional
         First and last baseline year (inclusive). Default: the five years before ``start``
         (not before the study start; if the reporting period starts with the data, its first
