@@ -155,6 +155,7 @@ class IPTWResult:
         return self.love_plot(ax=ax)
 
     def love_plot(self, ax=None, threshold: float = 0.1):
+        from dmst_eval import plots as _plots
         import matplotlib.pyplot as plt
 
         _style()
@@ -162,8 +163,8 @@ class IPTWResult:
             _, ax = plt.subplots(figsize=(6, 0.35 * len(self.balance) + 1.5))
         b = self.balance.iloc[::-1]
         y = np.arange(len(b))
-        ax.scatter(b["smd_before"].abs(), y, marker="o", color="#E69F00", label="before weighting")
-        ax.scatter(b["smd_after"].abs(), y, marker="s", color="#0072B2", label="after weighting")
+        ax.scatter(b["smd_before"].abs(), y, marker="o", color=_plots.OKABE_ITO["orange"], label="before weighting")
+        ax.scatter(b["smd_after"].abs(), y, marker="s", color=_plots.OKABE_ITO["blue"], label="after weighting")
         ax.axvline(threshold, color="grey", ls="--", lw=1)
         ax.set_yticks(y)
         ax.set_yticklabels(b["covariate"])
@@ -174,6 +175,7 @@ class IPTWResult:
 
     def plot_propensity(self, ax=None):
         """Overlap of propensity scores in the two groups."""
+        from dmst_eval import plots as _plots
         import matplotlib.pyplot as plt
 
         _style()
@@ -181,9 +183,9 @@ class IPTWResult:
             _, ax = plt.subplots(figsize=(6, 3.5))
         t = self.treated_
         bins = np.linspace(0, 1, 26)
-        ax.hist(self.propensity_[t == 1], bins=bins, alpha=0.6, color="#0072B2", label="treated",
+        ax.hist(self.propensity_[t == 1], bins=bins, alpha=0.6, color=_plots.OKABE_ITO["blue"], label="treated",
                 density=True)
-        ax.hist(self.propensity_[t == 0], bins=bins, alpha=0.6, color="#E69F00", label="comparison",
+        ax.hist(self.propensity_[t == 0], bins=bins, alpha=0.6, color=_plots.OKABE_ITO["orange"], label="comparison",
                 density=True)
         ax.set_xlabel("propensity score")
         ax.set_ylabel("density")
@@ -192,6 +194,7 @@ class IPTWResult:
 
     def plot_effects(self, ax=None, measure: str = "risk_difference"):
         """Naive versus adjusted estimates with 95% CIs (and the truth if given)."""
+        from dmst_eval import plots as _plots
         import matplotlib.pyplot as plt
 
         _style()
@@ -201,7 +204,7 @@ class IPTWResult:
         y = np.arange(len(s))[::-1]
         ax.errorbar(s["estimate"], y, xerr=[s["estimate"] - s["ci_lower"],
                                             s["ci_upper"] - s["estimate"]],
-                    fmt="o", color="#0072B2", capsize=3)
+                    fmt="o", color=_plots.OKABE_ITO["blue"], capsize=3)
         ax.axvline(1.0 if measure == "risk_ratio" else 0.0, color="grey", lw=1)
         ax.set_yticks(y)
         ax.set_yticklabels(s["method"])
@@ -569,18 +572,19 @@ class ITSResult:
         many periods as there are before it — a trend is not extrapolated further than the data
         that estimated it).
         """
+        from dmst_eval import plots as _plots
         import matplotlib.pyplot as plt
 
         _style()
         if ax is None:
             _, ax = plt.subplots(figsize=(8, 3.5))
         d = self.data
-        ax.plot(d["date"], d["observed"], "o", ms=3, color="#999999", label="observed")
-        ax.plot(d["date"], d["fitted"], color="#0072B2", lw=2, label="fitted")
+        ax.plot(d["date"], d["observed"], "o", ms=3, color=_plots.GREY, label="observed")
+        ax.plot(d["date"], d["fitted"], color=_plots.OKABE_ITO["blue"], lw=2, label="fitted")
         n_pre = int((d["post"] == 0).sum())
         h = n_pre if horizon is None else int(horizon)
         post = (d["post"] == 1) & (np.arange(len(d)) < n_pre + h)
-        ax.plot(d.loc[post, "date"], d.loc[post, "counterfactual"], color="#D55E00", ls="--",
+        ax.plot(d.loc[post, "date"], d.loc[post, "counterfactual"], color=_plots.OKABE_ITO["vermillion"], ls="--",
                 lw=2, label="counterfactual (pre-law trend continued)")
         ax.axvline(self.intervention, color="black", lw=1)
         ax.set_ylabel("count per period")
@@ -881,6 +885,7 @@ class PrePostResult:
 
     def plot(self, ax=None):
         """Mean knowledge gain per curriculum with 95% CIs (both methods)."""
+        from dmst_eval import plots as _plots
         import matplotlib.pyplot as plt
 
         _style()
@@ -888,8 +893,8 @@ class PrePostResult:
         groups = list(dict.fromkeys(s["group"]))
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 0.45 * len(groups) + 1.5))
-        for k, (m, col, off) in enumerate((("paired", "#E69F00", 0.15),
-                                           ("mixed", "#0072B2", -0.15))):
+        for k, (m, col, off) in enumerate((("paired", _plots.OKABE_ITO["orange"], 0.15),
+                                           ("mixed", _plots.OKABE_ITO["blue"], -0.15))):
             d = s[s.method == m].set_index("group").reindex(groups)
             y = np.arange(len(groups))[::-1] + off
             est = d["estimate"].to_numpy(float)

@@ -190,7 +190,7 @@ def test_points_score_missing_items():
     assert risk.points_score(df, {"a": 10, "b": 5}, missing="zero").tolist() == [15, 5, 0]
     out = risk.points_score(df, {"a": 10, "b": 5}, missing="nan")
     assert out.iloc[0] == 15 and np.isnan(out.iloc[1])
-    with pytest.raises(InputError, match="not columns"):
+    with pytest.raises(InputError, match=r"df\.zzz: column not found"):
         risk.points_score(df, {"zzz": 1})
     with pytest.raises(InputError, match="0/1 or boolean"):
         risk.points_score(pd.DataFrame({"a": [0, 3]}), {"a": 1})

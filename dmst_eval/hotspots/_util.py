@@ -32,8 +32,28 @@ def _const(name: str, default):
         return default
 
 
-_OKABE = {"orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
-          "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "black": "#000000"}
+class _PlotsColours(dict):
+    """The house palette, read from :mod:`dmst_eval.plots` on first use (so that importing the
+    analysis modules does not import matplotlib)."""
+
+    def __init__(self, source: str):
+        super().__init__()
+        self._source = source
+
+    def _load(self):
+        if not dict.__len__(self):
+            from dmst_eval import plots
+
+            self.update(getattr(plots, self._source)() if callable(getattr(plots, self._source))
+                        else getattr(plots, self._source))
+
+    def __getitem__(self, key):
+        self._load()
+        return dict.__getitem__(self, key)
+
+
+#: Okabe-Ito colours by name: ``plots.OKABE_ITO``.
+_OKABE = _PlotsColours("OKABE_ITO")
 
 
 def _new_ax(ax, size="map"):

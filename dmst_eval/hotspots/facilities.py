@@ -42,15 +42,16 @@ class FacilityExcessResult:
 
     def plot(self, ax=None, label: bool = True, title: str | None = None):
         """Funnel plot of O/E against expected victims, with 95% and 99.8% Poisson limits."""
+        from dmst_eval import plots as _plots
         ax = _new_ax(ax, "default")
         s = self.summary[self.summary["expected"] > 0]
         emax = max(float(s["expected"].max()) * 1.1, 1.0) if len(s) else 1.0
         grid = np.linspace(max(emax / 400, 0.02), emax, 300)
         for lvl, ls in ((0.95, "--"), (0.998, ":")):
             lo, hi = _funnel_limits(grid, lvl)
-            ax.plot(grid, hi, ls=ls, color="#555555", lw=1.2,
+            ax.plot(grid, hi, ls=ls, color=_plots.REFERENCE_COLOR, lw=1.2,
                     label=f"{lvl * 100:g}% limits")
-            ax.plot(grid, lo, ls=ls, color="#555555", lw=1.2)
+            ax.plot(grid, lo, ls=ls, color=_plots.REFERENCE_COLOR, lw=1.2)
         ax.axhline(1.0, color="black", lw=0.8)
         col = np.where(s["flagged"], _OKABE["vermillion"], _OKABE["blue"])
         ax.scatter(s["expected"], s["ratio"], c=col, s=28, zorder=3, edgecolor="white", lw=0.5)

@@ -202,6 +202,7 @@ class ScanResult:
 
         Clusters with p < ``alpha`` get a solid black outline, others a dashed grey one.
         """
+        from dmst_eval import plots as _plots
         g = self.gdf.copy()
         if show_rates:
             g["rate"] = np.where(self.population > 0, self.cases / np.where(
@@ -212,7 +213,7 @@ class ScanResult:
                             title=title or "Spatial scan clusters (Kulldorff, Poisson)")
         else:
             ax = _new_ax(ax)
-            g.plot(ax=ax, color="#F2F2F2", edgecolor="white", linewidth=0.3)
+            g.plot(ax=ax, color=_plots.BACKGROUND_AREA_COLOR, edgecolor="white", linewidth=0.3)
             ax.set_axis_off()
             ax.set_title(title or "Spatial scan clusters (Kulldorff, Poisson)")
         ids = g[self.id_col].to_numpy() if self.id_col in g.columns else np.arange(len(g))
@@ -220,7 +221,7 @@ class ScanResult:
             sub = g[np.isin(ids, row["areas"])]
             shape = sub.dissolve()
             sig = row["p_value"] < alpha
-            shape.boundary.plot(ax=ax, color="black" if sig else "#777777",
+            shape.boundary.plot(ax=ax, color="black" if sig else _plots.GREY_DARK,
                                 linewidth=2.2 if sig else 1.2, linestyle="-" if sig else "--")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -234,12 +235,13 @@ class ScanResult:
         if old_leg is not None:
             ax.add_artist(old_leg)
         ax.legend([Line2D([], [], color="black", lw=2.2),
-                   Line2D([], [], color="#777777", lw=1.2, ls="--")],
+                   Line2D([], [], color=_plots.GREY_DARK, lw=1.2, ls="--")],
                   [f"scan cluster, p < {alpha}", "scan cluster, not significant"],
                   loc="upper left", fontsize=8)
         return ax
 
     def explore(self, **kw):
+        from dmst_eval import plots as _plots
         g = self.gdf.copy()
         ids = g[self.id_col].to_numpy() if self.id_col in g.columns else np.arange(len(g))
         lab = np.full(len(g), "none", dtype=object)
@@ -250,7 +252,7 @@ class ScanResult:
         cats = [c for c in pd.unique(lab[lab != "none"])] + ["none"]
         pal = [_OKABE[k] for k in ("vermillion", "blue", "orange", "green", "purple",
                                    "sky_blue", "yellow", "black")]
-        cols = [pal[i % len(pal)] for i in range(len(cats) - 1)] + ["#EEEEEE"]
+        cols = [pal[i % len(pal)] for i in range(len(cats) - 1)] + [_plots.OTHER_COLOR]
         return g.explore(column="scan_cluster", categories=cats, cmap=cols, **kw)
 
 

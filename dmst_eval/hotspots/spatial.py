@@ -61,12 +61,15 @@ class GlobalMoranResult:
 
     def plot(self, ax=None):
         """Permutation distribution of I with the observed value marked."""
+        from dmst_eval import plots as _plots
+
         ax = _new_ax(ax, "small")
         sim = getattr(self.esda, "sim", None)
         if sim is not None:
             ax.hist(sim, bins=40, color=_OKABE["sky_blue"], edgecolor="white")
         ax.axvline(self.I, color=_OKABE["vermillion"], lw=2, label=f"observed I = {self.I:.3f}")
-        ax.axvline(self.EI, color="#555555", ls="--", lw=1, label="expected under no clustering")
+        ax.axvline(self.EI, color=_plots.REFERENCE_COLOR, ls="--", lw=1,
+                   label="expected under no clustering")
         ax.set_xlabel("Moran's I")
         ax.set_title(f"Global Moran's I (pseudo p = {self.p_sim:.3f})")
         ax.legend()
@@ -146,8 +149,11 @@ def global_moran(gdf, column=None, weights="queen", permutations: int = 999, see
 
 
 _QUAD = {1: "HH", 2: "LH", 3: "LL", 4: "HL"}
-_LISA_COLORS = {"HH": _OKABE["vermillion"], "HL": _OKABE["orange"], "LH": _OKABE["sky_blue"],
-                "LL": _OKABE["blue"], "not significant": "#E8E8E8"}
+def _lisa_colors() -> dict:
+    from dmst_eval import plots as _plots
+
+    return {"HH": _OKABE["vermillion"], "HL": _OKABE["orange"], "LH": _OKABE["sky_blue"],
+            "LL": _OKABE["blue"], "not significant": _plots.NOT_SIGNIFICANT_COLOR}
 
 
 @dataclass
@@ -168,14 +174,14 @@ class LocalMoranResult:
     def plot(self, ax=None, title: str | None = None):
         """LISA cluster map (Okabe–Ito colours)."""
         g = self.gdf.assign(cluster=self.summary["cluster"].to_numpy())
-        return _categorical_map(g, "cluster", _LISA_COLORS, ax=ax,
+        return _categorical_map(g, "cluster", _lisa_colors(), ax=ax,
                                 title=title or "Local Moran clusters (FDR-adjusted)",
                                 legend_title=f"q < {self.alpha}")
 
     def explore(self, **kw):
         g = self.gdf.assign(cluster=self.summary["cluster"].to_numpy(),
                             p_fdr=self.summary["p_fdr"].round(3).to_numpy())
-        return _categorical_explore(g, "cluster", _LISA_COLORS, **kw)
+        return _categorical_explore(g, "cluster", _lisa_colors(), **kw)
 
 
 def _local_prep(gdf, column, weights, id_col, events, population):
@@ -238,8 +244,11 @@ def local_moran(gdf, column=None, weights="queen", permutations: int = 9999, see
     return LocalMoranResult(summ, idc, alpha, gdf=g, esda=lm)
 
 
-_GI_COLORS = {"hot spot": _OKABE["vermillion"], "cold spot": _OKABE["blue"],
-              "not significant": "#E8E8E8"}
+def _gi_colors() -> dict:
+    from dmst_eval import plots as _plots
+
+    return {"hot spot": _OKABE["vermillion"], "cold spot": _OKABE["blue"],
+            "not significant": _plots.NOT_SIGNIFICANT_COLOR}
 
 
 @dataclass
@@ -263,14 +272,14 @@ class GiStarResult:
 
     def plot(self, ax=None, title: str | None = None):
         g = self.gdf.assign(spot=self.summary["spot"].to_numpy())
-        return _categorical_map(g, "spot", _GI_COLORS, ax=ax,
+        return _categorical_map(g, "spot", _gi_colors(), ax=ax,
                                 title=title or "Getis–Ord Gi* hot and cold spots (FDR-adjusted)",
                                 legend_title=f"q < {self.alpha}")
 
     def explore(self, **kw):
         g = self.gdf.assign(spot=self.summary["spot"].to_numpy(),
                             z=self.summary["z"].round(2).to_numpy())
-        return _categorical_explore(g, "spot", _GI_COLORS, **kw)
+        return _categorical_explore(g, "spot", _gi_colors(), **kw)
 
 
 def local_gi_star(gdf, column=None, weights="queen", permutations: int = 9999, seed=None, *,

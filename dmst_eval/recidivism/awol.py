@@ -67,6 +67,7 @@ class AwolTimingResult:
 
     def plot(self, ax=None, max_hours: float = 24 * 14):
         """Cumulative share of AWOL-onset episodes by hours since running, 48 h and 7 d marked."""
+        from dmst_eval import plots as _plots
         import matplotlib.pyplot as plt
 
         if ax is None:
@@ -75,10 +76,10 @@ class AwolTimingResult:
         if len(h):
             y = np.arange(1, len(h) + 1) / len(h)
             ax.step(np.concatenate([[0], h]), np.concatenate([[0], y]), where="post",
-                    color="#0072B2")
+                    color=_plots.OKABE_ITO["blue"])
         for x, lab in ((48, "48 hours"), (168, "7 days")):
-            ax.axvline(x, color="#D55E00", ls="--", lw=1)
-            ax.text(x, 0.03, f" {lab}", color="#D55E00", fontsize=8)
+            ax.axvline(x, color=_plots.OKABE_ITO["vermillion"], ls="--", lw=1)
+            ax.text(x, 0.03, f" {lab}", color=_plots.OKABE_ITO["vermillion"], fontsize=8)
         ax.set_xlim(0, max_hours)
         ax.set_ylim(0, 1)
         ax.set_xlabel("Hours from going missing to the start of exploitation")

@@ -450,18 +450,19 @@ class CumulativeIncidenceResult:
 
     def plot(self, ax=None):
         """Aalen-Johansen CIF with its CI beside the naive 1 - KM."""
+        from dmst_eval import plots as _plots
         import matplotlib.pyplot as plt
 
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 4.5))
         tb = self.table
         x = np.concatenate([[0], tb["time"]])
-        ax.step(x, np.concatenate([[0], tb["cif"]]), where="post", color="#0072B2",
+        ax.step(x, np.concatenate([[0], tb["cif"]]), where="post", color=_plots.OKABE_ITO["blue"],
                 label="Cumulative incidence (Aalen-Johansen)")
         ax.fill_between(x, np.concatenate([[0], tb["ci_lower"].fillna(0)]),
                         np.concatenate([[0], tb["ci_upper"].fillna(0)]), step="post",
-                        color="#0072B2", alpha=0.15, lw=0)
-        ax.step(x, np.concatenate([[0], tb["naive"]]), where="post", color="#D55E00", ls="--",
+                        color=_plots.OKABE_ITO["blue"], alpha=0.15, lw=0)
+        ax.step(x, np.concatenate([[0], tb["naive"]]), where="post", color=_plots.OKABE_ITO["vermillion"], ls="--",
                 label="Naive 1 - Kaplan-Meier (aging out as censoring)")
         ax.set_xlabel(f"Time since first identification ({self.time_unit})")
         ax.set_ylabel("Share re-victimized before 18")

@@ -161,6 +161,7 @@ class ROCResult:
 
     def plot(self, ax: Any = None, label: str | None = None):
         """ROC curve (sensitivity against 1 - specificity); returns the Axes."""
+        from dmst_eval import plots as _plots
         import matplotlib.pyplot as plt
 
         if ax is None:
@@ -168,7 +169,7 @@ class ROCResult:
         lab = label or f"AUC {self.auc:.3f} ({self.ci_lower:.3f}–{self.ci_upper:.3f})"
         ax.plot(1 - self.curve["specificity"], self.curve["sensitivity"], lw=2, label=lab,
                 drawstyle="steps-post")
-        ax.plot([0, 1], [0, 1], ls="--", color="#555555", lw=1)
+        ax.plot([0, 1], [0, 1], ls="--", color=_plots.REFERENCE_COLOR, lw=1)
         ax.set_xlabel("1 − specificity (share of non-victims flagged)")
         ax.set_ylabel("Sensitivity (share of victims flagged)")
         ax.set_xlim(0, 1)
@@ -231,6 +232,7 @@ class CalibrationResult:
 
     def plot(self, ax: Any = None):
         """Observed share (Wilson CI) against mean predicted risk per group; returns the Axes."""
+        from dmst_eval import plots as _plots
         import matplotlib.pyplot as plt
 
         if ax is None:
@@ -240,7 +242,7 @@ class CalibrationResult:
                     yerr=[t["observed"] - t["ci_lower"], t["ci_upper"] - t["observed"]],
                     fmt="o", capsize=3, label="observed (95% CI)")
         top = float(max(t["ci_upper"].max(), t["mean_predicted"].max())) * 1.05
-        ax.plot([0, top], [0, top], ls="--", color="#555555", lw=1, label="perfect calibration")
+        ax.plot([0, top], [0, top], ls="--", color=_plots.REFERENCE_COLOR, lw=1, label="perfect calibration")
         ax.set_xlabel("Mean predicted risk")
         ax.set_ylabel("Observed share identified")
         ax.set_title(f"Calibration slope {self.slope:.2f}, intercept {self.intercept:.2f}")
