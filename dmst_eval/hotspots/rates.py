@@ -160,6 +160,15 @@ class AreaRatesResult:
     total_population: float = 0.0
 
     @property
+    def conf_level(self) -> float:
+        """Deprecated name of :attr:`level`."""
+        import warnings
+
+        warnings.warn("AreaRatesResult.conf_level is deprecated; use .level", DeprecationWarning,
+                      stacklevel=2)
+        return self.level
+
+    @property
     def overall_rate(self) -> float:
         """Events per ``per`` population over all areas."""
         return self.total_events / self.total_population * self.per

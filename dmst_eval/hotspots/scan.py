@@ -173,6 +173,15 @@ class ScanResult:
     population: np.ndarray | None = field(repr=False, default=None)
 
     @property
+    def n_sim(self) -> int:
+        """Deprecated name of :attr:`permutations`."""
+        import warnings
+
+        warnings.warn("ScanResult.n_sim is deprecated; use .permutations", DeprecationWarning,
+                      stacklevel=2)
+        return self.permutations
+
+    @property
     def summary(self) -> pd.DataFrame:
         s = self.clusters.copy()
         s["areas"] = s["areas"].map(lambda a: ", ".join(map(str, a)))
