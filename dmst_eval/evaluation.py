@@ -140,6 +140,11 @@ class IPTWResult:
     notes: list[str] = field(default_factory=list)
     treated_: np.ndarray | None = field(default=None, repr=False)
 
+    @property
+    def n_obs(self) -> int:
+        """Sample size: rows used (the library-wide name; ``n_used`` is kept)."""
+        return self.n_used
+
     def estimate(self, method: str | None = None, measure: str = "risk_difference") -> pd.Series:
         """The summary row for ``method`` (default: the adjusted method) and ``measure``."""
         method = method or self.method

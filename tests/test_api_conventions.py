@@ -253,3 +253,15 @@ def test_renamed_names_still_work_with_a_deprecation_warning():
         assert risk.RiskModel is risk.RiskModelResult
     with pytest.raises(InputError, match="give level= only"):
         risk.roc_auc([0, 1], [0.1, 0.9], alpha=0.1, level=0.9)
+
+
+def test_results_report_sample_size_as_n_obs(surv):
+    from dmst_eval import evaluation as ev
+
+    cox = recidivism.fit_cox(surv, "stop", "event", ["x"], entry="start")
+    assert cox.n_obs == len(surv)
+    d = surv.assign(x2=np.where(np.arange(len(surv)) < 3, np.nan, surv["x"]))
+    r = ev.iptw_effect(d, "t", "y", ["x2"], missing="drop")
+    assert (r.n_obs, r.n_dropped) == (len(surv) - 3, 3)
+    m = risk.fit_risk_model(d, "y", ["x2"], missing="drop")
+    assert (m.n_obs, m.n_dropped) == (len(surv) - 3, 3)

@@ -403,6 +403,11 @@ class CoxResult:
         return state
 
     @property
+    def n_obs(self) -> int:
+        """Sample size: rows used (the library-wide name; ``n_rows`` is kept)."""
+        return self.n_rows
+
+    @property
     def hazard_ratios(self) -> pd.Series:
         """Hazard ratios exp(coef)."""
         return self.summary["hazard_ratio"]
