@@ -168,8 +168,10 @@ class IPTWResult:
             _, ax = plt.subplots(figsize=(6, 0.35 * len(self.balance) + 1.5))
         b = self.balance.iloc[::-1]
         y = np.arange(len(b))
-        ax.scatter(b["smd_before"].abs(), y, marker="o", color=_plots.OKABE_ITO["orange"], label="before weighting")
-        ax.scatter(b["smd_after"].abs(), y, marker="s", color=_plots.OKABE_ITO["blue"], label="after weighting")
+        ax.scatter(b["smd_before"].abs(), y, marker="o", color=_plots.OKABE_ITO["orange"],
+                   label="before weighting")
+        ax.scatter(b["smd_after"].abs(), y, marker="s", color=_plots.OKABE_ITO["blue"],
+                   label="after weighting")
         ax.axvline(threshold, color="grey", ls="--", lw=1)
         ax.set_yticks(y)
         ax.set_yticklabels(b["covariate"])
@@ -188,9 +190,11 @@ class IPTWResult:
             _, ax = plt.subplots(figsize=(6, 3.5))
         t = self.treated_
         bins = np.linspace(0, 1, 26)
-        ax.hist(self.propensity_[t == 1], bins=bins, alpha=0.6, color=_plots.OKABE_ITO["blue"], label="treated",
+        ax.hist(self.propensity_[t == 1], bins=bins, alpha=0.6, color=_plots.OKABE_ITO["blue"],
+                label="treated",
                 density=True)
-        ax.hist(self.propensity_[t == 0], bins=bins, alpha=0.6, color=_plots.OKABE_ITO["orange"], label="comparison",
+        ax.hist(self.propensity_[t == 0], bins=bins, alpha=0.6, color=_plots.OKABE_ITO["orange"],
+                label="comparison",
                 density=True)
         ax.set_xlabel("propensity score")
         ax.set_ylabel("density")
@@ -589,7 +593,8 @@ class ITSResult:
         n_pre = int((d["post"] == 0).sum())
         h = n_pre if horizon is None else int(horizon)
         post = (d["post"] == 1) & (np.arange(len(d)) < n_pre + h)
-        ax.plot(d.loc[post, "date"], d.loc[post, "counterfactual"], color=_plots.OKABE_ITO["vermillion"], ls="--",
+        ax.plot(d.loc[post, "date"], d.loc[post, "counterfactual"],
+                color=_plots.OKABE_ITO["vermillion"], ls="--",
                 lw=2, label="counterfactual (pre-law trend continued)")
         ax.axvline(self.intervention, color="black", lw=1)
         ax.set_ylabel("count per period")

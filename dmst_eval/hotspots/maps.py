@@ -76,10 +76,12 @@ def choropleth(gdf, column: str, ax=None, scheme: str | None = "fisher_jenks", k
                            hatch=_const("SUPPRESSED_HATCH", "///"), edgecolor=_plots.GREY_EDGE,
                            linewidth=0.3)
             handles.append(Patch(facecolor=_const("SUPPRESSED_COLOR", _plots.SUPPRESSED_COLOR),
-                                 hatch=_const("SUPPRESSED_HATCH", "///"), edgecolor=_plots.GREY_EDGE))
+                                 hatch=_const("SUPPRESSED_HATCH", "///"),
+                                 edgecolor=_plots.GREY_EDGE))
             labels.append(f"suppressed (<{suppress_below})")
         if nodata.any():
-            gdf[nodata].plot(ax=ax, facecolor=_plots.NO_DATA_COLOR, edgecolor=_plots.GREY_LIGHT, linewidth=0.3)
+            gdf[nodata].plot(ax=ax, facecolor=_plots.NO_DATA_COLOR, edgecolor=_plots.GREY_LIGHT,
+                             linewidth=0.3)
             handles.append(Patch(facecolor=_plots.NO_DATA_COLOR, edgecolor=_plots.GREY_LIGHT))
             labels.append("no data")
     ax.legend(handles, labels, title=legend_title, loc="lower right", fontsize=8,
@@ -130,7 +132,8 @@ def _explore(gdf, column, by, suppress_below, **kw):
         for c in ("ci_lower", "ci_upper"):
             if c in g:
                 g[c] = g[c].where(~supp)
-        kw.setdefault("missing_kwds", {"color": _plots.SUPPRESSED_COLOR, "label": f"suppressed (<{suppress_below})"})
+        kw.setdefault("missing_kwds", {"color": _plots.SUPPRESSED_COLOR,
+                                       "label": f"suppressed (<{suppress_below})"})
     for c in g.columns:
         if g[c].dtype.kind == "f":
             g[c] = g[c].round(2)

@@ -430,7 +430,8 @@ class CoxResult:
         y = np.arange(len(s))
         ax.errorbar(s["hazard_ratio"], y,
                     xerr=[s["hazard_ratio"] - s["ci_lower"], s["ci_upper"] - s["hazard_ratio"]],
-                    fmt="o", color=_plots.OKABE_ITO["blue"], ecolor=_plots.OKABE_ITO["blue"], capsize=3)
+                    fmt="o", color=_plots.OKABE_ITO["blue"], ecolor=_plots.OKABE_ITO["blue"],
+                    capsize=3)
         ax.axvline(1, color="0.5", lw=1, ls="--")
         from dmst_eval.plots import log_ratio_axis
 

@@ -462,7 +462,8 @@ class CumulativeIncidenceResult:
         ax.fill_between(x, np.concatenate([[0], tb["ci_lower"].fillna(0)]),
                         np.concatenate([[0], tb["ci_upper"].fillna(0)]), step="post",
                         color=_plots.OKABE_ITO["blue"], alpha=0.15, lw=0)
-        ax.step(x, np.concatenate([[0], tb["naive"]]), where="post", color=_plots.OKABE_ITO["vermillion"], ls="--",
+        ax.step(x, np.concatenate([[0], tb["naive"]]), where="post",
+                color=_plots.OKABE_ITO["vermillion"], ls="--",
                 label="Naive 1 - Kaplan-Meier (aging out as censoring)")
         ax.set_xlabel(f"Time since first identification ({self.time_unit})")
         ax.set_ylabel("Share re-victimized before 18")

@@ -242,7 +242,8 @@ class CalibrationResult:
                     yerr=[t["observed"] - t["ci_lower"], t["ci_upper"] - t["observed"]],
                     fmt="o", capsize=3, label="observed (95% CI)")
         top = float(max(t["ci_upper"].max(), t["mean_predicted"].max())) * 1.05
-        ax.plot([0, top], [0, top], ls="--", color=_plots.REFERENCE_COLOR, lw=1, label="perfect calibration")
+        ax.plot([0, top], [0, top], ls="--", color=_plots.REFERENCE_COLOR, lw=1,
+                label="perfect calibration")
         ax.set_xlabel("Mean predicted risk")
         ax.set_ylabel("Observed share identified")
         ax.set_title(f"Calibration slope {self.slope:.2f}, intercept {self.intercept:.2f}")
