@@ -287,15 +287,18 @@ def recurrent_frame(cd, start: Any = None, end: Any = None, censor_age: float = 
     kid_of_row = uniq.get_indexer(children["child_id"])
     k_rows = np.flatnonzero(kid_of_row >= 0)
     n_rows = np.bincount(kid_of_row[k_rows], minlength=len(uniq))
+    # messages give row positions, never the child ids themselves
     if (n_rows == 0).any():
-        unknown = uniq.difference(pd.Index(children["child_id"]))
-        raise InputError(
-            f"table 'episodes': child_id(s) {list(unknown[:10])} are not in 'children'; "
-            "expected every episode's child to be listed")
+        unknown = uniq[n_rows == 0]
+        rows = np.flatnonzero(cd.episodes["child_id"].isin(unknown).to_numpy())
+        raise InputError(f"{len(unknown)} child(ren) with episodes are not in 'children'",
+                         table="episodes", column="child_id", rows=rows[:10].tolist(),
+                         expected="every episode's child listed in 'children'")
     if (n_rows > 1).any():
-        raise InputError(
-            f"table 'children': child_id(s) {list(uniq[n_rows > 1][:10])} are listed more than "
-            "once; expected one row per child")
+        dup = np.flatnonzero(np.isin(kid_of_row, np.flatnonzero(n_rows > 1)))
+        raise InputError(f"{int((n_rows > 1).sum())} child(ren) are listed more than once",
+                         table="children", column="child_id", rows=dup[:10].tolist(),
+                         expected="one row per child")
     kid_row = np.empty(len(uniq), dtype=np.int64)
     kid_row[kid_of_row[k_rows]] = k_rows                     # children row of each child
     aging = _birthday(children["birth_date"].iloc[kid_row], censor_age).to_numpy()
