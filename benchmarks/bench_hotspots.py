@@ -22,7 +22,7 @@ def ct_towns() -> float:
     pop = t["population_under18"].to_numpy()
     y = np.random.default_rng(1).poisson(pop / pop.sum() * 400)
     t0 = time.perf_counter()
-    res = h.scan_statistic(t, y, pop, n_sim=999, seed=1)
+    res = h.scan_statistic(t, y, pop, permutations=999, seed=1)
     dt = time.perf_counter() - t0
     top = res.clusters.iloc[0]
     print(f"CT towns: 169 areas, {y.sum()} cases, 999 replications: {dt:.2f} s "
@@ -43,7 +43,7 @@ def synthetic_counties(n: int = 3000, cases: int = 3000) -> float:
     g = gpd.GeoDataFrame({"fips": [f"{i:05d}" for i in range(n)], "pop": pop, "y": y},
                          geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs="EPSG:5070")
     t0 = time.perf_counter()
-    res = h.scan_statistic(g, "y", "pop", n_sim=999, seed=1, id_col="fips")
+    res = h.scan_statistic(g, "y", "pop", permutations=999, seed=1, id_col="fips")
     dt = time.perf_counter() - t0
     top = res.clusters.iloc[0]
     print(f"synthetic: {n} areas, {y.sum()} cases, 999 replications: {dt:.1f} s "

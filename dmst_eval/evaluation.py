@@ -34,7 +34,7 @@ from dmst_eval._grouped import first_datetime
 from dmst_eval.errors import InputError, require_columns, resolve_window
 
 __all__ = [
-    "EvaluationInputError",
+    "InputError",
     "IPTWResult",
     "ITSResult",
     "PrePostResult",
@@ -54,12 +54,25 @@ SERVICE_COVARIATES = ("male", "age_at_start", "prior_sexual_abuse", "prior_runaw
 _Z = stats.norm.ppf(0.975)
 
 
-class EvaluationInputError(InputError):
-    """Bad input to an evaluation function; an :class:`~dmst_eval.errors.InputError`.
 
-    .. deprecated:: 0.2
-       Catch :class:`~dmst_eval.errors.InputError`; this name is kept as an alias.
-    """
+
+
+_DEPRECATED = {"EvaluationInputError": "InputError"}
+
+
+def __getattr__(name: str):
+    # Deprecated names kept working (see CHANGELOG.md): the old per-module error class is now
+    # dmst_eval.errors.InputError itself, so ``except EvaluationInputError`` still catches every
+    # input error.
+    if name in _DEPRECATED:
+        import warnings
+
+        from dmst_eval import errors
+
+        warnings.warn(f"{__name__}.{name} is deprecated; use dmst_eval.errors.InputError",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(errors, _DEPRECATED[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _style():
@@ -69,15 +82,6 @@ def _style():
         plots.apply_style()
     except Exception:  # pragma: no cover - plots module optional
         pass
-
-
-def _check_columns(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise EvaluationInputError(f"{what}: expected a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise EvaluationInputError(
-            f"{what}: column(s) {missing} not found; available columns: {list(df.columns)}")
 
 
 def _as_float(s: pd.Series, name: str, what: str) -> np.ndarray:
@@ -91,7 +95,7 @@ def _as_float(s: pd.Series, name: str, what: str) -> np.ndarray:
                              errors="raise").astype(float).to_numpy()
     except (TypeError, ValueError):
         bad = s.index[pd.to_numeric(s.astype("object"), errors="coerce").isna() & s.notna()]
-        raise EvaluationInputError(
+        raise InputError(
             f"{what}: column {name!r} must be numeric or boolean (0/1); non-numeric values in rows "
             f"{list(bad[:10])}") from None
 
@@ -136,6 +140,11 @@ class IPTWResult:
     notes: list[str] = field(default_factory=list)
     treated_: np.ndarray | None = field(default=None, repr=False)
 
+    @property
+    def n_obs(self) -> int:
+        """Sample size: rows used (the library-wide name; ``n_used`` is kept)."""
+        return self.n_used
+
     def estimate(self, method: str | None = None, measure: str = "risk_difference") -> pd.Series:
         """The summary row for ``method`` (default: the adjusted method) and ``measure``."""
         method = method or self.method
@@ -151,6 +160,7 @@ class IPTWResult:
         return self.love_plot(ax=ax)
 
     def love_plot(self, ax=None, threshold: float = 0.1):
+        from dmst_eval import plots as _plots
         import matplotlib.pyplot as plt
 
         _style()
@@ -158,8 +168,10 @@ class IPTWResult:
             _, ax = plt.subplots(figsize=(6, 0.35 * len(self.balance) + 1.5))
         b = self.balance.iloc[::-1]
         y = np.arange(len(b))
-        ax.scatter(b["smd_before"].abs(), y, marker="o", color="#E69F00", label="before weighting")
-        ax.scatter(b["smd_after"].abs(), y, marker="s", color="#0072B2", label="after weighting")
+        ax.scatter(b["smd_before"].abs(), y, marker="o", color=_plots.OKABE_ITO["orange"],
+                   label="before weighting")
+        ax.scatter(b["smd_after"].abs(), y, marker="s", color=_plots.OKABE_ITO["blue"],
+                   label="after weighting")
         ax.axvline(threshold, color="grey", ls="--", lw=1)
         ax.set_yticks(y)
         ax.set_yticklabels(b["covariate"])
@@ -170,6 +182,7 @@ class IPTWResult:
 
     def plot_propensity(self, ax=None):
         """Overlap of propensity scores in the two groups."""
+        from dmst_eval import plots as _plots
         import matplotlib.pyplot as plt
 
         _style()
@@ -177,9 +190,11 @@ class IPTWResult:
             _, ax = plt.subplots(figsize=(6, 3.5))
         t = self.treated_
         bins = np.linspace(0, 1, 26)
-        ax.hist(self.propensity_[t == 1], bins=bins, alpha=0.6, color="#0072B2", label="treated",
+        ax.hist(self.propensity_[t == 1], bins=bins, alpha=0.6, color=_plots.OKABE_ITO["blue"],
+                label="treated",
                 density=True)
-        ax.hist(self.propensity_[t == 0], bins=bins, alpha=0.6, color="#E69F00", label="comparison",
+        ax.hist(self.propensity_[t == 0], bins=bins, alpha=0.6, color=_plots.OKABE_ITO["orange"],
+                label="comparison",
                 density=True)
         ax.set_xlabel("propensity score")
         ax.set_ylabel("density")
@@ -188,6 +203,7 @@ class IPTWResult:
 
     def plot_effects(self, ax=None, measure: str = "risk_difference"):
         """Naive versus adjusted estimates with 95% CIs (and the truth if given)."""
+        from dmst_eval import plots as _plots
         import matplotlib.pyplot as plt
 
         _style()
@@ -197,7 +213,7 @@ class IPTWResult:
         y = np.arange(len(s))[::-1]
         ax.errorbar(s["estimate"], y, xerr=[s["estimate"] - s["ci_lower"],
                                             s["ci_upper"] - s["estimate"]],
-                    fmt="o", color="#0072B2", capsize=3)
+                    fmt="o", color=_plots.OKABE_ITO["blue"], capsize=3)
         ax.axvline(1.0 if measure == "risk_ratio" else 0.0, color="grey", lw=1)
         ax.set_yticks(y)
         ax.set_yticklabels(s["method"])
@@ -251,7 +267,7 @@ def _logit_fit(X: np.ndarray, t: np.ndarray, names: Sequence[str] = ()):
     sep = _separating(X[:, 1:], t, names) if X.shape[1] > 1 else []
     if sep:
         which = ", ".join(repr(c) for c in sep)
-        raise EvaluationInputError(
+        raise InputError(
             f"iptw_effect: treatment is perfectly predicted by {which} (separation): some "
             "children had no chance of being in the other group, so weighting cannot compare "
             "like with like (positivity is violated)", table="df", column=sep[0],
@@ -263,7 +279,7 @@ def _logit_fit(X: np.ndarray, t: np.ndarray, names: Sequence[str] = ()):
         try:
             res = model.fit()
         except Exception as exc:  # numerical failure
-            raise EvaluationInputError(
+            raise InputError(
                 f"iptw_effect: the propensity model could not be fitted ({type(exc).__name__})",
                 table="df", expected="covariates that do not predict treatment perfectly "
                                      "and are not collinear") from None
@@ -275,7 +291,7 @@ def _logit_fit(X: np.ndarray, t: np.ndarray, names: Sequence[str] = ()):
         i = int(np.argmax(np.abs(eta - eta.mean())))
         contrib = np.abs(np.asarray(res.params)[1:] * (X[i, 1:] - X[:, 1:].mean(axis=0)))
         worst = names[int(np.argmax(contrib))] if contrib.size else None
-        raise EvaluationInputError(
+        raise InputError(
             f"iptw_effect: {int(extreme.sum())} child(ren) have propensity scores within "
             f"{POSITIVITY_EPS:g} of 0 or 1, mostly because of {worst!r} (positivity is nearly "
             "violated: their weights would dominate the estimate)", table="df", column=worst,
@@ -324,7 +340,7 @@ def _weights(e: np.ndarray, t: np.ndarray, estimand: str, p: float) -> np.ndarra
 
 def iptw_effect(df: pd.DataFrame, treatment: str, outcome: str, covariates: Sequence[str],
                 estimand: str = "ATE", trim: float | None = 0.01, method: str = "iptw",
-                missing: str = "drop") -> IPTWResult:
+                missing: str = "raise") -> IPTWResult:
     """Effect of a binary treatment on an outcome by inverse-probability-of-treatment weighting.
 
     Steps: (1) a logistic regression of treatment on the covariates gives each child's propensity
@@ -360,9 +376,10 @@ def iptw_effect(df: pd.DataFrame, treatment: str, outcome: str, covariates: Sequ
     method : {"iptw", "aipw"}
         The adjusted estimator reported as the main result (the other rows are always naive and
         iptw; ``aipw`` adds a third). AIPW is available for the ATE.
-    missing : {"drop", "raise"}
-        Rows with a missing treatment, outcome or covariate are dropped (counted in
-        ``n_dropped``) or raise an error.
+    missing : {"raise", "drop"}
+        A row with a missing treatment, outcome or covariate raises an error (default, as
+        everywhere in dmst-eval) or, with ``"drop"``, is left out: the count is in
+        ``n_dropped`` and in the result's notes.
 
     Returns
     -------
@@ -381,31 +398,35 @@ def iptw_effect(df: pd.DataFrame, treatment: str, outcome: str, covariates: Sequ
     """
     estimand = estimand.upper()
     if estimand not in ("ATE", "ATT"):
-        raise EvaluationInputError(f"estimand must be 'ATE' or 'ATT', got {estimand!r}")
+        raise InputError(f"estimand must be 'ATE' or 'ATT', got {estimand!r}")
     if method not in ("iptw", "aipw"):
-        raise EvaluationInputError(f"method must be 'iptw' or 'aipw', got {method!r}")
+        raise InputError(f"method must be 'iptw' or 'aipw', got {method!r}")
     if method == "aipw" and estimand != "ATE":
-        raise EvaluationInputError("method='aipw' is implemented for estimand='ATE' only")
+        raise InputError("method='aipw' is implemented for estimand='ATE' only")
     covariates = list(covariates)
-    _check_columns(df, [treatment, outcome, *covariates], "iptw_effect")
+    require_columns(df, [treatment, outcome, *covariates], table="df")
     cols = [treatment, outcome, *covariates]
     data = {c: _as_float(df[c], c, "iptw_effect") for c in cols}
     M = np.column_stack([data[c] for c in cols])
     ok = ~np.isnan(M).any(axis=1)
     n_dropped = int((~ok).sum())
+    if missing not in ("raise", "drop"):
+        raise InputError(f"missing={missing!r}", expected="'raise' or 'drop'")
     if n_dropped and missing == "raise":
-        bad = df.index[~ok]
-        raise EvaluationInputError(
-            f"iptw_effect: {n_dropped} row(s) with missing values in {cols} (rows {list(bad[:10])});"
-            " expected complete data (or pass missing='drop')")
+        first_bad = [c for c in cols if np.isnan(data[c]).any()]
+        raise InputError(
+            f"iptw_effect: {n_dropped} row(s) with missing values", table="df",
+            column=first_bad[0], rows=np.flatnonzero(~ok)[:10].tolist(),
+            expected="complete data in " + ", ".join(cols) + " (or pass missing='drop' for a "
+                     "complete-case analysis that reports how many rows it dropped)")
     M = M[ok]
     t, y, Xc = M[:, 0], M[:, 1], M[:, 2:]
     if not set(np.unique(t)) <= {0.0, 1.0}:
-        raise EvaluationInputError(f"iptw_effect: treatment column {treatment!r} must be 0/1")
+        raise InputError(f"iptw_effect: treatment column {treatment!r} must be 0/1")
     n = len(t)
     n1 = int(t.sum())
     if n1 < 2 or n - n1 < 2:
-        raise EvaluationInputError(
+        raise InputError(
             f"iptw_effect: need at least two units in each group; got {n1} treated and "
             f"{n - n1} untreated after dropping {n_dropped} incomplete row(s)")
     notes: list[str] = []
@@ -479,7 +500,7 @@ def iptw_effect(df: pd.DataFrame, treatment: str, outcome: str, covariates: Sequ
             try:
                 r = sm.GLM(y[sel], X[sel], family=fam).fit()
             except Exception as exc:
-                raise EvaluationInputError(
+                raise InputError(
                     f"aipw outcome model in group treatment={arm} failed ({exc})") from exc
             m[arm] = r.predict(X)
         w1 = w * t
@@ -560,18 +581,20 @@ class ITSResult:
         many periods as there are before it — a trend is not extrapolated further than the data
         that estimated it).
         """
+        from dmst_eval import plots as _plots
         import matplotlib.pyplot as plt
 
         _style()
         if ax is None:
             _, ax = plt.subplots(figsize=(8, 3.5))
         d = self.data
-        ax.plot(d["date"], d["observed"], "o", ms=3, color="#999999", label="observed")
-        ax.plot(d["date"], d["fitted"], color="#0072B2", lw=2, label="fitted")
+        ax.plot(d["date"], d["observed"], "o", ms=3, color=_plots.GREY, label="observed")
+        ax.plot(d["date"], d["fitted"], color=_plots.OKABE_ITO["blue"], lw=2, label="fitted")
         n_pre = int((d["post"] == 0).sum())
         h = n_pre if horizon is None else int(horizon)
         post = (d["post"] == 1) & (np.arange(len(d)) < n_pre + h)
-        ax.plot(d.loc[post, "date"], d.loc[post, "counterfactual"], color="#D55E00", ls="--",
+        ax.plot(d.loc[post, "date"], d.loc[post, "counterfactual"],
+                color=_plots.OKABE_ITO["vermillion"], ls="--",
                 lw=2, label="counterfactual (pre-law trend continued)")
         ax.axvline(self.intervention, color="black", lw=1)
         ax.set_ylabel("count per period")
@@ -651,9 +674,9 @@ def interrupted_time_series(series: pd.Series, intervention, family: str = "pois
     from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
     if family not in ("poisson", "negbin"):
-        raise EvaluationInputError(f"family must be 'poisson' or 'negbin', got {family!r}")
+        raise InputError(f"family must be 'poisson' or 'negbin', got {family!r}")
     if not isinstance(series, pd.Series):
-        raise EvaluationInputError("interrupted_time_series: series must be a pandas Series of "
+        raise InputError("interrupted_time_series: series must be a pandas Series of "
                                    "counts indexed by date")
     s = series.copy()
     if isinstance(s.index, pd.PeriodIndex):
@@ -661,24 +684,24 @@ def interrupted_time_series(series: pd.Series, intervention, family: str = "pois
     try:
         s.index = pd.DatetimeIndex(s.index)
     except Exception as exc:
-        raise EvaluationInputError("interrupted_time_series: series index must be dates") from exc
+        raise InputError("interrupted_time_series: series index must be dates") from exc
     if s.index.has_duplicates:
-        raise EvaluationInputError("interrupted_time_series: series has repeated dates",
+        raise InputError("interrupted_time_series: series has repeated dates",
                                    table="series", expected="one count per period")
     order = np.argsort(s.index.to_numpy(), kind="stable")
     s = s.iloc[order]
     y = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
     if np.isnan(y).any():
-        raise EvaluationInputError(
+        raise InputError(
             f"interrupted_time_series: {int(np.isnan(y).sum())} missing/non-numeric value(s) at "
             f"{list(s.index[np.isnan(y)][:5])}; expected counts (use 0 for empty periods)")
     if (y < 0).any():
-        raise EvaluationInputError("interrupted_time_series: counts must be >= 0")
+        raise InputError("interrupted_time_series: counts must be >= 0")
     when = pd.Timestamp(intervention)
     post = (s.index >= when).astype(float)
     n = len(y)
     if post.sum() < 2 or (1 - post).sum() < 2:
-        raise EvaluationInputError(
+        raise InputError(
             f"interrupted_time_series: need at least two periods before and after {when.date()}; "
             f"got {int((1 - post).sum())} before and {int(post.sum())} after")
     t = np.arange(n, dtype=float)
@@ -688,7 +711,7 @@ def interrupted_time_series(series: pd.Series, intervention, family: str = "pois
     if seasonality:
         months = s.index.month
         if len(np.unique(months)) < 12 or n < 24:
-            raise EvaluationInputError(
+            raise InputError(
                 "interrupted_time_series: seasonality=True needs monthly data covering at least "
                 "two years; pass seasonality=False")
         for mth in range(2, 13):
@@ -704,7 +727,7 @@ def interrupted_time_series(series: pd.Series, intervention, family: str = "pois
     else:
         fam = sm.families.Poisson()
     if cov not in ("auto", "hac", "model", "robust"):
-        raise EvaluationInputError(f"cov must be 'auto', 'hac', 'model' or 'robust', got {cov!r}")
+        raise InputError(f"cov must be 'auto', 'hac', 'model' or 'robust', got {cov!r}")
     glm = sm.GLM(y, X, family=fam, offset=off)
     with warnings.catch_warnings():
         # a noiseless series is "perfectly predicted"; that is not an error here
@@ -761,7 +784,7 @@ def _its_offset(offset, dates: pd.DatetimeIndex, order: np.ndarray) -> np.ndarra
         oi = offset.index.to_timestamp() if isinstance(offset.index, pd.PeriodIndex) \
             else offset.index
         if oi.has_duplicates:
-            raise EvaluationInputError("interrupted_time_series: offset has repeated dates",
+            raise InputError("interrupted_time_series: offset has repeated dates",
                                        table="offset", expected="one value per period")
         o = pd.Series(offset.to_numpy(), index=pd.DatetimeIndex(oi))
         vals = pd.to_numeric(o.reindex(dates), errors="coerce").to_numpy(dtype=float)
@@ -769,17 +792,17 @@ def _its_offset(offset, dates: pd.DatetimeIndex, order: np.ndarray) -> np.ndarra
         try:
             arr = np.asarray(offset, dtype=float)
         except (TypeError, ValueError):
-            raise EvaluationInputError("interrupted_time_series: offset must be numeric",
+            raise InputError("interrupted_time_series: offset must be numeric",
                                        table="offset", expected="log exposures") from None
         if arr.ndim != 1 or len(arr) != n:
-            raise EvaluationInputError(
+            raise InputError(
                 f"interrupted_time_series: offset has {arr.size} value(s) for {n} period(s)",
                 table="offset",
                 expected="a Series indexed by the same dates, or one value per period")
         vals = arr[order]
     bad = np.flatnonzero(~np.isfinite(vals))
     if bad.size:
-        raise EvaluationInputError(
+        raise InputError(
             f"interrupted_time_series: offset has no finite value for {bad.size} period(s) "
             f"(first: {dates[bad[0]].strftime('%Y-%m')})", table="offset",
             expected="a finite log exposure for every period of the series")
@@ -872,6 +895,7 @@ class PrePostResult:
 
     def plot(self, ax=None):
         """Mean knowledge gain per curriculum with 95% CIs (both methods)."""
+        from dmst_eval import plots as _plots
         import matplotlib.pyplot as plt
 
         _style()
@@ -879,8 +903,8 @@ class PrePostResult:
         groups = list(dict.fromkeys(s["group"]))
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 0.45 * len(groups) + 1.5))
-        for k, (m, col, off) in enumerate((("paired", "#E69F00", 0.15),
-                                           ("mixed", "#0072B2", -0.15))):
+        for k, (m, col, off) in enumerate((("paired", _plots.OKABE_ITO["orange"], 0.15),
+                                           ("mixed", _plots.OKABE_ITO["blue"], -0.15))):
             d = s[s.method == m].set_index("group").reindex(groups)
             y = np.arange(len(groups))[::-1] + off
             est = d["estimate"].to_numpy(float)
@@ -943,19 +967,19 @@ def pre_post(attendance: pd.DataFrame, sessions: pd.DataFrame | None = None,
     if hasattr(attendance, "training_attendance") and hasattr(attendance, "trainings"):
         sessions = attendance.trainings if sessions is None else sessions
         attendance = attendance.training_attendance
-    _check_columns(attendance, [session, pre, post], "pre_post (attendance)")
+    require_columns(attendance, [session, pre, post], table="attendance")
     df = attendance.copy()
     if group not in df.columns:
         if sessions is None:
-            raise EvaluationInputError(
+            raise InputError(
                 f"pre_post: attendance has no column {group!r}; pass sessions= (the trainings "
                 "table) to look it up")
-        _check_columns(sessions, [session, group], "pre_post (sessions)")
+        require_columns(sessions, [session, group], table="sessions")
         df = df.merge(sessions[[session, group]].drop_duplicates(session), on=session, how="left",
                       validate="many_to_one")
         if df[group].isna().any():
             bad = df.index[df[group].isna()]
-            raise EvaluationInputError(
+            raise InputError(
                 f"pre_post: {len(bad)} attendance row(s) refer to sessions not in the sessions "
                 f"table (rows {list(bad[:10])})")
     pre_v = pd.to_numeric(df[pre], errors="coerce").astype(float)
@@ -966,7 +990,7 @@ def pre_post(attendance: pd.DataFrame, sessions: pd.DataFrame | None = None,
                       "session": df.loc[ok, session].astype(str).to_numpy(),
                       "pre": pre_v[ok].to_numpy(), "post": post_v[ok].to_numpy()})
     if d.empty:
-        raise EvaluationInputError("pre_post: no attendee has both a pre and a post score")
+        raise InputError("pre_post: no attendee has both a pre and a post score")
     d["gain"] = d["post"] - d["pre"]
     g = d.groupby("group", sort=True)
     agg = g.agg(n_attendees=("gain", "size"), n_sessions=("session", "nunique"),
@@ -985,10 +1009,10 @@ def pre_post(attendance: pd.DataFrame, sessions: pd.DataFrame | None = None,
     if mixed and d["session"].nunique() >= 3:
         nested = (d.groupby("session")["group"].nunique() == 1).all()
         if engine not in ("auto", "reml", "statsmodels"):
-            raise EvaluationInputError(f"engine must be 'auto', 'reml' or 'statsmodels', got "
+            raise InputError(f"engine must be 'auto', 'reml' or 'statsmodels', got "
                                        f"{engine!r}")
         if engine == "reml" and not nested:
-            raise EvaluationInputError("engine='reml' needs every session to belong to one group"
+            raise InputError("engine='reml' needs every session to belong to one group"
                                        " (e.g. group by curriculum); use engine='statsmodels'")
         if engine == "statsmodels" or not nested:
             est, vc, mres = _mixed_statsmodels(d)
@@ -1045,7 +1069,7 @@ def _mixed_reml_nested(d: pd.DataFrame):
     g_codes, g_ids = pd.factorize(grp_of_sess, sort=True)
     N, G = len(y), len(g_ids)
     if N - G <= 0:
-        raise EvaluationInputError("pre_post: too few attendees for the mixed model")
+        raise InputError("pre_post: too few attendees for the mixed model")
 
     def parts(lam):
         w = n_j / (1 + n_j * lam)
@@ -1076,8 +1100,8 @@ def _mixed_reml_nested(d: pd.DataFrame):
 # =============================================================================================
 # Analysis frame for the service question
 # =============================================================================================
-def service_frame(cd, referral_days: int = 30, followup_days: int = 365,
-                  region: str | None = None) -> pd.DataFrame:
+def service_frame(cd, region: str | None = None, *, referral_days: int = 30,
+                  followup_days: int = 365) -> pd.DataFrame:
     """Analysis frame for "does a Restore & Recovery referral prevent re-victimization?".
 
     One row per confirmed victim, with the definitions the synthetic generator documents (see
@@ -1119,6 +1143,13 @@ def service_frame(cd, referral_days: int = 30, followup_days: int = 365,
     """
     from dmst_eval.tracking import confirmed_episodes
 
+    flags = ["prior_sexual_abuse", "prior_runaway", "substance_use", "juvenile_justice", "lgbtq"]
+    for table, cols in {"children": ["child_id", "birth_date", "sex", "region", *flags],
+                        "episodes": ["child_id", "identified_at", "began_at", "confirmed"],
+                        "services": ["child_id", "referred_at", "started_at"],
+                        "placements": ["child_id", "start", "setting"],
+                        "awol_episodes": ["child_id", "start"]}.items():
+        require_columns(cd.tables[table], cols, table=table)
     ep = confirmed_episodes(cd, region)
     end = pd.Timestamp(cd.meta["study_end"]) + pd.Timedelta(days=1)
     study_start = pd.Timestamp(cd.meta["study_start"]).to_datetime64()

@@ -65,6 +65,21 @@ def _read_town_table(key: tuple) -> pd.DataFrame:
     return pd.read_csv(key[0], dtype={"town_fips": str, "cousub_fips": str})
 
 
+def town_table() -> pd.DataFrame:
+    """The shipped towns reference table (``ct_towns.csv``, no geometry), cached per file key.
+
+    Shared with other modules (e.g. :mod:`dmst_eval.tracking`); treat it as read-only.
+    """
+    return _town_table()
+
+
+def reference_key(override=None) -> tuple:
+    """Key of the reference data in use: the towns file and the area-office override (path,
+    size and modification time). A cache built from :func:`town_table` and
+    :func:`town_area_offices` stays valid while this key is unchanged."""
+    return (_file_key(reference_dir() / "ct_towns.csv"), _override_key(override))
+
+
 def office_to_region() -> dict[str, str]:
     return {office: region for region, offices in AREA_OFFICES.items() for office in offices}
 

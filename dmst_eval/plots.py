@@ -92,6 +92,24 @@ BRIEF_COLORS: dict[str, str] = {
     "banner_border": OKABE_ITO["orange"],
     "banner_text": "#3D2C00",
 }
+# --- Named greys used by the analysis modules (issue 17: no hex colours outside plots) --------
+#: Outline of a scan cluster that is not significant.
+GREY_DARK = "#777777"
+#: Edge of suppressed (hatched) areas.
+GREY_EDGE = "#8A8A8A"
+#: Observed points behind a fitted line; legend patch edges.
+GREY = "#999999"
+#: Area boundaries on maps.
+GREY_LIGHT = "#BBBBBB"
+#: Areas that are not significant (LISA, Gi*).
+NOT_SIGNIFICANT_COLOR = "#E8E8E8"
+#: The "other" category on categorical maps.
+OTHER_COLOR = "#EEEEEE"
+#: Background areas under a scan-cluster map.
+BACKGROUND_AREA_COLOR = "#F2F2F2"
+#: Areas without data (no population).
+NO_DATA_COLOR = "#F0F0F0"
+# ---------------------------------------------------------------------------------------------
 
 #: Standard figure sizes (width, height) in inches for briefs and notebooks.
 FIGSIZE: dict[str, tuple[float, float]] = {

@@ -34,7 +34,8 @@ import pandas as pd
 from scipy import stats
 
 from dmst_eval import schema
-from dmst_eval.tracking import _check_region, _require, confirmed_episodes
+from dmst_eval.errors import InputError, require_columns
+from dmst_eval.tracking import confirmed_episodes
 
 __all__ = ["STRATEGIES", "QUESTIONS", "FRAMES", "TARGET_VERDICTS", "CURVE_VERDICTS", "Measure",
            "ScorecardResult", "RBAInputError", "load_measures", "load_targets", "measures",
@@ -59,8 +60,17 @@ CURVE_VERDICTS = ("turned the curve for the better", "turned the curve for the w
                   "no data")
 
 
-class RBAInputError(ValueError):
-    """Bad measure definition, targets or arguments."""
+#: Deprecated alias of :class:`dmst_eval.errors.InputError` (the one input error).
+RBAInputError = InputError
+
+
+def _check_region(region):
+    if region is not None and region not in schema.REGIONS:
+        raise InputError(f"region {region!r} is not one of {list(schema.REGIONS)}")
+
+
+def _require(df: pd.DataFrame, table: str, cols) -> None:
+    require_columns(df, cols, table=table)
 
 
 @dataclass(frozen=True)
@@ -957,7 +967,7 @@ def _years(x, what: str) -> tuple[int, int]:
     return b0, b1
 
 
-def scorecard(cd, region: str | None = None, start=None, end=None, baseline=None,
+def scorecard(cd, start=None, end=None, region: str | None = None, baseline=None,
               targets: str | Path | dict | None = None, measures: str | Path | list | None = None,
               pass_mark: float = DEFAULT_PASS_MARK, level: float = 0.95) -> ScorecardResult:
     """Compute the RBA scorecard.
@@ -965,11 +975,11 @@ def scorecard(cd, region: str | None = None, start=None, end=None, baseline=None
     Parameters
     ----------
     cd : CaseData
-    region : str, optional
-        One DCF region (see the module notes for which region each measure uses).
     start, end : date-like, optional
         Reporting period (inclusive). Default: the last three calendar years of the data
         (``end`` = ``cd.meta["study_end"]``).
+    region : str, optional
+        One DCF region (see the module notes for which region each measure uses).
     baseline : (first, last), optional
         The baseline period, as years or dates (whole calendar years are used, both inclusive).
         A brief passes its comparison period. Default: the three years before ``start`` (not

@@ -47,30 +47,26 @@ from dmst_eval import schema
 from dmst_eval.errors import InputError, resolve_window
 from dmst_eval.intervals import wilson_ci  # noqa: F401  (re-exported)
 
-__all__ = ["TrackingSummary", "TrackingInputError", "summary", "wilson_ci", "AGE_GROUPS"]
+__all__ = ["TrackingSummaryResult", "TrackingInputError", "summary", "wilson_ci", "AGE_GROUPS"]
 
 #: Age groups (years at identification) used in the victim counts.
 AGE_GROUPS = ("under 12", "12-13", "14-15", "16-17", "18+")
 _AGE_BREAKS = [-np.inf, 12, 14, 16, 18, np.inf]
 
 
-class TrackingInputError(InputError):
-    """Bad arguments or data for the tracking summary (an :class:`~dmst_eval.errors.InputError`,
-    hence a ``ValueError``)."""
+#: Deprecated alias of :class:`dmst_eval.errors.InputError` (the one input error).
+TrackingInputError = InputError
 
 
 # --------------------------------------------------------------------------------------------
 # shared helpers (also used by dmst_eval.rba)
 # --------------------------------------------------------------------------------------------
 def _window(cd, start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
-    s = pd.Timestamp(start) if start is not None else pd.Timestamp(cd.meta["study_start"])
-    e = pd.Timestamp(end) if end is not None else pd.Timestamp(cd.meta["study_end"])
-    if e < s:
-        raise TrackingInputError(f"end ({e.date()}) is before start ({s.date()})")
-    # an end given as a date includes that whole day
-    if e == e.normalize():
-        e = e + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
-    return s, e
+    # the one window rule (errors.resolve_window): whole days, both inclusive; e is the last
+    # instant of the last day
+    s, hi = resolve_window(start, end, default_start=cd.meta.get("study_start"),
+                           default_end=cd.meta.get("study_end"))
+    return s, hi - pd.Timedelta(1, "ns")
 
 
 def _check_region(region):
@@ -114,7 +110,7 @@ def _period_label(s: pd.Timestamp, e: pd.Timestamp) -> str:
 
 # --------------------------------------------------------------------------------------------
 @dataclass
-class TrackingSummary:
+class TrackingSummaryResult:
     """Answers to the agency's tracking questions (see :func:`summary`).
 
     Every table has a ``period`` column: the calendar year (as text, e.g. ``"2011"``) or
@@ -229,6 +225,10 @@ class TrackingSummary:
         return ax
 
 
+
+#: Deprecated name of :class:`TrackingSummaryResult`.
+TrackingSummary = TrackingSummaryResult
+
 def _style():
     try:
         from dmst_eval import plots
@@ -260,7 +260,7 @@ def _windows(s, e) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
 
 
 def summary(cd, start=None, end=None, region: str | None = None, min_victims: int = 2,
-            top_towns: int = 10) -> TrackingSummary:
+            top_towns: int = 10) -> TrackingSummaryResult:
     """Answer the agency's five tracking questions, by year and for the period.
 
     Parameters
@@ -281,7 +281,7 @@ def summary(cd, start=None, end=None, region: str | None = None, min_victims: in
 
     Returns
     -------
-    TrackingSummary
+    TrackingSummaryResult
 
     Examples
     --------
@@ -473,7 +473,7 @@ def summary(cd, start=None, end=None, region: str | None = None, min_victims: in
     summ = pd.DataFrame(headline, columns=["question", "measure", "period", "value", "ci_lower",
                                            "ci_upper"])
     summ["value"] = summ["value"].astype(float)
-    return TrackingSummary(summary=summ, victims=victims, repeat_victims=repeat, towns=towns,
+    return TrackingSummaryResult(summary=summ, victims=victims, repeat_victims=repeat, towns=towns,
                            awol=awol, facilities=fac_table, facilities_by_year=facilities_by_year,
                            reports=reports, start=s, end=e, region=region, smoothing=smoothing,
                            notes=notes)
@@ -535,11 +535,10 @@ def _town_population() -> pd.DataFrame:
     """
     from dmst_eval import geography
 
-    key = (geography._file_key(geography.reference_dir() / "ct_towns.csv"),
-           geography._override_key(None))
+    key = geography.reference_key()
     tab = _TOWN_POPULATION.get(key)
     if tab is None:
-        tab = geography._town_table()[["town", "population_under18_2010"]]
+        tab = geography.town_table()[["town", "population_under18_2010"]]
         reg = geography.town_area_offices()[["town", "dcf_region"]]
         tab = tab.merge(reg, on="town", how="left").rename(
             columns={"population_under18_2010": "population_under18", "dcf_region": "region"})

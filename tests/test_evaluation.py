@@ -95,25 +95,27 @@ def test_iptw_recovers_simulated_effect_naive_biased():
 
 def test_iptw_bad_input_messages():
     d = _tiny()
-    with pytest.raises(ev.EvaluationInputError, match="nope"):
+    with pytest.raises(InputError, match="nope"):
         ev.iptw_effect(d, "t", "y", ["nope"])
     d2 = d.assign(t=[0, 1, 2, 0, 1, 1, 0, 0])
-    with pytest.raises(ev.EvaluationInputError, match="must be 0/1"):
+    with pytest.raises(InputError, match="must be 0/1"):
         ev.iptw_effect(d2, "t", "y", ["x"])
     d3 = d.assign(x=["a"] * 8)
-    with pytest.raises(ev.EvaluationInputError, match="numeric"):
+    with pytest.raises(InputError, match="numeric"):
         ev.iptw_effect(d3, "t", "y", ["x"])
-    with pytest.raises(ev.EvaluationInputError, match="ATE"):
+    with pytest.raises(InputError, match="ATE"):
         ev.iptw_effect(d, "t", "y", ["x"], estimand="ATT", method="aipw")
 
 
 def test_iptw_missing_rows_dropped_and_counted():
     d = _tiny(reps=5).astype(float)
     d.loc[[0, 9], "x"] = np.nan
-    r = ev.iptw_effect(d, "t", "y", ["x"], trim=None)
+    r = ev.iptw_effect(d, "t", "y", ["x"], trim=None, missing="drop")
     assert r.n_dropped == 2 and r.n_used == 38
-    with pytest.raises(ev.EvaluationInputError, match="missing"):
-        ev.iptw_effect(d, "t", "y", ["x"], missing="raise")
+    assert any("2 row(s) with missing values dropped" in n for n in r.notes)
+    with pytest.raises(InputError, match="2 row") as e:        # missing="raise" is the default
+        ev.iptw_effect(d, "t", "y", ["x"])
+    assert e.value.column == "x" and e.value.rows == [0, 9]
 
 
 def test_iptw_plots_return_axes():
@@ -183,19 +185,19 @@ def test_its_auto_uses_hac_under_autocorrelation():
         y2 = pd.Series(r2.poisson(np.exp(2.0 + 0.5 * post)), index=idx)
         chosen.append(ev.interrupted_time_series(y2, "2011-10-01").cov_type)
     assert chosen.count("model") >= 16
-    with pytest.raises(ev.EvaluationInputError, match="cov"):
+    with pytest.raises(InputError, match="cov"):
         ev.interrupted_time_series(y2, "2011-10-01", cov="newey")
 
 
 def test_its_bad_input():
     idx = pd.date_range("2020-01-01", periods=30, freq="MS")
-    with pytest.raises(ev.EvaluationInputError, match="before and after"):
+    with pytest.raises(InputError, match="before and after"):
         ev.interrupted_time_series(pd.Series(1.0, index=idx), "2030-01-01")
     y = pd.Series(1.0, index=idx)
     y.iloc[3] = np.nan
-    with pytest.raises(ev.EvaluationInputError, match="missing"):
+    with pytest.raises(InputError, match="missing"):
         ev.interrupted_time_series(y, "2021-01-01")
-    with pytest.raises(ev.EvaluationInputError, match="family"):
+    with pytest.raises(InputError, match="family"):
         ev.interrupted_time_series(pd.Series(1.0, index=idx), "2021-01-01", family="gamma")
 
 
@@ -252,9 +254,9 @@ def test_pre_post_merges_sessions_and_counts_incomplete():
     r = ev.pre_post(a, sessions=sessions)
     assert r.n_incomplete == 1
     assert set(r.summary.group) == {"c"}
-    with pytest.raises(ev.EvaluationInputError, match="sessions"):
+    with pytest.raises(InputError, match="sessions"):
         ev.pre_post(a)
-    with pytest.raises(ev.EvaluationInputError, match="not in the sessions"):
+    with pytest.raises(InputError, match="not in the sessions"):
         ev.pre_post(a, sessions=sessions.iloc[:2])
     assert r.plot() is not None
 
@@ -302,7 +304,7 @@ def test_pre_post_exact_reml_matches_statsmodels_mixedlm():
     np.testing.assert_allclose(b_f, f["estimate"].to_numpy(), atol=1e-8)
     # grouping that cuts across sessions falls back to MixedLM
     a["grp2"] = np.where(np.arange(len(a)) % 2 == 0, "x", "y")
-    with pytest.raises(ev.EvaluationInputError, match="one group"):
+    with pytest.raises(InputError, match="one group"):
         ev.pre_post(a, group="grp2", engine="reml")
     assert set(ev.pre_post(a, group="grp2").summary.group) == {"x", "y"}
 
@@ -438,7 +440,7 @@ def test_its_offset_as_array_follows_the_series_order():
     perm = np.random.default_rng(5).permutation(len(y))
     _check_truth(ev.interrupted_time_series(y.iloc[perm], "2011-10-01",
                                             offset=list(off.to_numpy()[perm])), y.to_numpy())
-    with pytest.raises(ev.EvaluationInputError, match="offset has 10 value"):
+    with pytest.raises(InputError, match="offset has 10 value"):
         ev.interrupted_time_series(y, "2011-10-01", offset=np.zeros(10))
     with pytest.raises(InputError, match="no finite value for 1 period"):
         ev.interrupted_time_series(y, "2011-10-01", offset=off.iloc[1:])
@@ -471,7 +473,7 @@ def test_iptw_raises_on_complete_separation_naming_the_covariate():
         with pytest.raises(InputError, match=r"perfectly predicted by 'x'") as exc:
             ev.iptw_effect(df, "t", "y", ["z", "x"])
         assert exc.value.column == "x"
-        assert isinstance(exc.value, ev.EvaluationInputError)
+        assert isinstance(exc.value, InputError)
     _no_warnings(run)
 
 

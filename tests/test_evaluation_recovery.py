@@ -44,7 +44,8 @@ def runs():
         t = cd.truth
         # services
         f = ev.service_frame(cd)
-        r = ev.iptw_effect(f, "referred", "revictimized_12m", CONFOUNDERS, method="aipw")
+        r = ev.iptw_effect(f, "referred", "revictimized_12m", CONFOUNDERS, method="aipw",
+                           missing="drop")
         s = r.summary[r.summary.measure == "risk_difference"].set_index("method")
         row = {"seed": seed, "truth": t["services"]["ate_revictimization_12m"]["risk_difference"],
                "n": len(f), "truth_n": t["services"]["ate_revictimization_12m"]["n"]}

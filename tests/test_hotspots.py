@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 from shapely.geometry import box
 
+from dmst_eval.errors import InputError
 from dmst_eval import geography
 from dmst_eval import hotspots as h
 
@@ -70,13 +71,13 @@ def test_area_rates_default_ct_towns():
 
 def test_area_rates_bad_input_names_rows():
     areas = pd.DataFrame({"town": ["A", "B"], "population": [10, 20]})
-    with pytest.raises(h.HotspotInputError) as e:
+    with pytest.raises(InputError) as e:
         h.area_rates(pd.DataFrame({"town": ["A", "Nowhere", "B"]}), areas)
     assert e.value.table == "events" and e.value.rows == [1] and "Nowhere" in str(e.value)
     assert isinstance(e.value, ValueError)
-    with pytest.raises(h.HotspotInputError, match="area column 'town' not found"):
+    with pytest.raises(InputError, match="area column 'town' not found"):
         h.area_rates(pd.DataFrame({"place": ["A"]}), areas)
-    with pytest.raises(h.HotspotInputError, match="zero"):
+    with pytest.raises(InputError, match="zero"):
         h.area_rates(pd.DataFrame({"town": ["A"]}),
                      pd.DataFrame({"town": ["A", "B"], "population": [0, 20]}))
 
@@ -329,7 +330,7 @@ def test_scan_matches_brute_force_including_ties(seed):
     pop = rng.integers(100, 5000, n).astype(float)
     counts = rng.poisson(pop / pop.sum() * 50)
     g = gpd.GeoDataFrame({"pop": pop, "y": counts}, geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]))
-    res = h.scan_statistic(g, "y", "pop", n_sim=20, seed=5, max_pop_share=0.5)
+    res = h.scan_statistic(g, "y", "pop", permutations=20, seed=5, max_pop_share=0.5)
     assert res.clusters["llr"].iloc[0] == pytest.approx(_brute_max_llr(xy, pop, counts, 0.5),
                                                         abs=1e-9)
     sims = np.random.default_rng(5).multinomial(counts.sum(), pop / pop.sum(), size=20)
@@ -347,7 +348,7 @@ def test_scan_finds_planted_cluster_with_user_boundaries(grid):
     rr[grid["cell"].isin(planted)] = 4.0
     y = np.random.default_rng(2).poisson(pop * 2e-3 * rr)
     g = grid.assign(y=y)
-    res = h.scan_statistic(g, "y", "pop", n_sim=999, seed=1, id_col="cell")
+    res = h.scan_statistic(g, "y", "pop", permutations=999, seed=1, id_col="cell")
     top = res.clusters.iloc[0]
     assert top["p_value"] == 0.001 and set(planted) & set(top["areas"])
     assert top["relative_risk"] == pytest.approx(
@@ -359,19 +360,19 @@ def test_scan_finds_planted_cluster_with_user_boundaries(grid):
         seen |= set(a)
     assert res.clusters["llr"].is_monotonic_decreasing
     assert res.clusters["population"].max() <= 0.5 * pop.sum()
-    res2 = h.scan_statistic(g, "y", "pop", n_sim=999, seed=1, id_col="cell")
+    res2 = h.scan_statistic(g, "y", "pop", permutations=999, seed=1, id_col="cell")
     np.testing.assert_array_equal(res.sim_llr, res2.sim_llr)
 
 
 def test_scan_geographic_crs_and_errors(towns):
     y = np.random.default_rng(0).poisson(towns["population_under18"] / 10_000)
-    res = h.scan_statistic(towns, y, "population_under18", n_sim=99, seed=1)
+    res = h.scan_statistic(towns, y, "population_under18", permutations=99, seed=1)
     assert list(res.clusters.columns[:7]) == ["cluster", "areas", "cases", "expected",
                                               "relative_risk", "llr", "p_value"]
     assert all(isinstance(a, str) for a in res.clusters["areas"].iloc[0])
-    with pytest.raises(h.HotspotInputError, match="max_pop_share"):
+    with pytest.raises(InputError, match="max_pop_share"):
         h.scan_statistic(towns, y, "population_under18", max_pop_share=0.8)
-    with pytest.raises(h.HotspotInputError, match="non-negative integers"):
+    with pytest.raises(InputError, match="non-negative integers"):
         h.scan_statistic(towns, y - 5.0, "population_under18")
 
 
@@ -382,7 +383,7 @@ def test_scan_null_false_positive_rate_small(towns):
     n = 20
     for s in range(n):
         y = np.random.default_rng(100 + s).multinomial(150, pop / pop.sum())
-        res = h.scan_statistic(towns, y, pop, n_sim=99, seed=s)
+        res = h.scan_statistic(towns, y, pop, permutations=99, seed=s)
         hits += res.clusters["p_value"].iloc[0] < 0.05
     # valid test: P(X >= 4 | n = 20, p = .05) = 0.016
     assert hits <= 3
@@ -505,7 +506,7 @@ def test_maps_label_suppressed_and_outline_clusters(towns):
     assert "suppressed (<5)" in labels
     assert r.summary["suppressed"].any()
     g = r.gdf
-    sc = h.scan_statistic(g, "events", "population", n_sim=99, seed=1)
+    sc = h.scan_statistic(g, "events", "population", permutations=99, seed=1)
     ax2 = sc.plot()
     assert len(ax2.texts) >= 1                                     # numbered clusters
     lm = h.local_moran(g, "rate", permutations=99, seed=1)
@@ -546,7 +547,7 @@ def test_scan_table_hides_small_cluster_counts(grid):
     y = np.zeros(36, dtype=int)
     y[0] = 3                                   # one small area with 3 cases: a tiny "cluster"
     y[20:30] = 5
-    res = h.scan_statistic(grid.assign(y=y), "y", "pop", n_sim=99, seed=1, id_col="cell")
+    res = h.scan_statistic(grid.assign(y=y), "y", "pop", permutations=99, seed=1, id_col="cell")
     tab = res.table(suppress_below=5)
     small = res.clusters["cases"] < 5
     assert small.any()

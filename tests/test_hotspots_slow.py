@@ -50,7 +50,7 @@ def _world(null_world: bool, n: int):
         cd = generate(seed=seed, null_world=null_world)
         hot = set(cd.truth["geography"]["hotspots"])
         g = h.area_rates(h.victims(cd)).gdf
-        sc = h.scan_statistic(g, "events", "population", n_sim=N_SIM, seed=seed)
+        sc = h.scan_statistic(g, "events", "population", permutations=N_SIM, seed=seed)
         sig = sc.clusters[sc.clusters["p_value"] < 0.05]
         in_sig = set().union(*sig["areas"]) if len(sig) else set()
         with warnings.catch_warnings():
@@ -169,6 +169,6 @@ def test_scan_null_false_positive_rate_pure_poisson():
     fp = 0
     for s in range(n):
         y = np.random.default_rng(5000 + s).multinomial(300, pop / pop.sum())
-        fp += h.scan_statistic(t, y, pop, n_sim=999, seed=s).clusters["p_value"].iloc[0] < 0.05
+        fp += h.scan_statistic(t, y, pop, permutations=999, seed=s).clusters["p_value"].iloc[0] < 0.05
     print(f"\nscan false-positive rate, pure Poisson null: {fp}/{n}")
     assert fp <= _max_allowed(n)

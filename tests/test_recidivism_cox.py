@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dmst_eval.errors import InputError
 from dmst_eval import recidivism as rc
 
 DATA = Path(__file__).parent / "data" / "bladder2.csv"
@@ -156,21 +157,21 @@ def test_recovers_hazard_ratio_counting_process():
 
 
 @pytest.mark.parametrize("bad, msg", [
-    (dict(covariates=["nope"]), "missing column"),
+    (dict(covariates=["nope"]), r"df\.nope: column not found"),
     (dict(ties="exact"), "ties="),
     (dict(entry="stop"), "<="),
 ])
 def test_bad_input_clear_errors(bladder2, bad, msg):
     kw = dict(df=bladder2, duration="stop", event="event", covariates=COV, ties="breslow")
     kw.update(bad)
-    with pytest.raises(rc.RecidivismInputError, match=msg):
+    with pytest.raises(InputError, match=msg):
         rc.fit_cox(**kw)
 
 
 def test_missing_values_raise_or_drop(bladder2):
     df = bladder2.astype({"size": float})
     df.loc[[3, 10], "size"] = np.nan
-    with pytest.raises(rc.RecidivismInputError, match="2 row"):
+    with pytest.raises(InputError, match="2 row"):
         rc.fit_cox(df, "stop", "event", COV, entry="start")
     res = rc.fit_cox(df, "stop", "event", COV, entry="start", missing="drop")
     assert res.n_rows == 176
@@ -222,3 +223,126 @@ def test_invariant_to_row_order_and_time_shift(bladder2, seed, shift, ties):
     other = rc.fit_cox(perm, "stop", "event", COV, ties=ties, entry="start", cluster="id")
     np.testing.assert_allclose(other.params_, base.params_, atol=1e-9)
     np.testing.assert_allclose(other.summary["robust_se"], base.summary["robust_se"], atol=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------
+# Proportional-hazards test: the score test of R survival >= 3.0 cox.zph
+# ---------------------------------------------------------------------------------------------
+def _test1():
+    # Therneau & Grambsch appendix data set 1 (survival's tests), without the row of NA status
+    return pd.DataFrame({"time": [9, 1, 1, 6, 6, 8], "status": [1, 1, 0, 1, 1, 0],
+                         "x": [0, 1, 1, 1, 0, 0]})
+
+
+def test_ph_score_test_matches_hand_computation_breslow():
+    # exp(beta_hat) = r = (3 + sqrt(33)) / 2; per death (times 1, 6, 6, 9) the Schoenfeld
+    # residuals U and information contributions; g(t) = t (identity transform)
+    r = (3 + np.sqrt(33)) / 2
+    U = np.array([1 / (r + 1), 3 / (r + 3), -r / (r + 3), 0.0])
+    im = np.array([r / (r + 1) ** 2, 3 * r / (r + 3) ** 2, 3 * r / (r + 3) ** 2, 0.0])
+    g = np.array([1.0, 6.0, 6.0, 9.0])
+    u2 = np.array([U.sum(), (g * U).sum()])
+    i2 = np.array([[im.sum(), (g * im).sum()], [(g * im).sum(), (g * g * im).sum()]])
+    want = float(u2 @ np.linalg.solve(i2, u2))
+    res = rc.fit_cox(_test1(), "time", "status", ["x"], ties="breslow", ph_transform="identity")
+    assert np.log(r) == pytest.approx(res.params_["x"], abs=1e-8)
+    assert res.ph_test.loc["x", "chi2"] == pytest.approx(want, rel=1e-8)
+    assert res.ph_test.loc["GLOBAL", "chi2"] == pytest.approx(want, rel=1e-8)
+    # the survival 2.x approximation is a different number, available on request
+    old = rc.fit_cox(_test1(), "time", "status", ["x"], ties="breslow",
+                     ph_transform="identity", ph_method="approx")
+    assert abs(old.ph_test.loc["x", "chi2"] - want) > 1e-3
+
+
+def _efron_loglik(beta, x, gx_fun, time, status):
+    """Brute-force Efron log partial likelihood of h(t) = exp(b0 x + b1 g(t) x), loops."""
+    ll = 0.0
+    for t in np.unique(time[status == 1]):
+        risk = time >= t
+        dead = (time == t) & (status == 1)
+        eta = beta[0] * x + beta[1] * gx_fun(t) * x
+        rr = np.exp(eta)
+        d = dead.sum()
+        s_all, s_dead = rr[risk].sum(), rr[dead].sum()
+        ll += eta[dead].sum() - sum(np.log(s_all - k / d * s_dead) for k in range(d))
+    return ll
+
+
+def test_ph_score_test_efron_equals_brute_force_extended_model():
+    rng = np.random.default_rng(4)
+    n = 80
+    x = rng.normal(size=n)
+    time = rng.integers(1, 12, n).astype(float)          # heavy ties
+    status = rng.binomial(1, 0.8, n)
+    df = pd.DataFrame({"time": time, "status": status, "x": x})
+    res = rc.fit_cox(df, "time", "status", ["x"], ties="efron", ph_transform="log")
+    b = res.params_["x"]
+    lg = np.log(time[status == 1])
+    gfun = lambda t: np.log(t) - lg.mean()              # noqa: E731  (centred as R does)
+    f = lambda v: _efron_loglik(v, x, gfun, time, status)  # noqa: E731
+    h = 1e-4
+    u = np.array([(f([b + h, 0]) - f([b - h, 0])) / (2 * h),
+                  (f([b, h]) - f([b, -h])) / (2 * h)])
+    H = np.empty((2, 2))
+    for i in range(2):
+        for j in range(2):
+            ei, ej = np.eye(2)[i] * h, np.eye(2)[j] * h
+            v = np.array([b, 0.0])
+            H[i, j] = (f(v + ei + ej) - f(v + ei - ej) - f(v - ei + ej) + f(v - ei - ej)) / (4 * h * h)
+    want = float(u @ np.linalg.solve(-H, u))
+    assert abs(u[0]) < 1e-6                               # beta_hat is the MLE
+    assert res.ph_test.loc["x", "chi2"] == pytest.approx(want, rel=1e-5)
+
+
+def test_ph_tests_on_rossi():
+    from lifelines import CoxPHFitter
+    from lifelines.datasets import load_rossi
+    from lifelines.statistics import proportional_hazard_test
+
+    d = load_rossi()
+    cov = ["fin", "age", "race", "wexp", "mar", "paro", "prio"]
+    # the old approximation is what lifelines computes (same transforms: identity, log)
+    cph = CoxPHFitter().fit(d, "week", "arrest")
+    for tt in ("identity", "log"):
+        ref = proportional_hazard_test(cph, d, time_transform=tt).summary["test_statistic"]
+        old = rc.fit_cox(d, "week", "arrest", cov, ph_method="approx", ph_transform=tt)
+        np.testing.assert_allclose(old.ph_test.loc[cov, "chi2"], ref[cov], rtol=1e-4)
+    # the default score test (R survival >= 3.0): age about 6.0 rather than 11.3
+    new = rc.fit_cox(d, "week", "arrest", cov)
+    old = rc.fit_cox(d, "week", "arrest", cov, ph_method="approx")
+    assert new.ph_test.loc["age", "chi2"] == pytest.approx(5.97, abs=0.05)
+    assert old.ph_test.loc["age", "chi2"] == pytest.approx(11.28, abs=0.05)
+
+
+def test_lazy_ph_test_and_residuals_survive_pickling(bladder2):
+    import pickle
+
+    res = rc.fit_cox(bladder2, "stop", "event", COV, entry="start")
+    again = pickle.loads(pickle.dumps(res))          # values, not functions, cross processes
+    pd.testing.assert_frame_equal(again.ph_test, res.ph_test)
+    np.testing.assert_array_equal(again.score_residuals_, res.score_residuals_)
+    assert np.abs(res.score_residuals_.sum(axis=0)).max() < 1e-8   # score = 0 at the MLE
+    with pytest.raises(InputError, match="ph_method"):
+        rc.fit_cox(bladder2, "stop", "event", COV, ph_method="zph")
+
+
+def test_robust_without_cluster_is_per_row_sandwich(bladder2):
+    a = rc.fit_cox(bladder2, "stop", "event", COV, entry="start", robust=True)
+    b = rc.fit_cox(bladder2.assign(row=np.arange(len(bladder2))), "stop", "event", COV,
+                   entry="start", cluster="row")
+    np.testing.assert_allclose(a.summary["robust_se"], b.summary["robust_se"], rtol=1e-12)
+    assert a.n_clusters == len(bladder2)
+    c = rc.fit_cox(bladder2, "stop", "event", COV, entry="start", cluster="id", robust=False)
+    assert "robust_se" not in c.summary
+    np.testing.assert_allclose(c.summary["se"], c.summary["naive_se"])
+
+
+def test_baseline_hazard_increments_breslow_by_hand():
+    # no ties, one binary covariate: increment at each event time = 1 / sum_{at risk} exp(b x_c)
+    df = pd.DataFrame({"t": [1, 2, 3, 4, 5, 6], "e": [1, 1, 0, 1, 1, 0],
+                       "x": [1, 0, 1, 0, 1, 0]})
+    res = rc.fit_cox(df, "t", "e", ["x"], ties="breslow")
+    b = res.params_["x"]
+    xc = df["x"] - df["x"].mean()
+    want = [1 / np.exp(b * xc[df["t"] >= t]).sum() for t in (1, 2, 4, 5)]
+    np.testing.assert_allclose(res.baseline_hazard_["hazard"], want, rtol=1e-10)

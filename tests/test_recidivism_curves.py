@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dmst_eval.errors import InputError
 from dmst_eval import recidivism as rc
 
 Z = 1.959963984540054
@@ -136,8 +137,20 @@ def test_plots_return_axes():
 
 
 def test_bad_input():
-    with pytest.raises(rc.RecidivismInputError, match="not 0/1"):
+    with pytest.raises(InputError, match="not 0/1"):
         rc.kaplan_meier(SIX.assign(e=[1, 2, 0, 0, 0, 0]), "t", "e")
-    with pytest.raises(rc.RecidivismInputError, match="<="):
+    with pytest.raises(InputError, match="<="):
         rc.mean_cumulative_function(pd.DataFrame({"child_id": ["a"], "start": [3.0],
                                                   "stop": [1.0], "event": [1]}))
+
+
+def test_cumulative_incidence_raises_on_unknown_cause_code():
+    df = pd.DataFrame({"duration": [1, 2, 3, 4, 5, 6], "cause": [1, 2, 1, 0, 3, 1]})
+    with pytest.raises(InputError, match=r"df\.cause: 1 row\(s\) have a cause code .*: 3") as e:
+        rc.cumulative_incidence(df)
+    assert e.value.rows == [4]
+    # declared as competing (or censoring) it is used
+    r = rc.cumulative_incidence(df, competing=[2, 3])
+    assert r.table["n_competing"].sum() == 2
+    r0 = rc.cumulative_incidence(df, censored=[0, 3])
+    assert r0.table["n_competing"].sum() == 1

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dmst_eval.errors import InputError
 from dmst_eval import recidivism as rc
 from dmst_eval.casedata import CaseData
 
@@ -63,7 +64,7 @@ EXPECTED_A = [
     (109, 124, 0, 2, 49, 64, 0, 0, 0, 0),   # at home
     (124, 179, 1, 2, 64, 119, 0, 0, 1, 0),  # mentor started 15 May; A3 begins 9 July
     (179, 233, 0, 3, 0, 54, 0, 0, 1, 0),    # at home until foster placement 1 Sep
-    (233, 1085, 0, 3, 54, 906, 0, 1, 1, 0),  # censored at window end 31 Dec 2016
+    (233, 1086, 0, 3, 54, 907, 0, 1, 1, 0),  # censored at the end of 31 Dec 2016 (inclusive)
 ]
 COLS = ["start", "stop", "event", "event_number", "gap_start", "gap_stop", "awol",
         "in_placement", "service", "aged_out"]
@@ -89,7 +90,7 @@ def test_rows_child_b_overlapping_episode_is_not_a_repeat(rf):
     b = rf[rf["child_id"] == "B"][COLS].to_numpy(dtype=float)
     # B2 began before B's first identification: part of the first episode, not a repeat;
     # B's service was referred but never started
-    np.testing.assert_allclose(b, [[0, 244, 0, 1, 0, 244, 0, 0, 0, 0]])
+    np.testing.assert_allclose(b, [[0, 245, 0, 1, 0, 245, 0, 0, 0, 0]])  # to end of 31 Dec
 
 
 def test_rows_child_c_censored_at_18(rf):
@@ -125,7 +126,7 @@ def test_window_and_confirmed_only():
     conf = rc.recurrent_frame(cd)                 # default: confirmed episodes only
     a = conf[conf["child_id"] == "A"]
     assert a["event"].sum() == 1                  # A3 is not confirmed
-    assert a["stop"].max() == 1085
+    assert a["stop"].max() == 1086                # followed to the end of 31 Dec 2016
 
 
 def test_intervals_are_contiguous_and_positive(rf):
@@ -145,7 +146,7 @@ def test_first_event_frame(rf):
 def test_missing_table_column_clear_error():
     cd = _bundle()
     cd.tables["episodes"] = cd.episodes.drop(columns=["began_at"])
-    with pytest.raises(rc.RecidivismInputError, match="episodes.*began_at"):
+    with pytest.raises(InputError, match="episodes.*began_at"):
         rc.recurrent_frame(cd)
 
 
@@ -154,8 +155,10 @@ def test_episode_of_unknown_child_clear_error():
     eps = cd.episodes.copy()
     eps.loc[0, "child_id"] = "ZZ"
     cd.tables["episodes"] = eps
-    with pytest.raises(rc.RecidivismInputError, match="'episodes'.*ZZ.*not in 'children'"):
+    with pytest.raises(InputError, match=r"episodes\.child_id: 1 child\(ren\) with episodes "
+                                         r"are not in 'children' \(rows 0\)") as e:
         rc.recurrent_frame(cd)
+    assert "ZZ" not in str(e.value)                  # messages never print a child id
 
 
 def test_empty_window_gives_empty_frame():
@@ -189,5 +192,7 @@ def test_follow_up_ends_on_1_march_for_a_29_february_birth():
 def test_child_listed_twice_clear_error():
     cd = _bundle()
     cd.tables["children"] = pd.concat([cd.children, cd.children.iloc[[0]]], ignore_index=True)
-    with pytest.raises(rc.RecidivismInputError, match="'children'.*'A'.*more than once"):
+    with pytest.raises(InputError, match=r"children\.child_id: 1 child\(ren\) are listed more "
+                                         r"than once \(rows 0, 6\)") as e:
         rc.recurrent_frame(cd)
+    assert "'A'" not in str(e.value)

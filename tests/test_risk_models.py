@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from scipy import special, stats
 
+from dmst_eval.errors import InputError
 from dmst_eval import risk
 
 Z = stats.norm.ppf(0.975)
@@ -200,7 +201,7 @@ def test_cluster_robust_se_matches_hand_sandwich():
     naive = risk.fit_risk_model(df, "y", ["x"])
     assert m.bse_["intercept"] > naive.bse_["intercept"]  # clustering inflates the SE
     assert "cluster" in m.ci_method
-    with pytest.raises(risk.RiskDataError, match="logit"):
+    with pytest.raises(InputError, match="logit"):
         risk.fit_risk_model(df, "y", ["x"], cluster="facility", method="firth")
 
 
@@ -224,12 +225,12 @@ def test_complete_case_counts_dropped_rows():
     df = _table_frame(12, 30, 8, 150)
     df["z"] = pd.array([True, False] * 100, dtype="boolean")
     df.loc[[0, 5, 50], "z"] = pd.NA
-    m = risk.fit_risk_model(df, "y", ["x", "z"])
+    m = risk.fit_risk_model(df, "y", ["x", "z"], missing="drop")
     assert (m.n_obs, m.n_dropped, m.dropped_by) == (197, 3, {"z": 3})
     assert m.n_events == df.y[df.z.notna()].sum()
     assert any("3 children with missing information" in s for s in m.sentences())
-    with pytest.raises(risk.RiskDataError, match="3 rows have missing"):
-        risk.fit_risk_model(df, "y", ["x", "z"], missing="raise")
+    with pytest.raises(InputError, match="3 rows have missing"):
+        risk.fit_risk_model(df, "y", ["x", "z"])             # missing="raise" is the default
 
 
 def test_predict_matches_linear_predictor():
@@ -239,27 +240,27 @@ def test_predict_matches_linear_predictor():
     pr = m.predict(new)
     assert pr.iloc[0] == pytest.approx(12 / 42) and pr.iloc[1] == pytest.approx(8 / 158)
     assert np.isnan(pr.iloc[2])
-    with pytest.raises(risk.RiskDataError, match=r"lacks column\(s\) \['x'\]"):
+    with pytest.raises(InputError, match=r"lacks column\(s\) \['x'\]"):
         m.predict(pd.DataFrame({"z": [1.0]}))
 
 
 @pytest.mark.parametrize("bad,match", [
-    (dict(outcome="nope"), "outcome column 'nope'"),
-    (dict(predictors=["nope"]), "none of the predictors"),
+    (dict(outcome="nope"), r"df\.nope: column not found"),
+    (dict(predictors=["nope"]), r"df\.nope: column not found"),
     (dict(method="probit"), "method must be"),
-    (dict(cluster="nope"), "cluster column"),
+    (dict(cluster="nope"), r"df\.nope: column not found"),
 ])
 def test_bad_input_raises_clear_error(bad, match):
     kw = dict(outcome="y", predictors=["x"])
     kw.update(bad)
-    with pytest.raises(risk.RiskDataError, match=match):
+    with pytest.raises(InputError, match=match):
         risk.fit_risk_model(_table_frame(3, 4, 5, 6), **kw)
 
 
 def test_non_binary_outcome_rejected():
     df = _table_frame(3, 4, 5, 6)
     df.loc[2, "y"] = 2
-    with pytest.raises(risk.RiskDataError, match="must be 0/1"):
+    with pytest.raises(InputError, match="must be 0/1"):
         risk.fit_risk_model(df, "y", ["x"])
 
 

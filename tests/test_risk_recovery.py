@@ -32,8 +32,9 @@ def _coverage(seed: int) -> pd.DataFrame:
     terms = [k for k in t["log_odds"] if k != "intercept"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", risk.SeparationWarning)
-        m = risk.fit_risk_model(f, t["outcome"], terms)
-    firth = risk.fit_risk_model(f, t["outcome"], terms, method="firth", pl=False)
+        m = risk.fit_risk_model(f, t["outcome"], terms, missing="drop")
+    firth = risk.fit_risk_model(f, t["outcome"], terms, method="firth", pl=False,
+                                missing="drop")
     o = m.odds_ratios.set_index("term")
     true = pd.Series(t["log_odds"])
     return pd.DataFrame({"seed": seed, "term": true.index, "true": true.to_numpy(),

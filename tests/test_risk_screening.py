@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy import special, stats
 
+from dmst_eval.errors import InputError
 from dmst_eval import risk
 
 Z = stats.norm.ppf(0.975)
@@ -72,11 +73,11 @@ def test_zero_cell_gives_finite_lr_ci():
 
 
 def test_bad_screening_input():
-    with pytest.raises(risk.RiskDataError, match="0/1"):
+    with pytest.raises(InputError, match="0/1"):
         risk.screening_performance([0, 2], [1, 2], 1)
-    with pytest.raises(risk.RiskDataError, match="3 values but y_true has 2"):
+    with pytest.raises(InputError, match="3 values but y_true has 2"):
         risk.screening_performance([0, 1], [1, 2, 3], 1)
-    with pytest.raises(risk.RiskDataError, match="missing"):
+    with pytest.raises(InputError, match="missing"):
         risk.screening_performance([0, 1], [1, np.nan], 1)
 
 
@@ -114,7 +115,7 @@ def test_auc_tiny_exact_and_plot():
     assert isinstance(ax, matplotlib.axes.Axes)
     assert {"auc", "se", "ci_lower", "ci_upper"} <= set(r.summary.columns)
     matplotlib.pyplot.close("all")
-    with pytest.raises(risk.RiskDataError, match="at least 2 positives"):
+    with pytest.raises(InputError, match="at least 2 positives"):
         risk.roc_auc([0, 0, 1], [1, 2, 3])
 
 
@@ -165,7 +166,7 @@ def test_calibration_slope_and_intercept():
     assert isinstance(good.plot(), matplotlib.axes.Axes)
     assert list(good.summary.measure) == ["calibration_slope", "calibration_intercept"]
     matplotlib.pyplot.close("all")
-    with pytest.raises(risk.RiskDataError, match="strictly between 0 and 1"):
+    with pytest.raises(InputError, match="strictly between 0 and 1"):
         risk.calibration([0, 1], [0.0, 0.5])
 
 
@@ -184,12 +185,12 @@ def test_points_score_by_hand():
 
 def test_points_score_missing_items():
     df = pd.DataFrame({"a": pd.array([True, None, False], dtype="boolean"), "b": [1, 1, 0]})
-    with pytest.raises(risk.RiskDataError, match="'a' is missing in 1 rows"):
+    with pytest.raises(InputError, match="'a' is missing in 1 rows"):
         risk.points_score(df, {"a": 10, "b": 5})
     assert risk.points_score(df, {"a": 10, "b": 5}, missing="zero").tolist() == [15, 5, 0]
     out = risk.points_score(df, {"a": 10, "b": 5}, missing="nan")
     assert out.iloc[0] == 15 and np.isnan(out.iloc[1])
-    with pytest.raises(risk.RiskDataError, match="not columns"):
+    with pytest.raises(InputError, match=r"df\.zzz: column not found"):
         risk.points_score(df, {"zzz": 1})
-    with pytest.raises(risk.RiskDataError, match="0/1 or boolean"):
+    with pytest.raises(InputError, match="0/1 or boolean"):
         risk.points_score(pd.DataFrame({"a": [0, 3]}), {"a": 1})

@@ -22,39 +22,22 @@ All functions accept any GeoDataFrame with an id column (a user's own boundaries
 """
 from __future__ import annotations
 
-from ._util import (  # noqa: F401
-    HotspotInputError,
-)
-from .rates import (  # noqa: F401
-    area_rates,
-    case_events,
+from dmst_eval.errors import InputError  # noqa: F401  (the one input error)
+
+from .rates import (
+    AreaRatesResult, SmoothedRatesResult, area_rates, case_events, garwood_ci, smooth_rates,
     victims,
-    smooth_rates,
-    garwood_ci,
-    AreaRates,
-    SmoothedRates,
 )
-from .spatial import (  # noqa: F401
-    global_moran,
+from .spatial import (
+    GiStarResult, GlobalMoranResult, LocalMoranResult, global_moran, local_gi_star,
     local_moran,
-    local_gi_star,
-    GlobalMoranResult,
-    LocalMoranResult,
-    GiStarResult,
 )
-from .scan import (  # noqa: F401
-    scan_statistic,
-    poisson_llr,
-    ScanResult,
-)
-from .facilities import (  # noqa: F401
-    facility_excess,
-    FacilityExcess,
-)
+from .scan import ScanResult, poisson_llr, scan_statistic
+from .facilities import FacilityExcessResult, facility_excess
 from .maps import choropleth  # noqa: F401
 
 __all__ = [
-    'HotspotInputError',
+    'InputError',
     'area_rates',
     'case_events',
     'victims',
@@ -66,11 +49,32 @@ __all__ = [
     'poisson_llr',
     'facility_excess',
     'garwood_ci',
-    'AreaRates',
-    'SmoothedRates',
+    'AreaRatesResult',
+    'SmoothedRatesResult',
     'GlobalMoranResult',
     'LocalMoranResult',
     'GiStarResult',
     'ScanResult',
-    'FacilityExcess',
+    'FacilityExcessResult',
 ]
+
+
+_DEPRECATED = {"FacilityExcess": "FacilityExcessResult", "SmoothedRates": "SmoothedRatesResult",
+               "AreaRates": "AreaRatesResult", "HotspotInputError": "InputError"}
+
+
+def __getattr__(name: str):
+    # Deprecated names kept working (see CHANGELOG.md): the old per-module error class is now
+    # dmst_eval.errors.InputError itself, so ``except HotspotInputError`` still catches every
+    # input error.
+    if name in _DEPRECATED:
+        import warnings
+
+        from dmst_eval import errors
+
+        new = _DEPRECATED[name]
+        where = "dmst_eval.errors" if new == "InputError" else __name__
+        warnings.warn(f"{__name__}.{name} is deprecated; use {where}.{new}",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(errors, new) if new == "InputError" else globals()[new]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

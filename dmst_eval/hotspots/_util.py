@@ -3,19 +3,11 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+
 import numpy as np
 import pandas as pd
 
-__all__ = ['HotspotInputError']
-
-
-class HotspotInputError(ValueError):
-    """Bad input to a hotspot analysis: names the table, column, offending rows and expectation."""
-
-    def __init__(self, message: str, table: str | None = None, column: str | None = None,
-                 rows: list | None = None, expected: str | None = None):
-        super().__init__(message)
-        self.table, self.column, self.rows, self.expected = table, column, rows, expected
+from dmst_eval.errors import InputError
 
 
 # ---------------------------------------------------------------------------------------------
@@ -40,8 +32,28 @@ def _const(name: str, default):
         return default
 
 
-_OKABE = {"orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
-          "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "black": "#000000"}
+class _PlotsColours(dict):
+    """The house palette, read from :mod:`dmst_eval.plots` on first use (so that importing the
+    analysis modules does not import matplotlib)."""
+
+    def __init__(self, source: str):
+        super().__init__()
+        self._source = source
+
+    def _load(self):
+        if not dict.__len__(self):
+            from dmst_eval import plots
+
+            self.update(getattr(plots, self._source)() if callable(getattr(plots, self._source))
+                        else getattr(plots, self._source))
+
+    def __getitem__(self, key):
+        self._load()
+        return dict.__getitem__(self, key)
+
+
+#: Okabe-Ito colours by name: ``plots.OKABE_ITO``.
+_OKABE = _PlotsColours("OKABE_ITO")
 
 
 def _new_ax(ax, size="map"):
@@ -59,7 +71,7 @@ def _as_array(gdf, x, name: str, table: str = "gdf") -> np.ndarray:
     """Column name of ``gdf`` or array-like → float array aligned with ``gdf``."""
     if isinstance(x, str):
         if x not in gdf.columns:
-            raise HotspotInputError(
+            raise InputError(
                 f"{table}: column {x!r} not found; columns are {list(gdf.columns)}",
                 table=table, column=x, expected=f"a column named {x!r}")
         v = pd.to_numeric(gdf[x], errors="coerce").to_numpy(dtype=float)
@@ -69,13 +81,13 @@ def _as_array(gdf, x, name: str, table: str = "gdf") -> np.ndarray:
             else x.astype(float)
         label = name
         if len(v) != len(gdf):
-            raise HotspotInputError(
+            raise InputError(
                 f"{name}: length {len(v)} does not match the {len(gdf)} areas of {table}",
                 table=table, column=name, expected=f"{len(gdf)} values")
     bad = ~np.isfinite(v)
     if bad.any():
         rows = list(np.asarray(gdf.index)[bad][:20])
-        raise HotspotInputError(
+        raise InputError(
             f"{table}: column {label!r} has {int(bad.sum())} missing or non-numeric value(s) "
             f"at rows {rows}; expected a finite number for every area",
             table=table, column=label, rows=rows, expected="finite numbers")
@@ -88,13 +100,13 @@ def _ids(gdf, id_col):
     if id_col is None:
         return gdf.index.to_numpy(), None
     if id_col not in gdf.columns:
-        raise HotspotInputError(f"gdf: id column {id_col!r} not found; columns are "
+        raise InputError(f"gdf: id column {id_col!r} not found; columns are "
                                 f"{list(gdf.columns)}", table="gdf", column=id_col)
     ids = gdf[id_col].to_numpy()
     dup = pd.Series(ids).duplicated(keep=False).to_numpy()
     if dup.any():
         rows = list(pd.unique(ids[dup])[:20])
-        raise HotspotInputError(f"gdf: id column {id_col!r} has duplicated ids {rows}; "
+        raise InputError(f"gdf: id column {id_col!r} has duplicated ids {rows}; "
                                 "expected one row per area", table="gdf", column=id_col,
                                 rows=rows, expected="unique ids")
     return ids, id_col
@@ -121,14 +133,14 @@ def _weights(gdf, weights, id_col):
         idl = list(ids)
         if set(w.id_order) != set(idl):
             missing = sorted(set(map(str, idl)) - set(map(str, w.id_order)))[:10]
-            raise HotspotInputError(
+            raise InputError(
                 f"weights: ids do not match the areas of gdf (e.g. {missing})", table="weights",
                 rows=missing, expected="one weights id per area")
         if list(w.id_order) != idl:
             w = lw.W({i: w.neighbors[i] for i in idl}, {i: w.weights[i] for i in idl},
                      id_order=idl, silence_warnings=True)
     else:
-        raise HotspotInputError("weights must be 'queen', 'rook', 'knn', 'distance' or a libpysal W",
+        raise InputError("weights must be 'queen', 'rook', 'knn', 'distance' or a libpysal W",
                                 table="weights", expected="str or libpysal.weights.W")
     if w.islands:
         warnings.warn(f"spatial weights: {len(w.islands)} area(s) have no neighbours "
@@ -159,7 +171,7 @@ def _gdf_check(gdf, what="gdf"):
     except ImportError:  # pragma: no cover
         return
     if not isinstance(gdf, gpd.GeoDataFrame):
-        raise HotspotInputError(f"{what}: expected a GeoDataFrame (areas with geometry), got "
+        raise InputError(f"{what}: expected a GeoDataFrame (areas with geometry), got "
                                 f"{type(gdf).__name__}", table=what, expected="GeoDataFrame")
 
 

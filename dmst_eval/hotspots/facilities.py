@@ -1,22 +1,26 @@
 """Facilities with more exploitation than expected: funnel limits and adjusted p-values."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import stats
-from ._util import HotspotInputError, _OKABE, _new_ax
+
+from dmst_eval.errors import InputError
+
+from ._util import _new_ax, _OKABE
 from .rates import garwood_ci, _window
 
-__all__ = ['facility_excess', 'FacilityExcess']
+__all__ = ['facility_excess', 'FacilityExcessResult']
 
 
 # ---------------------------------------------------------------------------------------------
 # 4. facilities
 # ---------------------------------------------------------------------------------------------
 @dataclass
-class FacilityExcess:
+class FacilityExcessResult:
     """Observed vs expected victims per congregate facility: see :func:`facility_excess`.
 
     ``summary`` (one row per facility with child-days in the window, highest excess first):
@@ -38,15 +42,16 @@ class FacilityExcess:
 
     def plot(self, ax=None, label: bool = True, title: str | None = None):
         """Funnel plot of O/E against expected victims, with 95% and 99.8% Poisson limits."""
+        from dmst_eval import plots as _plots
         ax = _new_ax(ax, "default")
         s = self.summary[self.summary["expected"] > 0]
         emax = max(float(s["expected"].max()) * 1.1, 1.0) if len(s) else 1.0
         grid = np.linspace(max(emax / 400, 0.02), emax, 300)
         for lvl, ls in ((0.95, "--"), (0.998, ":")):
             lo, hi = _funnel_limits(grid, lvl)
-            ax.plot(grid, hi, ls=ls, color="#555555", lw=1.2,
+            ax.plot(grid, hi, ls=ls, color=_plots.REFERENCE_COLOR, lw=1.2,
                     label=f"{lvl * 100:g}% limits")
-            ax.plot(grid, lo, ls=ls, color="#555555", lw=1.2)
+            ax.plot(grid, lo, ls=ls, color=_plots.REFERENCE_COLOR, lw=1.2)
         ax.axhline(1.0, color="black", lw=0.8)
         col = np.where(s["flagged"], _OKABE["vermillion"], _OKABE["blue"])
         ax.scatter(s["expected"], s["ratio"], c=col, s=28, zorder=3, edgecolor="white", lw=0.5)
@@ -85,7 +90,7 @@ def _funnel_limits(expected, level):
 
 def facility_excess(cd, start=None, end=None, adjust: str = "holm", *, alpha: float = 0.05,
                     confirmed_only: bool = True, settings=None, expected=None,
-                    date_col: str = "began_at", count: str = "first") -> FacilityExcess:
+                    date_col: str = "began_at", count: str = "first") -> FacilityExcessResult:
     """Observed victims per congregate facility vs the number expected from its child-days.
 
     Observed O_f: victims (distinct children) whose first confirmed episode in [start, end]
@@ -120,7 +125,7 @@ def facility_excess(cd, start=None, end=None, adjust: str = "holm", *, alpha: fl
 
     Returns
     -------
-    FacilityExcess
+    FacilityExcessResult
 
     Examples
     --------
@@ -133,14 +138,14 @@ def facility_excess(cd, start=None, end=None, adjust: str = "holm", *, alpha: fl
     from dmst_eval import schema
 
     if adjust not in ("holm", "bh"):
-        raise HotspotInputError(f"adjust must be 'holm' or 'bh', got {adjust!r}")
+        raise InputError(f"adjust must be 'holm' or 'bh', got {adjust!r}")
     settings = tuple(settings or schema.CONGREGATE_SETTINGS)
     start, end = _window(cd, start, end)
     end_x = end + pd.Timedelta(days=1)
     pl = cd.placements
     for col in ("facility_id", "setting", "start", "end"):
         if col not in pl.columns:
-            raise HotspotInputError(f"placements: column {col!r} missing", table="placements",
+            raise InputError(f"placements: column {col!r} missing", table="placements",
                                     column=col)
     pl = pl[pl["facility_id"].notna() & pl["setting"].astype("object").isin(settings)]
     s = pd.to_datetime(pl["start"]).clip(lower=start)
@@ -154,7 +159,7 @@ def facility_excess(cd, start=None, end=None, adjust: str = "holm", *, alpha: fl
     if confirmed_only:
         keep &= ep["confirmed"].fillna(False).astype(bool)
     if count not in ("first", "all"):
-        raise HotspotInputError(f"count must be 'first' or 'all', got {count!r}")
+        raise InputError(f"count must be 'first' or 'all', got {count!r}")
     if count == "first":
         # each victim counted once: at the facility of their first episode in the window
         first = ep.loc[(d >= start) & (d < end_x) & (
@@ -173,7 +178,7 @@ def facility_excess(cd, start=None, end=None, adjust: str = "holm", *, alpha: fl
               fac["facility_id"].isin(child_days.index)]
     unknown = sorted(set(obs.index) - set(fac["facility_id"]))
     if unknown:
-        raise HotspotInputError(f"episodes: facility_id values not in facilities: {unknown[:10]}",
+        raise InputError(f"episodes: facility_id values not in facilities: {unknown[:10]}",
                                 table="episodes", column="facility_id", rows=unknown[:10],
                                 expected="facility_id present in facilities")
     out = fac[["facility_id"] + [c for c in ("name", "setting", "town") if c in fac]].copy()
@@ -211,5 +216,5 @@ def facility_excess(cd, start=None, end=None, adjust: str = "holm", *, alpha: fl
     out["p_adjusted"] = padj
     out["flagged"] = (padj < alpha) & (O > Ex)
     out = out[tested].sort_values(["p_value", "facility_id"]).reset_index(drop=True)
-    return FacilityExcess(out, rate_per_1000_child_years=rate * 365.25 * 1000, adjust=adjust,
+    return FacilityExcessResult(out, rate_per_1000_child_years=rate * 365.25 * 1000, adjust=adjust,
                           alpha=alpha, start=start, end=end)

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import warnings
+
 import numpy as np
 import pandas as pd
+
 from ._util import _const, _new_ax, _suppressed
 
 # ---------------------------------------------------------------------------------------------
@@ -25,6 +27,7 @@ def choropleth(gdf, column: str, ax=None, scheme: str | None = "fisher_jenks", k
     >>> from dmst_eval import geography
     >>> ax = choropleth(geography.towns(), "land_area_sq_km")
     """
+    from dmst_eval import plots as _plots
     import matplotlib as mpl
     from matplotlib.patches import Patch
 
@@ -42,8 +45,8 @@ def choropleth(gdf, column: str, ax=None, scheme: str | None = "fisher_jenks", k
 
     with plots.deferred_draw(ax.figure):  # one render when saved/shown, not one per layer
         if zero.any():
-            gdf[zero].plot(ax=ax, facecolor="#FFFFFF", edgecolor="#BBBBBB", linewidth=0.3)
-            handles.append(Patch(facecolor="#FFFFFF", edgecolor="#999999"))
+            gdf[zero].plot(ax=ax, facecolor="white", edgecolor=_plots.GREY_LIGHT, linewidth=0.3)
+            handles.append(Patch(facecolor="white", edgecolor=_plots.GREY))
             labels.append("0")
         if rest.any():
             v = vals_all[rest]
@@ -69,15 +72,17 @@ def choropleth(gdf, column: str, ax=None, scheme: str | None = "fisher_jenks", k
                     handles.append(Patch(facecolor=cols[i], edgecolor="white"))
                     labels.append(labs[i])
         if supp.any():
-            gdf[supp].plot(ax=ax, facecolor=_const("SUPPRESSED_COLOR", "#DDDDDD"),
-                           hatch=_const("SUPPRESSED_HATCH", "///"), edgecolor="#8A8A8A",
+            gdf[supp].plot(ax=ax, facecolor=_const("SUPPRESSED_COLOR", _plots.SUPPRESSED_COLOR),
+                           hatch=_const("SUPPRESSED_HATCH", "///"), edgecolor=_plots.GREY_EDGE,
                            linewidth=0.3)
-            handles.append(Patch(facecolor=_const("SUPPRESSED_COLOR", "#DDDDDD"),
-                                 hatch=_const("SUPPRESSED_HATCH", "///"), edgecolor="#8A8A8A"))
+            handles.append(Patch(facecolor=_const("SUPPRESSED_COLOR", _plots.SUPPRESSED_COLOR),
+                                 hatch=_const("SUPPRESSED_HATCH", "///"),
+                                 edgecolor=_plots.GREY_EDGE))
             labels.append(f"suppressed (<{suppress_below})")
         if nodata.any():
-            gdf[nodata].plot(ax=ax, facecolor="#F0F0F0", edgecolor="#BBBBBB", linewidth=0.3)
-            handles.append(Patch(facecolor="#F0F0F0", edgecolor="#BBBBBB"))
+            gdf[nodata].plot(ax=ax, facecolor=_plots.NO_DATA_COLOR, edgecolor=_plots.GREY_LIGHT,
+                             linewidth=0.3)
+            handles.append(Patch(facecolor=_plots.NO_DATA_COLOR, edgecolor=_plots.GREY_LIGHT))
             labels.append("no data")
     ax.legend(handles, labels, title=legend_title, loc="lower right", fontsize=8,
               title_fontsize=8.5)
@@ -94,6 +99,7 @@ def _categorical_explore(g, column: str, colors: dict, **kw):
 
 
 def _categorical_map(g, column, colors, ax=None, title=None, legend_title=None):
+    from dmst_eval import plots as _plots
     from matplotlib.patches import Patch
 
     ax = _new_ax(ax, "map")
@@ -106,7 +112,7 @@ def _categorical_map(g, column, colors, ax=None, title=None, legend_title=None):
             if len(sub):
                 sub.plot(ax=ax, color=col, edgecolor="white", linewidth=0.3)
             n = len(sub)
-            handles.append(Patch(facecolor=col, edgecolor="#999999"))
+            handles.append(Patch(facecolor=col, edgecolor=_plots.GREY))
             labels.append(f"{cat} ({n})")
     ax.legend(handles, labels, title=legend_title, loc="upper center", fontsize=8,
               title_fontsize=8.5, bbox_to_anchor=(0.5, 0.02), ncol=3)
@@ -117,6 +123,7 @@ def _categorical_map(g, column, colors, ax=None, title=None, legend_title=None):
 
 
 def _explore(gdf, column, by, suppress_below, **kw):
+    from dmst_eval import plots as _plots
     g = gdf.copy()
     if suppress_below and "events" in g:
         supp = _suppressed(g["events"], suppress_below)
@@ -125,7 +132,8 @@ def _explore(gdf, column, by, suppress_below, **kw):
         for c in ("ci_lower", "ci_upper"):
             if c in g:
                 g[c] = g[c].where(~supp)
-        kw.setdefault("missing_kwds", {"color": "#DDDDDD", "label": f"suppressed (<{suppress_below})"})
+        kw.setdefault("missing_kwds", {"color": _plots.SUPPRESSED_COLOR,
+                                       "label": f"suppressed (<{suppress_below})"})
     for c in g.columns:
         if g[c].dtype.kind == "f":
             g[c] = g[c].round(2)

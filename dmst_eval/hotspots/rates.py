@@ -7,16 +7,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
-from ._util import HotspotInputError, _OKABE, _as_array, _ids, _new_ax, _suppressed, _weights
+
+from dmst_eval._compat import renamed_kwargs
+from dmst_eval.errors import InputError, require_columns, resolve_window
+
+from ._util import _as_array, _ids, _new_ax, _OKABE, _suppressed, _weights
 from .maps import choropleth, _explore
 
 __all__ = [
-    'area_rates', 'case_events', 'victims', 'smooth_rates', 'garwood_ci', 'AreaRates',
-    'SmoothedRates',
+    'area_rates', 'case_events', 'victims', 'smooth_rates', 'garwood_ci', 'AreaRatesResult',
+    'SmoothedRatesResult',
 ]
 
 
-def garwood_ci(k, conf_level: float = 0.95):
+@renamed_kwargs(conf_level=("level", None))
+def garwood_ci(k, level: float = 0.95):
     """Exact (Garwood 1936) confidence interval for a Poisson count ``k``.
 
     Lower = χ²(α/2; 2k)/2 (0 when k = 0), upper = χ²(1-α/2; 2k+2)/2.
@@ -28,7 +33,7 @@ def garwood_ci(k, conf_level: float = 0.95):
     ([0.0, 1.623], [3.689, 11.668])
     """
     k = np.asarray(k, dtype=float)
-    a = 1 - conf_level
+    a = 1 - level
     lo = np.where(k > 0, stats.chi2.ppf(a / 2, 2 * np.maximum(k, 1e-300)) / 2, 0.0)
     hi = stats.chi2.ppf(1 - a / 2, 2 * k + 2) / 2
     return lo, hi
@@ -61,6 +66,8 @@ def case_events(cd, start=None, end=None, confirmed_only: bool = True,
     169
     """
     ep = cd.episodes
+    require_columns(ep, [date_col, "confirmed"] if confirmed_only else [date_col],
+                    table="episodes")
     start, end = _window(cd, start, end)
     d = pd.to_datetime(ep[date_col])
     keep = (d >= start) & (d < end + pd.Timedelta(days=1))
@@ -100,8 +107,12 @@ def victims(cd, start=None, end=None, place: str = "home_town", confirmed_only: 
     True
     """
     if place not in ("home_town", "episode_town"):
-        raise HotspotInputError(f"place must be 'home_town' or 'episode_town', got {place!r}")
+        raise InputError(f"place must be 'home_town' or 'episode_town', got {place!r}")
+    if place == "home_town":
+        require_columns(cd.children, ["child_id", "home_town"], table="children")
     ep = case_events(cd, start, end, confirmed_only=confirmed_only, date_col=date_col)
+    require_columns(ep, ["child_id", "episode_id"] + (["town"] if place == "episode_town"
+                                                      else []), table="episodes")
     ep = ep.sort_values([date_col, "episode_id"], kind="stable").drop_duplicates("child_id")
     if place == "home_town":
         home = cd.children.set_index("child_id")["home_town"]
@@ -113,19 +124,21 @@ def victims(cd, start=None, end=None, place: str = "home_town", confirmed_only: 
 
 
 def _window(cd, start, end):
+    """(first day, last day) of the window by the one rule
+    (:func:`dmst_eval.errors.resolve_window`): whole days, both inclusive; an event at ``t`` is in when ``first <= t < last + 1 day``."""
     meta = getattr(cd, "meta", None) or {}
-    start = pd.Timestamp(start if start is not None else meta.get("study_start", "2008-01-01"))
-    if end is None:
-        end = meta.get("study_end")
-        if end is None:
-            ends = [pd.to_datetime(cd.episodes[c]).max() for c in ("identified_at",)
-                    if c in cd.episodes]
-            end = max([e for e in ends if pd.notna(e)] or [pd.Timestamp.today()])
-    return start, pd.Timestamp(end).normalize()
+    default_end = meta.get("study_end")
+    if end is None and default_end is None:
+        ends = [pd.to_datetime(cd.episodes[c]).max() for c in ("identified_at",)
+                if c in cd.episodes]
+        default_end = max([e for e in ends if pd.notna(e)] or [pd.Timestamp.today()])
+    lo, hi = resolve_window(start, end, default_start=meta.get("study_start", "2008-01-01"),
+                            default_end=default_end)
+    return lo, hi - pd.Timedelta(days=1)
 
 
 @dataclass
-class AreaRates:
+class AreaRatesResult:
     """Crude rates per area: see :func:`area_rates`.
 
     Attributes
@@ -140,11 +153,20 @@ class AreaRates:
     summary: pd.DataFrame
     by: str
     per: float
-    conf_level: float
+    level: float
     suppress_below: int | None
     gdf: Any = None
     total_events: int = 0
     total_population: float = 0.0
+
+    @property
+    def conf_level(self) -> float:
+        """Deprecated name of :attr:`level`."""
+        import warnings
+
+        warnings.warn("AreaRatesResult.conf_level is deprecated; use .level", DeprecationWarning,
+                      stacklevel=2)
+        return self.level
 
     @property
     def overall_rate(self) -> float:
@@ -155,7 +177,7 @@ class AreaRates:
              cmap: str | None = None, title: str | None = None, suppress_below: int | None = -1):
         """Choropleth of crude rates; suppressed areas hatched and labelled in the legend."""
         if self.gdf is None:
-            raise HotspotInputError("plot needs geometries: pass a GeoDataFrame as population",
+            raise InputError("plot needs geometries: pass a GeoDataFrame as population",
                                     table="population", expected="GeoDataFrame")
         sb = self.suppress_below if suppress_below == -1 else suppress_below
         supp = _suppressed(self.gdf["events"], sb)
@@ -167,14 +189,15 @@ class AreaRates:
     def explore(self, column: str = "rate", **kw):
         """Interactive (folium) map; suppressed areas greyed out, their counts hidden."""
         if self.gdf is None:
-            raise HotspotInputError("explore needs geometries: pass a GeoDataFrame as population",
+            raise InputError("explore needs geometries: pass a GeoDataFrame as population",
                                     table="population", expected="GeoDataFrame")
         return _explore(self.gdf, column, self.by, self.suppress_below, **kw)
 
 
+@renamed_kwargs(conf_level=("level", None))
 def area_rates(events, population=None, by: str = "town", per: float = 10_000, *,
-               pop_col: str | None = None, unit: str | None = None, conf_level: float = 0.95,
-               suppress_below: int | None = 5) -> AreaRates:
+               pop_col: str | None = None, unit: str | None = None, level: float = 0.95,
+               suppress_below: int | None = 5) -> AreaRatesResult:
     """Counts, denominators and crude rates per area, with exact Poisson (Garwood) CIs.
 
     Every area of ``population`` appears, including those with no events (count 0).
@@ -195,7 +218,7 @@ def area_rates(events, population=None, by: str = "town", per: float = 10_000, *
     unit : str, optional
         Count distinct values of this column per area (e.g. ``"child_id"`` → victims, each child
         once per area) instead of rows.
-    conf_level : float
+    level : float
         Confidence level of the Garwood interval.
     suppress_below : int or None
         Counts 1 … suppress_below-1 are flagged ``suppressed`` (shown hatched on maps; zero counts
@@ -203,7 +226,7 @@ def area_rates(events, population=None, by: str = "town", per: float = 10_000, *
 
     Returns
     -------
-    AreaRates
+    AreaRatesResult
 
     Examples
     --------
@@ -221,10 +244,10 @@ def area_rates(events, population=None, by: str = "town", per: float = 10_000, *
 
         population = geography.towns()
     if not isinstance(events, pd.DataFrame):
-        raise HotspotInputError("events: expected a DataFrame", table="events")
+        raise InputError("events: expected a DataFrame", table="events")
     for tab, df in (("events", events), ("population", population)):
         if by not in df.columns:
-            raise HotspotInputError(f"{tab}: area column {by!r} not found; columns are "
+            raise InputError(f"{tab}: area column {by!r} not found; columns are "
                                     f"{list(df.columns)}", table=tab, column=by,
                                     expected=f"a column {by!r}")
     if pop_col is None:
@@ -233,7 +256,7 @@ def area_rates(events, population=None, by: str = "town", per: float = 10_000, *
     pop = _as_array(population, pop_col, pop_col, table="population")
     if (pop < 0).any():
         rows = list(population.loc[pop < 0, by][:20])
-        raise HotspotInputError(f"population: negative {pop_col!r} for areas {rows}",
+        raise InputError(f"population: negative {pop_col!r} for areas {rows}",
                                 table="population", column=pop_col, rows=rows,
                                 expected="population >= 0")
     ids, _ = _ids(population, by)
@@ -241,7 +264,7 @@ def area_rates(events, population=None, by: str = "town", per: float = 10_000, *
     missing = ev_area.isna()
     if missing.any():
         rows = list(events.index[missing.to_numpy()][:20])
-        raise HotspotInputError(f"events: {int(missing.sum())} row(s) have no {by!r} "
+        raise InputError(f"events: {int(missing.sum())} row(s) have no {by!r} "
                                 f"(rows {rows}); expected an area for every event",
                                 table="events", column=by, rows=rows, expected="non-missing area")
     known = set(ids.tolist())
@@ -249,13 +272,13 @@ def area_rates(events, population=None, by: str = "town", per: float = 10_000, *
     if unknown.any():
         vals = sorted(map(str, pd.unique(ev_area[unknown])))[:20]
         rows = list(events.index[unknown.to_numpy()][:20])
-        raise HotspotInputError(
+        raise InputError(
             f"events: {int(unknown.sum())} row(s) have {by!r} values not in population "
             f"({vals}); rows {rows}", table="events", column=by, rows=rows,
             expected=f"{by} values present in population")
     if unit is not None:
         if unit not in events.columns:
-            raise HotspotInputError(f"events: unit column {unit!r} not found", table="events",
+            raise InputError(f"events: unit column {unit!r} not found", table="events",
                                     column=unit)
         counts = events.drop_duplicates([by, unit]).groupby(by, observed=True).size()
     else:
@@ -265,10 +288,10 @@ def area_rates(events, population=None, by: str = "town", per: float = 10_000, *
     zero_pop = (pop == 0) & (y > 0)
     if zero_pop.any():
         rows = list(ids[zero_pop][:20])
-        raise HotspotInputError(f"population: areas {rows} have events but zero {pop_col!r}",
+        raise InputError(f"population: areas {rows} have events but zero {pop_col!r}",
                                 table="population", column=pop_col, rows=rows,
                                 expected="population > 0 where there are events")
-    lo, hi = garwood_ci(y, conf_level)
+    lo, hi = garwood_ci(y, level)
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(pop > 0, per / pop, np.nan)
     summ = pd.DataFrame({by: ids, "events": y, "population": pop, "rate": y * scale,
@@ -280,7 +303,7 @@ def area_rates(events, population=None, by: str = "town", per: float = 10_000, *
 
         gdf = gpd.GeoDataFrame(summ.copy(), geometry=population.geometry.to_numpy(),
                                crs=population.crs)
-    return AreaRates(summ, by=by, per=per, conf_level=conf_level, suppress_below=suppress_below,
+    return AreaRatesResult(summ, by=by, per=per, level=level, suppress_below=suppress_below,
                      gdf=gdf, total_events=int(y.sum()), total_population=float(pop.sum()))
 
 
@@ -288,7 +311,7 @@ def area_rates(events, population=None, by: str = "town", per: float = 10_000, *
 # smoothing and rank uncertainty
 # ---------------------------------------------------------------------------------------------
 @dataclass
-class SmoothedRates:
+class SmoothedRatesResult:
     """Empirical-Bayes smoothed rates and rank uncertainty: see :func:`smooth_rates`.
 
     Attributes
@@ -343,7 +366,7 @@ class SmoothedRates:
         """``kind="ranks"``: rank intervals of the top ``n`` areas; ``kind="map"``: choropleth."""
         if kind == "map":
             if self.gdf is None:
-                raise HotspotInputError("map needs geometries", table="population")
+                raise InputError("map needs geometries", table="population")
             g = self.gdf.merge(self.summary[[self.by, "smoothed_rate"]], on=self.by)
             return choropleth(g, "smoothed_rate", ax=ax, legend_title=f"per {self.per:,.0f}",
                               title=kw.pop("title", f"Smoothed rate ({self.method})"), **kw)
@@ -363,7 +386,7 @@ class SmoothedRates:
 
     def explore(self, **kw):
         if self.gdf is None:
-            raise HotspotInputError("explore needs geometries", table="population")
+            raise InputError("explore needs geometries", table="population")
         g = self.gdf.merge(self.summary[[self.by, "smoothed_rate", "rank", "rank_lower",
                                          "rank_upper"]], on=self.by)
         return _explore(g, "smoothed_rate", self.by, None, **kw)
@@ -400,7 +423,7 @@ def _rank_order(draws: np.ndarray, rng) -> np.ndarray:
 
 def smooth_rates(rates, population=None, *, method: str = "empirical_bayes", by: str = "town",
                  weights="queen", per: float | None = None, n_sim: int = 2000, seed=None,
-                 top_k: int = 5, rank_level: float = 0.95, **area_kw) -> SmoothedRates:
+                 top_k: int = 5, rank_level: float = 0.95, **area_kw) -> SmoothedRatesResult:
     """Empirical-Bayes smoothed rates with rank uncertainty.
 
     ``method="empirical_bayes"``: Marshall's (1991) global method-of-moments estimator. With
@@ -419,7 +442,7 @@ def smooth_rates(rates, population=None, *, method: str = "empirical_bayes", by:
 
     Parameters
     ----------
-    rates : AreaRates, DataFrame of events, or DataFrame with columns ``by``, events, population
+    rates : AreaRatesResult, DataFrame of events, or DataFrame with columns ``by``, events, population
         An :func:`area_rates` result; or events (then ``population`` is required and
         ``area_kw`` go to :func:`area_rates`); or a per-area table.
     population : DataFrame or GeoDataFrame, optional
@@ -442,7 +465,7 @@ def smooth_rates(rates, population=None, *, method: str = "empirical_bayes", by:
 
     Returns
     -------
-    SmoothedRates
+    SmoothedRatesResult
 
     Examples
     --------
@@ -454,11 +477,11 @@ def smooth_rates(rates, population=None, *, method: str = "empirical_bayes", by:
     {'a': 1.8, 'b': 10.6, 'c': 19.4, 'd': 28.2}
     """
     if method not in ("empirical_bayes", "spatial_empirical_bayes"):
-        raise HotspotInputError(f"method must be 'empirical_bayes' or 'spatial_empirical_bayes', "
+        raise InputError(f"method must be 'empirical_bayes' or 'spatial_empirical_bayes', "
                                 f"got {method!r}", expected="a known method")
     gdf = None
     sb = area_kw.get("suppress_below", 5)
-    if isinstance(rates, AreaRates):
+    if isinstance(rates, AreaRatesResult):
         tab, by, gdf = rates.summary, rates.by, rates.gdf
         per = per or rates.per
         sb = rates.suppress_below
@@ -470,7 +493,7 @@ def smooth_rates(rates, population=None, *, method: str = "empirical_bayes", by:
         tab = rates
         miss = {by, "events", "population"} - set(tab.columns)
         if miss:
-            raise HotspotInputError(f"rates: missing column(s) {sorted(miss)}", table="rates",
+            raise InputError(f"rates: missing column(s) {sorted(miss)}", table="rates",
                                     column=sorted(miss)[0],
                                     expected=f"columns {by}, events, population")
         if hasattr(tab, "geometry") and "geometry" in tab.columns:
@@ -481,7 +504,7 @@ def smooth_rates(rates, population=None, *, method: str = "empirical_bayes", by:
     n = _as_array(tab, "population", "population", table="rates")
     if (n <= 0).any():
         rows = list(ids[n <= 0][:20])
-        raise HotspotInputError(f"rates: areas {rows} have population <= 0; drop them before "
+        raise InputError(f"rates: areas {rows} have population <= 0; drop them before "
                                 "smoothing", table="rates", column="population", rows=rows,
                                 expected="population > 0")
     r = y / n
@@ -495,7 +518,7 @@ def smooth_rates(rates, population=None, *, method: str = "empirical_bayes", by:
     else:
         if isinstance(weights, str):
             if gdf is None:
-                raise HotspotInputError("spatial_empirical_bayes needs geometries (a GeoDataFrame "
+                raise InputError("spatial_empirical_bayes needs geometries (a GeoDataFrame "
                                         "population) or a libpysal W as weights",
                                         table="rates", expected="GeoDataFrame or W")
             w = _weights(gdf.reset_index(drop=True), weights, by)
@@ -547,6 +570,6 @@ def smooth_rates(rates, population=None, *, method: str = "empirical_bayes", by:
     summ = summ.sort_values(["rank", "rank_crude", by], kind="stable").reset_index(drop=True)
     if gdf is not None:
         gdf = gdf[[by, "geometry"]]
-    return SmoothedRates(summ, by=by, per=per, method=method, prior_mean=prior_mean,
+    return SmoothedRatesResult(summ, by=by, per=per, method=method, prior_mean=prior_mean,
                          prior_var=prior_var, top_k=top_k, rank_level=rank_level, n_sim=n_sim,
                          gdf=gdf, draws=draws * per, suppress_below=sb)

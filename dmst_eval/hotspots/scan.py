@@ -1,14 +1,18 @@
 """Kulldorff's circular Poisson scan statistic."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
+import warnings
 
 import numpy as np
 import pandas as pd
 from scipy.special import xlogy
-from ._util import HotspotInputError, _OKABE, _as_array, _gdf_check, _ids, _new_ax, _suppressed
+
+from dmst_eval._compat import renamed_kwargs
+from dmst_eval.errors import InputError
+
+from ._util import _as_array, _gdf_check, _ids, _new_ax, _OKABE, _suppressed
 from .maps import choropleth
 
 __all__ = ['scan_statistic', 'poisson_llr', 'ScanResult']
@@ -143,7 +147,6 @@ def _scan_null_max(sims, order, valid, E, bw, aw, T, C, chunk=256, k0=12):
     return best
 
 
-
 @dataclass
 class ScanResult:
     """Kulldorff circular Poisson scan: see :func:`scan_statistic`.
@@ -162,12 +165,21 @@ class ScanResult:
     sim_llr: np.ndarray
     total_cases: int
     total_population: float
-    n_sim: int
+    permutations: int
     max_pop_share: float
     id_col: str
     gdf: Any = field(repr=False, default=None)
     cases: np.ndarray | None = field(repr=False, default=None)
     population: np.ndarray | None = field(repr=False, default=None)
+
+    @property
+    def n_sim(self) -> int:
+        """Deprecated name of :attr:`permutations`."""
+        import warnings
+
+        warnings.warn("ScanResult.n_sim is deprecated; use .permutations", DeprecationWarning,
+                      stacklevel=2)
+        return self.permutations
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -199,6 +211,7 @@ class ScanResult:
 
         Clusters with p < ``alpha`` get a solid black outline, others a dashed grey one.
         """
+        from dmst_eval import plots as _plots
         g = self.gdf.copy()
         if show_rates:
             g["rate"] = np.where(self.population > 0, self.cases / np.where(
@@ -209,7 +222,7 @@ class ScanResult:
                             title=title or "Spatial scan clusters (Kulldorff, Poisson)")
         else:
             ax = _new_ax(ax)
-            g.plot(ax=ax, color="#F2F2F2", edgecolor="white", linewidth=0.3)
+            g.plot(ax=ax, color=_plots.BACKGROUND_AREA_COLOR, edgecolor="white", linewidth=0.3)
             ax.set_axis_off()
             ax.set_title(title or "Spatial scan clusters (Kulldorff, Poisson)")
         ids = g[self.id_col].to_numpy() if self.id_col in g.columns else np.arange(len(g))
@@ -217,7 +230,7 @@ class ScanResult:
             sub = g[np.isin(ids, row["areas"])]
             shape = sub.dissolve()
             sig = row["p_value"] < alpha
-            shape.boundary.plot(ax=ax, color="black" if sig else "#777777",
+            shape.boundary.plot(ax=ax, color="black" if sig else _plots.GREY_DARK,
                                 linewidth=2.2 if sig else 1.2, linestyle="-" if sig else "--")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -231,12 +244,13 @@ class ScanResult:
         if old_leg is not None:
             ax.add_artist(old_leg)
         ax.legend([Line2D([], [], color="black", lw=2.2),
-                   Line2D([], [], color="#777777", lw=1.2, ls="--")],
+                   Line2D([], [], color=_plots.GREY_DARK, lw=1.2, ls="--")],
                   [f"scan cluster, p < {alpha}", "scan cluster, not significant"],
                   loc="upper left", fontsize=8)
         return ax
 
     def explore(self, **kw):
+        from dmst_eval import plots as _plots
         g = self.gdf.copy()
         ids = g[self.id_col].to_numpy() if self.id_col in g.columns else np.arange(len(g))
         lab = np.full(len(g), "none", dtype=object)
@@ -247,11 +261,12 @@ class ScanResult:
         cats = [c for c in pd.unique(lab[lab != "none"])] + ["none"]
         pal = [_OKABE[k] for k in ("vermillion", "blue", "orange", "green", "purple",
                                    "sky_blue", "yellow", "black")]
-        cols = [pal[i % len(pal)] for i in range(len(cats) - 1)] + ["#EEEEEE"]
+        cols = [pal[i % len(pal)] for i in range(len(cats) - 1)] + [_plots.OTHER_COLOR]
         return g.explore(column="scan_cluster", categories=cats, cmap=cols, **kw)
 
 
-def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, n_sim: int = 999,
+@renamed_kwargs(n_sim=("permutations", None))
+def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, permutations: int = 999,
                    seed=None, *, id_col: str | None = None, max_clusters: int = 10,
                    chunk: int = 256) -> ScanResult:
     """Kulldorff's circular spatial scan statistic (Poisson model), as SaTScan computes it.
@@ -261,8 +276,9 @@ def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, n_sim: in
     the total population. For each window with more cases than expected (E = C × pop_w / P), the
     log-likelihood ratio is LLR = c ln(c/E) + (C−c) ln((C−c)/(C−E)); the most likely cluster
     maximises it. Its significance is assessed by Monte Carlo: the C cases are redistributed
-    ``n_sim`` times over the areas (multinomial, proportional to population: the null conditional
-    on the total), the maximum LLR of each replicate recorded, and p = rank / (n_sim + 1).
+    ``permutations`` times over the areas (multinomial, proportional to population: the null
+    conditional on the total), the maximum LLR of each replicate recorded, and
+    p = rank / (permutations + 1).
     Secondary clusters are the next-highest-LLR windows that overlap no earlier cluster,
     compared against the same null distribution of maxima (as SaTScan's default
     "no geographical overlap").
@@ -279,7 +295,7 @@ def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, n_sim: in
         Case counts (non-negative integers) and populations at risk.
     max_pop_share : float
         Largest window as a share of the total population (0 < share ≤ 0.5; SaTScan default 0.5).
-    n_sim : int
+    permutations : int
         Monte Carlo replicates (≥ 99 so that p < 0.05 is attainable; 999 recommended).
     seed : int, optional
     id_col : str, optional
@@ -299,28 +315,28 @@ def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, n_sim: in
     >>> import numpy as np
     >>> t = geography.towns()
     >>> cases = np.random.default_rng(1).poisson(t.population_under18 / 20000)
-    >>> res = scan_statistic(t, cases, "population_under18", n_sim=99, seed=2)
+    >>> res = scan_statistic(t, cases, "population_under18", permutations=99, seed=2)
     >>> list(res.clusters.columns[:7])
     ['cluster', 'areas', 'cases', 'expected', 'relative_risk', 'llr', 'p_value']
     """
     _gdf_check(gdf)
     if not 0 < max_pop_share <= 0.5:
-        raise HotspotInputError(f"max_pop_share must be in (0, 0.5], got {max_pop_share}",
+        raise InputError(f"max_pop_share must be in (0, 0.5], got {max_pop_share}",
                                 expected="0 < max_pop_share <= 0.5")
-    if n_sim < 0:
-        raise HotspotInputError("n_sim must be >= 0")
+    if permutations < 0:
+        raise InputError("permutations must be >= 0")
     g = gdf.reset_index(drop=True)
     ids, idc = _ids(g, id_col)
     c = _as_array(g, cases, "cases")
     pop = _as_array(g, population, "population")
     if (c < 0).any() or (np.abs(c - np.round(c)) > 1e-9).any():
         rows = list(ids[(c < 0) | (np.abs(c - np.round(c)) > 1e-9)][:20])
-        raise HotspotInputError(f"cases must be non-negative integers; bad areas {rows}",
+        raise InputError(f"cases must be non-negative integers; bad areas {rows}",
                                 table="gdf", column=str(cases), rows=rows,
                                 expected="integers >= 0")
     if (pop < 0).any() or ((pop == 0) & (c > 0)).any():
         rows = list(ids[(pop < 0) | ((pop == 0) & (c > 0))][:20])
-        raise HotspotInputError(f"population must be >= 0 and > 0 where there are cases; bad "
+        raise InputError(f"population must be >= 0 and > 0 where there are cases; bad "
                                 f"areas {rows}", table="gdf", column=str(population), rows=rows,
                                 expected="population > 0")
     c = np.round(c).astype(np.int64)
@@ -328,7 +344,7 @@ def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, n_sim: in
     P = float(pop.sum())
     n = len(c)
     if C == 0:
-        raise HotspotInputError("scan_statistic: there are no cases", table="gdf",
+        raise InputError("scan_statistic: there are no cases", table="gdf",
                                 column=str(cases), expected="at least one case")
 
     D = _centroid_distances(g)
@@ -340,7 +356,7 @@ def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, n_sim: in
     ok = cpop <= limit
     K = int(ok.sum(axis=1).max()) if ok.any() else 0
     if K == 0:
-        raise HotspotInputError("no window satisfies max_pop_share: every single area exceeds it",
+        raise InputError("no window satisfies max_pop_share: every single area exceeds it",
                                 expected="smaller areas or larger max_pop_share")
     # a window of size k+1 is a true circle only if the next area is strictly farther
     nxt = np.concatenate([dsort[:, 1:], np.full((n, 1), np.inf)], axis=1)
@@ -362,9 +378,9 @@ def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, n_sim: in
         aw = -C * np.log(C - E)
 
     rng = np.random.default_rng(seed)
-    sim_max = np.zeros(n_sim)
-    if n_sim:
-        sims = rng.multinomial(C, pop / P, size=n_sim)  # (n_sim, n): null, conditional on C
+    sim_max = np.zeros(permutations)
+    if permutations:
+        sims = rng.multinomial(C, pop / P, size=permutations)  # (permutations, n): null, conditional on C
         sim_max = _scan_null_max(sims, order, valid, E, bw, aw, T, C, chunk)
         del sims
 
@@ -384,8 +400,8 @@ def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, n_sim: in
         members = order[i, :k + 1]
         cw, ew = int(cum_obs[i, k]), float(E[i, k])
         rr = (cw / ew) / ((C - cw) / (C - ew)) if C > cw else np.inf
-        pval = (1 + int((sim_max >= best_llr - 1e-9 * max(1.0, best_llr)).sum())) / (n_sim + 1) \
-            if n_sim else np.nan
+        pval = (1 + int((sim_max >= best_llr - 1e-9 * max(1.0, best_llr)).sum())) / (permutations + 1) \
+            if permutations else np.nan
         rows.append({"cluster": j + 1, "areas": [ids[m] for m in members], "cases": cw,
                      "expected": ew, "relative_risk": rr, "llr": best_llr, "p_value": pval,
                      "n_areas": len(members), "population": float(cpop[i, k]),
@@ -394,5 +410,5 @@ def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, n_sim: in
     cols = ["cluster", "areas", "cases", "expected", "relative_risk", "llr", "p_value", "n_areas",
             "population", "centre", "obs_exp"]
     clusters = pd.DataFrame(rows, columns=cols)
-    return ScanResult(clusters, sim_max, C, P, n_sim, max_pop_share, idc or "id", gdf=g,
+    return ScanResult(clusters, sim_max, C, P, permutations, max_pop_share, idc or "id", gdf=g,
                       cases=c, population=pop)

@@ -1,15 +1,17 @@
 """Spatial autocorrelation (esda): global Moran's I, local Moran (LISA), Getis-Ord Gi*."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
+import warnings
 
 import numpy as np
 import pandas as pd
+
+from dmst_eval.errors import InputError
+
 from ._util import (
-    HotspotInputError, _OKABE, _as_array, _fdr, _gdf_check, _ids, _new_ax, _numpy_global_seed,
-    _seed32, _weights,
+    _as_array, _fdr, _gdf_check, _ids, _new_ax, _numpy_global_seed, _OKABE, _seed32, _weights,
 )
 from .maps import _categorical_explore, _categorical_map
 from .rates import smooth_rates
@@ -59,12 +61,15 @@ class GlobalMoranResult:
 
     def plot(self, ax=None):
         """Permutation distribution of I with the observed value marked."""
+        from dmst_eval import plots as _plots
+
         ax = _new_ax(ax, "small")
         sim = getattr(self.esda, "sim", None)
         if sim is not None:
             ax.hist(sim, bins=40, color=_OKABE["sky_blue"], edgecolor="white")
         ax.axvline(self.I, color=_OKABE["vermillion"], lw=2, label=f"observed I = {self.I:.3f}")
-        ax.axvline(self.EI, color="#555555", ls="--", lw=1, label="expected under no clustering")
+        ax.axvline(self.EI, color=_plots.REFERENCE_COLOR, ls="--", lw=1,
+                   label="expected under no clustering")
         ax.set_xlabel("Moran's I")
         ax.set_title(f"Global Moran's I (pseudo p = {self.p_sim:.3f})")
         ax.legend()
@@ -129,7 +134,7 @@ def global_moran(gdf, column=None, weights="queen", permutations: int = 999, see
                 rate = True
             else:
                 if column is None:
-                    raise HotspotInputError("global_moran: give column, or events and population",
+                    raise InputError("global_moran: give column, or events and population",
                                             table="gdf")
                 yv = _as_array(g, column, "column")
                 mo = Moran(yv, w, transformation=transformation, permutations=permutations)
@@ -144,8 +149,11 @@ def global_moran(gdf, column=None, weights="queen", permutations: int = 999, see
 
 
 _QUAD = {1: "HH", 2: "LH", 3: "LL", 4: "HL"}
-_LISA_COLORS = {"HH": _OKABE["vermillion"], "HL": _OKABE["orange"], "LH": _OKABE["sky_blue"],
-                "LL": _OKABE["blue"], "not significant": "#E8E8E8"}
+def _lisa_colors() -> dict:
+    from dmst_eval import plots as _plots
+
+    return {"HH": _OKABE["vermillion"], "HL": _OKABE["orange"], "LH": _OKABE["sky_blue"],
+            "LL": _OKABE["blue"], "not significant": _plots.NOT_SIGNIFICANT_COLOR}
 
 
 @dataclass
@@ -166,14 +174,14 @@ class LocalMoranResult:
     def plot(self, ax=None, title: str | None = None):
         """LISA cluster map (Okabe–Ito colours)."""
         g = self.gdf.assign(cluster=self.summary["cluster"].to_numpy())
-        return _categorical_map(g, "cluster", _LISA_COLORS, ax=ax,
+        return _categorical_map(g, "cluster", _lisa_colors(), ax=ax,
                                 title=title or "Local Moran clusters (FDR-adjusted)",
                                 legend_title=f"q < {self.alpha}")
 
     def explore(self, **kw):
         g = self.gdf.assign(cluster=self.summary["cluster"].to_numpy(),
                             p_fdr=self.summary["p_fdr"].round(3).to_numpy())
-        return _categorical_explore(g, "cluster", _LISA_COLORS, **kw)
+        return _categorical_explore(g, "cluster", _lisa_colors(), **kw)
 
 
 def _local_prep(gdf, column, weights, id_col, events, population):
@@ -220,7 +228,7 @@ def local_moran(gdf, column=None, weights="queen", permutations: int = 9999, see
             else:
                 val = _as_array(g, column, "column")
                 if np.ptp(val) == 0:
-                    raise HotspotInputError(f"local_moran: {column!r} is constant",
+                    raise InputError(f"local_moran: {column!r} is constant",
                                             table="gdf", column=str(column),
                                             expected="a variable that varies between areas")
                 lm = Moran_Local(val, w, transformation=transformation, permutations=permutations,
@@ -236,8 +244,11 @@ def local_moran(gdf, column=None, weights="queen", permutations: int = 9999, see
     return LocalMoranResult(summ, idc, alpha, gdf=g, esda=lm)
 
 
-_GI_COLORS = {"hot spot": _OKABE["vermillion"], "cold spot": _OKABE["blue"],
-              "not significant": "#E8E8E8"}
+def _gi_colors() -> dict:
+    from dmst_eval import plots as _plots
+
+    return {"hot spot": _OKABE["vermillion"], "cold spot": _OKABE["blue"],
+            "not significant": _plots.NOT_SIGNIFICANT_COLOR}
 
 
 @dataclass
@@ -261,14 +272,14 @@ class GiStarResult:
 
     def plot(self, ax=None, title: str | None = None):
         g = self.gdf.assign(spot=self.summary["spot"].to_numpy())
-        return _categorical_map(g, "spot", _GI_COLORS, ax=ax,
+        return _categorical_map(g, "spot", _gi_colors(), ax=ax,
                                 title=title or "Getis–Ord Gi* hot and cold spots (FDR-adjusted)",
                                 legend_title=f"q < {self.alpha}")
 
     def explore(self, **kw):
         g = self.gdf.assign(spot=self.summary["spot"].to_numpy(),
                             z=self.summary["z"].round(2).to_numpy())
-        return _categorical_explore(g, "spot", _GI_COLORS, **kw)
+        return _categorical_explore(g, "spot", _gi_colors(), **kw)
 
 
 def local_gi_star(gdf, column=None, weights="queen", permutations: int = 9999, seed=None, *,
@@ -299,7 +310,7 @@ def local_gi_star(gdf, column=None, weights="queen", permutations: int = 9999, s
     from esda.getisord import G_Local
 
     if inference not in ("sim", "norm"):
-        raise HotspotInputError("inference must be 'sim' or 'norm'")
+        raise InputError("inference must be 'sim' or 'norm'")
     g, ids, idc, w = _local_prep(gdf, column, weights, id_col, None, None)
     if events is not None and population is not None:
         e = _as_array(g, events, "events")
@@ -308,7 +319,7 @@ def local_gi_star(gdf, column=None, weights="queen", permutations: int = 9999, s
         val = smooth_rates(tab, by="_id", n_sim=1, per=10_000).summary.sort_values(
             "_id")["smoothed_rate"].to_numpy()
     elif column is None:
-        raise HotspotInputError("local_gi_star: give column, or events and population")
+        raise InputError("local_gi_star: give column, or events and population")
     else:
         val = _as_array(g, column, "column")
     if np.ptp(val) == 0:

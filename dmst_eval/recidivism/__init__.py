@@ -15,8 +15,8 @@ window closes. The functions here respect both:
   errors; stratified by ``event_number`` with gap times it is the Prentice-Williams-Peterson model.
   The risk set follows R's ``survival`` package (a row is at risk at ``t`` when
   ``start < t <= stop``) and the results reproduce ``survival::coxph`` (see the tests on
-  ``bladder2``). A proportional-hazards check (Grambsch-Therneau scaled Schoenfeld residual test)
-  comes with every fit.
+  ``bladder2``). A proportional-hazards check (the score test of R survival >= 3.0 ``cox.zph``;
+  the survival 2.x approximation with ``ph_method="approx"``) comes with every fit.
 * :func:`mean_cumulative_function` -- Nelson-Aalen mean cumulative number of episodes per child with
   Lawless-Nadeau robust confidence intervals.
 * :func:`cumulative_incidence` -- Aalen-Johansen cumulative incidence of re-victimization with
@@ -26,40 +26,20 @@ window closes. The functions here respect both:
 """
 from __future__ import annotations
 
+from dmst_eval.errors import InputError  # noqa: F401  (the one input error)
 from dmst_eval.intervals import wilson_ci  # noqa: F401  (re-exported)
-from ._util import (  # noqa: F401
-    DAYS_PER_YEAR,
-    RecidivismInputError,
-    BASELINE_COVARIATES,
-    DAYS_PER_MONTH,
+
+from ._util import BASELINE_COVARIATES, DAYS_PER_MONTH, DAYS_PER_YEAR
+from .cox import CoxResult, fit_cox
+from .frames import first_event_frame, marginal_frame, recurrent_frame, simulate_recurrent
+from .curves import (
+    CIF_EXPLANATION, CumulativeIncidenceResult, KaplanMeierResult, MCFResult,
+    cumulative_incidence, kaplan_meier, logrank_test, mean_cumulative_function,
 )
-from .cox import (  # noqa: F401
-    fit_cox,
-    CoxResult,
-)
-from .frames import (  # noqa: F401
-    recurrent_frame,
-    first_event_frame,
-    marginal_frame,
-    simulate_recurrent,
-)
-from .curves import (  # noqa: F401
-    CIF_EXPLANATION,
-    kaplan_meier,
-    KaplanMeierResult,
-    mean_cumulative_function,
-    MCFResult,
-    cumulative_incidence,
-    CumulativeIncidenceResult,
-    logrank_test,
-)
-from .awol import (  # noqa: F401
-    awol_timing,
-    AwolTimingResult,
-)
+from .awol import AwolTimingResult, awol_timing
 
 __all__ = [
-    'RecidivismInputError',
+    'InputError',
     'recurrent_frame',
     'first_event_frame',
     'kaplan_meier',
@@ -79,3 +59,21 @@ __all__ = [
     'BASELINE_COVARIATES',
     'DAYS_PER_MONTH',
 ]
+
+
+_DEPRECATED = {"RecidivismInputError": "InputError"}
+
+
+def __getattr__(name: str):
+    # Deprecated names kept working (see CHANGELOG.md): the old per-module error class is now
+    # dmst_eval.errors.InputError itself, so ``except RecidivismInputError`` still catches every
+    # input error.
+    if name in _DEPRECATED:
+        import warnings
+
+        from dmst_eval import errors
+
+        warnings.warn(f"{__name__}.{name} is deprecated; use dmst_eval.errors.InputError",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(errors, _DEPRECATED[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,12 +1,12 @@
 """Shared constants and small input helpers of the recidivism subpackage."""
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
 import pandas as pd
 
-__all__ = ['RecidivismInputError', 'BASELINE_COVARIATES', 'DAYS_PER_MONTH']
+from dmst_eval.errors import InputError
+
+__all__ = ['BASELINE_COVARIATES', 'DAYS_PER_MONTH']
 
 
 #: Baseline (fixed) covariates that :func:`recurrent_frame` attaches to every row.
@@ -16,22 +16,9 @@ DAYS_PER_YEAR = 365.25
 DAYS_PER_MONTH = DAYS_PER_YEAR / 12
 
 
-class RecidivismInputError(ValueError):
-    """Bad input to a recidivism function (names the table/column, rows and expectation)."""
-
-
 # ============================================================================================
 # Small helpers
 # ============================================================================================
-
-
-def _require_columns(df: pd.DataFrame, cols: Sequence[str], what: str = "df") -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise RecidivismInputError(f"{what}: expected a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise RecidivismInputError(
-            f"{what}: missing column(s) {missing}; available columns: {list(df.columns)}")
 
 
 def _numeric(df: pd.DataFrame, col: str, what: str = "df") -> np.ndarray:
@@ -40,16 +27,18 @@ def _numeric(df: pd.DataFrame, col: str, what: str = "df") -> np.ndarray:
         try:
             s = pd.to_numeric(s)
         except (TypeError, ValueError) as exc:
-            raise RecidivismInputError(
+            raise InputError(
                 f"{what}: column {col!r} must be numeric (0/1 for flags); got dtype {s.dtype}"
             ) from exc
     try:
         arr = s.astype("float64").to_numpy()
     except (TypeError, ValueError) as exc:
-        raise RecidivismInputError(
+        raise InputError(
             f"{what}: column {col!r} must be numeric; got dtype {s.dtype}") from exc
     return arr
 
 
 def _bad_rows(mask: np.ndarray, index: pd.Index, limit: int = 10) -> list:
-    return list(index[np.flatnonzero(mask)][:limit])
+    """Row positions (0-based) of the first offending rows: never index labels, which may be
+    child ids."""
+    return np.flatnonzero(mask)[:limit].tolist()

@@ -5,10 +5,12 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
-from dmst_eval.intervals import wilson_ci
 import pandas as pd
 from scipy import stats
-from ._util import RecidivismInputError, _require_columns
+
+from dmst_eval.errors import InputError, require_columns, resolve_window
+from dmst_eval.intervals import wilson_ci
+
 from .cox import CoxResult, fit_cox
 from .frames import recurrent_frame
 
@@ -65,6 +67,7 @@ class AwolTimingResult:
 
     def plot(self, ax=None, max_hours: float = 24 * 14):
         """Cumulative share of AWOL-onset episodes by hours since running, 48 h and 7 d marked."""
+        from dmst_eval import plots as _plots
         import matplotlib.pyplot as plt
 
         if ax is None:
@@ -73,10 +76,10 @@ class AwolTimingResult:
         if len(h):
             y = np.arange(1, len(h) + 1) / len(h)
             ax.step(np.concatenate([[0], h]), np.concatenate([[0], y]), where="post",
-                    color="#0072B2")
+                    color=_plots.OKABE_ITO["blue"])
         for x, lab in ((48, "48 hours"), (168, "7 days")):
-            ax.axvline(x, color="#D55E00", ls="--", lw=1)
-            ax.text(x, 0.03, f" {lab}", color="#D55E00", fontsize=8)
+            ax.axvline(x, color=_plots.OKABE_ITO["vermillion"], ls="--", lw=1)
+            ax.text(x, 0.03, f" {lab}", color=_plots.OKABE_ITO["vermillion"], fontsize=8)
         ax.set_xlim(0, max_hours)
         ax.set_ylim(0, 1)
         ax.set_xlabel("Hours from going missing to the start of exploitation")
@@ -103,7 +106,7 @@ def awol_timing(cd, start: Any = None, end: Any = None, censor_age: float = 18,
     ----------
     cd : CaseData
     start, end : date-like, optional
-        Window (default: the bundle's study window).
+        Window, whole days, both inclusive (default: the bundle's study window).
     censor_age : float
         Follow-up ends at this age (see :func:`recurrent_frame`).
     adjust : sequence of str
@@ -132,11 +135,14 @@ def awol_timing(cd, start: Any = None, end: Any = None, censor_age: float = 18,
                                  "status_at_time", "awol_id", "confirmed"],
                     "awol_episodes": ["awol_id", "start"]}.items():
         if not hasattr(cd, t):
-            raise RecidivismInputError(f"cd has no table {t!r}; expected a CaseData bundle")
-        _require_columns(getattr(cd, t), cols, what=f"table {t!r}")
+            raise InputError(f"cd has no table {t!r}; expected a CaseData bundle")
+        require_columns(getattr(cd, t), cols, table=t)
     meta = getattr(cd, "meta", {}) or {}
-    w_start = pd.Timestamp(start if start is not None else meta.get("study_start", "1900-01-01"))
-    w_end = pd.Timestamp(end if end is not None else meta.get("study_end", "2262-01-01"))
+    # the one window rule: whole days, both inclusive; w_end is midnight after the last day
+    w_start, w_end = resolve_window(start, end,
+                                    default_start=meta.get("study_start", "1900-01-01"),
+                                    default_end=meta.get("study_end", "2262-01-01"))
+    last_day = w_end - pd.Timedelta(days=1)
     eps = cd.episodes
     if confirmed_only:
         eps = eps[eps["confirmed"].fillna(False).astype(bool)]
@@ -175,7 +181,7 @@ def awol_timing(cd, start: Any = None, end: Any = None, censor_age: float = 18,
         notes.append(f"{n_neg} episode(s) begin before their AWOL spell started and were left out "
                      "of the timing measures (check the data).")
     cox = None
-    rf = recurrent_frame(cd, start=w_start, end=w_end, censor_age=censor_age,
+    rf = recurrent_frame(cd, start=w_start, end=last_day, censor_age=censor_age,
                          confirmed_only=confirmed_only)
     sub = rf[(rf["awol"] == 1) | (rf["in_placement"] == 1)]
     covs = ["awol"] + [c for c in adjust if c in sub.columns]

@@ -7,7 +7,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats
-from ._util import DAYS_PER_MONTH, RecidivismInputError, _bad_rows, _numeric, _require_columns
+
+from dmst_eval.errors import InputError, require_columns
+
+from ._util import DAYS_PER_MONTH, _bad_rows, _numeric
 
 __all__ = [
     'kaplan_meier', 'KaplanMeierResult', 'mean_cumulative_function', 'MCFResult',
@@ -220,12 +223,12 @@ def kaplan_meier(df: pd.DataFrame, duration: str, event: str, group: str | None 
     5.0
     """
     cols = [duration, event] + ([group] if group else [])
-    _require_columns(df, cols)
+    require_columns(df, cols)
     t = _numeric(df, duration)
     e = _numeric(df, event)
     bad = np.isnan(t) | np.isnan(e) | (t < 0) | ~np.isin(e, (0, 1))
     if bad.any():
-        raise RecidivismInputError(
+        raise InputError(
             f"df: {int(bad.sum())} row(s) with missing/negative {duration!r} or {event!r} not 0/1 "
             f"(rows {_bad_rows(bad, df.index)})")
     g = df[group].astype(str).to_numpy() if group else np.array(["all"] * len(df))
@@ -389,14 +392,14 @@ def mean_cumulative_function(df: pd.DataFrame, start: str = "start", stop: str =
     [0.3333, 0.6667, 1.6667]
     """
     if ci not in ("log", "plain"):
-        raise RecidivismInputError(f"ci={ci!r}; expected 'log' or 'plain'")
-    _require_columns(df, [start, stop, event, id] + ([group] if group else []))
+        raise InputError(f"ci={ci!r}; expected 'log' or 'plain'")
+    require_columns(df, [start, stop, event, id] + ([group] if group else []))
     s = _numeric(df, start)
     t = _numeric(df, stop)
     e = _numeric(df, event)
     bad = np.isnan(s) | np.isnan(t) | np.isnan(e) | (t <= s) | (e < 0)
     if bad.any():
-        raise RecidivismInputError(
+        raise InputError(
             f"df: {int(bad.sum())} row(s) with missing values, {stop!r} <= {start!r} or negative "
             f"{event!r} (rows {_bad_rows(bad, df.index)})")
     g = df[group].astype(str).to_numpy() if group else np.array(["all"] * len(df))
@@ -447,18 +450,20 @@ class CumulativeIncidenceResult:
 
     def plot(self, ax=None):
         """Aalen-Johansen CIF with its CI beside the naive 1 - KM."""
+        from dmst_eval import plots as _plots
         import matplotlib.pyplot as plt
 
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 4.5))
         tb = self.table
         x = np.concatenate([[0], tb["time"]])
-        ax.step(x, np.concatenate([[0], tb["cif"]]), where="post", color="#0072B2",
+        ax.step(x, np.concatenate([[0], tb["cif"]]), where="post", color=_plots.OKABE_ITO["blue"],
                 label="Cumulative incidence (Aalen-Johansen)")
         ax.fill_between(x, np.concatenate([[0], tb["ci_lower"].fillna(0)]),
                         np.concatenate([[0], tb["ci_upper"].fillna(0)]), step="post",
-                        color="#0072B2", alpha=0.15, lw=0)
-        ax.step(x, np.concatenate([[0], tb["naive"]]), where="post", color="#D55E00", ls="--",
+                        color=_plots.OKABE_ITO["blue"], alpha=0.15, lw=0)
+        ax.step(x, np.concatenate([[0], tb["naive"]]), where="post",
+                color=_plots.OKABE_ITO["vermillion"], ls="--",
                 label="Naive 1 - Kaplan-Meier (aging out as censoring)")
         ax.set_xlabel(f"Time since first identification ({self.time_unit})")
         ax.set_ylabel("Share re-victimized before 18")
@@ -479,7 +484,8 @@ CIF_EXPLANATION = (
 
 def cumulative_incidence(df: pd.DataFrame, duration: str = "duration", cause: str = "cause",
                          event_of_interest: int = 1, competing: int | Sequence[int] = 2,
-                         level: float = 0.95, months: Sequence[float] = (6, 12, 24),
+                         censored: int | Sequence[int] = 0, level: float = 0.95,
+                         months: Sequence[float] = (6, 12, 24),
                          days_per_unit: float = 1.0,
                          time_unit: str = "days") -> CumulativeIncidenceResult:
     """Aalen-Johansen cumulative incidence of the event of interest with competing events.
@@ -499,7 +505,10 @@ def cumulative_incidence(df: pd.DataFrame, duration: str = "duration", cause: st
     event_of_interest : int
         Code of the event of interest.
     competing : int or sequence of int
-        Code(s) of competing events; any other code is censoring.
+        Code(s) of competing events.
+    censored : int or sequence of int
+        Code(s) of censored rows (default 0). Any other code raises an error rather than being
+        counted silently as censoring.
     level, months, days_per_unit, time_unit
         As in :func:`kaplan_meier`.
 
@@ -513,15 +522,25 @@ def cumulative_incidence(df: pd.DataFrame, duration: str = "duration", cause: st
     >>> cumulative_incidence(df).table["cif"].round(4).tolist()
     [0.2, 0.2, 0.4, 0.8]
     """
-    _require_columns(df, [duration, cause])
+    require_columns(df, [duration, cause])
     t = _numeric(df, duration)
     c = _numeric(df, cause)
     comp = [competing] if np.isscalar(competing) else list(competing)
     bad = np.isnan(t) | np.isnan(c) | (t < 0)
     if bad.any():
-        raise RecidivismInputError(
+        raise InputError(
             f"df: {int(bad.sum())} row(s) with missing or negative {duration!r}/{cause!r} "
             f"(rows {_bad_rows(bad, df.index)})")
+    cens = [censored] if np.isscalar(censored) else list(censored)
+    unknown = ~np.isin(c, [event_of_interest, *comp, *cens])
+    if unknown.any():
+        codes = ", ".join(str(int(v)) if float(v).is_integer() else str(v)
+                          for v in np.unique(c[unknown])[:10])
+        raise InputError(f"{int(unknown.sum())} row(s) have a cause code that is neither the "
+                         f"event of interest, a competing event nor censoring: {codes}",
+                         table="df", column=cause, rows=np.flatnonzero(unknown)[:10].tolist(),
+                         expected=f"codes {event_of_interest} (event), {comp} (competing), "
+                                  f"{cens} (censored); pass competing= or censored= for others")
     e1 = (c == event_of_interest).astype(float)
     e2 = np.isin(c, comp).astype(float)
     ut, inv = np.unique(t, return_inverse=True)

@@ -5,7 +5,10 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-from ._util import BASELINE_COVARIATES, DAYS_PER_YEAR, RecidivismInputError, _require_columns
+
+from dmst_eval.errors import InputError, require_columns, resolve_window
+
+from ._util import BASELINE_COVARIATES, DAYS_PER_YEAR
 
 __all__ = ['recurrent_frame', 'first_event_frame', 'marginal_frame', 'simulate_recurrent']
 
@@ -49,7 +52,7 @@ def marginal_frame(df: pd.DataFrame, id: str = "child_id", start: str = "start",
     2   2             1   4.0      0
     3   2             2   4.0      0
     """
-    _require_columns(df, [id, start, stop, event, *keep])
+    require_columns(df, [id, start, stop, event, *keep])
     base = df.groupby(id, sort=True).agg(fu=(stop, "max"), **{k: (k, "first") for k in keep})
     evs = df.loc[df[event] == 1, [id, stop]].sort_values([id, stop])
     evs["event_number"] = evs.groupby(id).cumcount() + 1
@@ -205,7 +208,8 @@ def recurrent_frame(cd, start: Any = None, end: Any = None, censor_age: float = 
     cd : CaseData
         The bundle.
     start, end : date-like, optional
-        Window: children first identified in ``[start, end)`` are followed until ``end``.
+        Window, whole days, both inclusive: children first identified on or after ``start``
+        and on or before ``end`` (any time that day) are followed until the end of ``end``.
         Default: the bundle's study window (``cd.meta``).
     censor_age : float
         Age (years) at which follow-up ends (leaving care).
@@ -228,7 +232,7 @@ def recurrent_frame(cd, start: Any = None, end: Any = None, censor_age: float = 
 
     Raises
     ------
-    RecidivismInputError
+    InputError
         If a needed table or column is missing or ``event_time`` is unknown.
 
     Examples
@@ -248,7 +252,7 @@ def recurrent_frame(cd, start: Any = None, end: Any = None, censor_age: float = 
     1   60.0  1461.0      0             2
     """
     if event_time not in ("began_at", "identified_at"):
-        raise RecidivismInputError(
+        raise InputError(
             f"event_time={event_time!r}; expected 'began_at' or 'identified_at'")
     tabs = {"children": ["child_id", "sex", "birth_date"],
             "episodes": ["child_id", "began_at", "identified_at", "confirmed"],
@@ -257,14 +261,13 @@ def recurrent_frame(cd, start: Any = None, end: Any = None, censor_age: float = 
             "services": ["child_id", "started_at"]}
     for t, cols in tabs.items():
         if not hasattr(cd, t):
-            raise RecidivismInputError(f"cd has no table {t!r}; expected a CaseData bundle")
-        _require_columns(getattr(cd, t), cols, what=f"table {t!r}")
+            raise InputError(f"cd has no table {t!r}; expected a CaseData bundle")
+        require_columns(getattr(cd, t), cols, table=t)
     meta = getattr(cd, "meta", {}) or {}
-    w_start = pd.Timestamp(start if start is not None else meta.get("study_start", "1900-01-01"))
-    w_end = pd.Timestamp(end if end is not None else meta.get("study_end", "2262-01-01"))
-    if w_end <= w_start:
-        raise RecidivismInputError(f"window: end {w_end.date()} must be after start "
-                                   f"{w_start.date()}")
+    # the one window rule: whole days, both inclusive; w_end is midnight after the last day
+    w_start, w_end = resolve_window(start, end,
+                                    default_start=meta.get("study_start", "1900-01-01"),
+                                    default_end=meta.get("study_end", "2262-01-01"))
     cols_out = ["child_id", "start", "stop", "event", "event_number", "gap_start", "gap_stop",
                 "awol", "in_placement", "service", "aged_out", *BASELINE_COVARIATES]
     eps = cd.episodes
@@ -284,15 +287,18 @@ def recurrent_frame(cd, start: Any = None, end: Any = None, censor_age: float = 
     kid_of_row = uniq.get_indexer(children["child_id"])
     k_rows = np.flatnonzero(kid_of_row >= 0)
     n_rows = np.bincount(kid_of_row[k_rows], minlength=len(uniq))
+    # messages give row positions, never the child ids themselves
     if (n_rows == 0).any():
-        unknown = uniq.difference(pd.Index(children["child_id"]))
-        raise RecidivismInputError(
-            f"table 'episodes': child_id(s) {list(unknown[:10])} are not in 'children'; "
-            "expected every episode's child to be listed")
+        unknown = uniq[n_rows == 0]
+        rows = np.flatnonzero(cd.episodes["child_id"].isin(unknown).to_numpy())
+        raise InputError(f"{len(unknown)} child(ren) with episodes are not in 'children'",
+                         table="episodes", column="child_id", rows=rows[:10].tolist(),
+                         expected="every episode's child listed in 'children'")
     if (n_rows > 1).any():
-        raise RecidivismInputError(
-            f"table 'children': child_id(s) {list(uniq[n_rows > 1][:10])} are listed more than "
-            "once; expected one row per child")
+        dup = np.flatnonzero(np.isin(kid_of_row, np.flatnonzero(n_rows > 1)))
+        raise InputError(f"{int((n_rows > 1).sum())} child(ren) are listed more than once",
+                         table="children", column="child_id", rows=dup[:10].tolist(),
+                         expected="one row per child")
     kid_row = np.empty(len(uniq), dtype=np.int64)
     kid_row[kid_of_row[k_rows]] = k_rows                     # children row of each child
     aging = _birthday(children["birth_date"].iloc[kid_row], censor_age).to_numpy()
@@ -406,7 +412,7 @@ def first_event_frame(rf: pd.DataFrame, id: str = "child_id") -> pd.DataFrame:
     0        a      90.0      1      1
     1        b      50.0      0      2
     """
-    _require_columns(rf, [id, "stop", "event", "event_number", "aged_out"], what="rf")
+    require_columns(rf, [id, "stop", "event", "event_number", "aged_out"], table="rf")
     r1 = rf[rf["event_number"] == 1]
     g = r1.groupby(id, sort=True, observed=True)
     out = pd.DataFrame({"duration": g["stop"].max(), "event": g["event"].max(),

@@ -32,40 +32,26 @@ Examples
 """
 from __future__ import annotations
 
+from dmst_eval.errors import InputError  # noqa: F401  (the one input error)
 from dmst_eval.intervals import wilson_ci  # noqa: F401  (re-exported)
-from ._util import (  # noqa: F401
-    RiskDataError,
-    SeparationWarning,
-    COVARIATES,
-    WISER_LIKE_WEIGHTS,
-    WISER_LIKE_CUTOFF,
-    WISER_PUBLISHED,
+
+from ._util import (
+    COVARIATES, SeparationWarning, WISER_LIKE_CUTOFF, WISER_LIKE_WEIGHTS, WISER_PUBLISHED,
 )
-from .frames import (  # noqa: F401
-    analysis_frame,
-    screening_features,
-)
-from .logistic import (  # noqa: F401
-    fit_risk_model,
-    RiskModel,
-)
-from .screening import (  # noqa: F401
-    screening_performance,
-    roc_auc,
-    ROCResult,
-    calibration,
-    CalibrationResult,
-    points_score,
+from .frames import analysis_frame, screening_features
+from .logistic import RiskModelResult, fit_risk_model
+from .screening import (
+    CalibrationResult, ROCResult, calibration, points_score, roc_auc, screening_performance,
     wiser_like_score,
 )
 
 __all__ = [
-    'RiskDataError',
+    'InputError',
     'SeparationWarning',
     'analysis_frame',
     'screening_features',
     'fit_risk_model',
-    'RiskModel',
+    'RiskModelResult',
     'screening_performance',
     'roc_auc',
     'ROCResult',
@@ -79,3 +65,23 @@ __all__ = [
     'WISER_LIKE_CUTOFF',
     'WISER_PUBLISHED',
 ]
+
+
+_DEPRECATED = {"RiskModel": "RiskModelResult", "RiskDataError": "InputError"}
+
+
+def __getattr__(name: str):
+    # Deprecated names kept working (see CHANGELOG.md): the old per-module error class is now
+    # dmst_eval.errors.InputError itself, so ``except RiskDataError`` still catches every
+    # input error.
+    if name in _DEPRECATED:
+        import warnings
+
+        from dmst_eval import errors
+
+        new = _DEPRECATED[name]
+        where = "dmst_eval.errors" if new == "InputError" else __name__
+        warnings.warn(f"{__name__}.{name} is deprecated; use {where}.{new}",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(errors, new) if new == "InputError" else globals()[new]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

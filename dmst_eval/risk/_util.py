@@ -1,15 +1,16 @@
 """Shared helpers of the risk subpackage."""
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
 from .. import schema
 
 __all__ = [
-    'RiskDataError', 'SeparationWarning', 'COVARIATES', 'WISER_LIKE_WEIGHTS',
+    'SeparationWarning', 'COVARIATES', 'WISER_LIKE_WEIGHTS',
     'WISER_LIKE_CUTOFF', 'WISER_PUBLISHED',
 ]
 
@@ -44,10 +45,6 @@ WISER_PUBLISHED: dict[str, Any] = {
 _Z95 = float(stats.norm.ppf(0.975))
 
 
-class RiskDataError(ValueError):
-    """Input data that the risk analyses cannot use (names the table/column/rows and the need)."""
-
-
 class SeparationWarning(UserWarning):
     """Maximum-likelihood logistic regression met (quasi-)complete separation."""
 
@@ -63,13 +60,6 @@ def _cd_table(cd: Any, name: str) -> pd.DataFrame:
     if t is None:
         return schema.empty_frame(name)
     return t
-
-
-def _require(df: pd.DataFrame, table: str, columns: Iterable[str]) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise RiskDataError(f"table {table!r} lacks column(s) {missing}; expected the schema v1 "
-                            f"columns {schema.TABLES[table].column_names}")
 
 
 def _flag(s: pd.Series) -> pd.Series:

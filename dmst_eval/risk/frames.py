@@ -1,13 +1,16 @@
 """One row per child: the analysis frame and screening features built from a CaseData bundle."""
 from __future__ import annotations
 
-import warnings
 from typing import Any
+import warnings
 
 import numpy as np
 import pandas as pd
+
+from dmst_eval.errors import InputError, require_columns, resolve_window
+
 from .. import schema
-from ._util import RiskDataError, _cd_table, _dates, _flag, _require, _str_codes
+from ._util import _cd_table, _dates, _flag, _str_codes
 
 __all__ = ['analysis_frame', 'screening_features']
 
@@ -37,16 +40,6 @@ class _ChildEvents:
         return first_datetime(codes, dates, self.n_ids)[self.child_code]
 
 
-def _window(start: Any, end: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
-    try:
-        s, e = pd.Timestamp(start), pd.Timestamp(end)
-    except (ValueError, TypeError) as exc:
-        raise RiskDataError(f"start/end must be dates, got {start!r}, {end!r}") from exc
-    if e < s:
-        raise RiskDataError(f"window end {e.date()} is before start {s.date()}")
-    return s, e
-
-
 def analysis_frame(cd: Any, start: Any = None, end: Any = None,
                    population: str = "child_welfare", exclude_prior_victims: bool = True,
                    min_age: float | None = None, max_age: float = 18.0) -> pd.DataFrame:
@@ -57,7 +50,8 @@ def analysis_frame(cd: Any, start: Any = None, end: Any = None,
     cd : CaseData
         The bundle (``children``, ``episodes``, ``placements``, ``awol_episodes`` are used).
     start, end : date-like, optional
-        The window (inclusive). Default: ``cd.meta["study_start"]`` / ``cd.meta["study_end"]``.
+        The window: whole days, both inclusive (an identification at any time on ``end``
+        counts). Default: ``cd.meta["study_start"]`` / ``cd.meta["study_end"]``.
     population : {"child_welfare", "all"}
         ``"child_welfare"`` keeps children with ``child_welfare_involved`` true (the population
         a child-welfare screening tool would see); ``"all"`` keeps every child in ``children``.
@@ -106,42 +100,44 @@ def analysis_frame(cd: Any, start: Any = None, end: Any = None,
     True
     """
     meta = getattr(cd, "meta", None) or {}
-    start = meta.get("study_start", schema.DEFAULT_STUDY_START) if start is None else start
-    if end is None:
-        if "study_end" not in meta:
-            raise RiskDataError("no window end given and cd.meta has no 'study_end'")
-        end = meta["study_end"]
-    s, e = _window(start, end)
+    if end is None and "study_end" not in meta:
+        raise InputError("no window end given and cd.meta has no 'study_end'",
+                            expected="end=..., or a study_end in the data's meta")
+    # one window rule: whole days, both inclusive -> [s, hi)
+    s, hi = resolve_window(start, end, default_start=meta.get("study_start",
+                                                              schema.DEFAULT_STUDY_START),
+                           default_end=meta.get("study_end"))
+    e = hi - pd.Timedelta(days=1)                      # midnight of the last day
     if population not in ("child_welfare", "all"):
-        raise RiskDataError(f"population must be 'child_welfare' or 'all', got {population!r}")
+        raise InputError(f"population must be 'child_welfare' or 'all', got {population!r}")
 
     ch = _cd_table(cd, "children")
-    _require(ch, "children", ["child_id", "sex", "birth_date", "home_town", "region",
-                              "child_welfare_involved", *schema.RISK_FLAGS])
+    require_columns(ch, ["child_id", "sex", "birth_date", "home_town", "region",
+                              "child_welfare_involved", *schema.RISK_FLAGS], table="children")
     ep = _cd_table(cd, "episodes")
-    _require(ep, "episodes", ["child_id", "identified_at", "confirmed"])
+    require_columns(ep, ["child_id", "identified_at", "confirmed"], table="episodes")
     pl = _cd_table(cd, "placements")
-    _require(pl, "placements", ["child_id", "setting", "start"])
+    require_columns(pl, ["child_id", "setting", "start"], table="placements")
     aw = _cd_table(cd, "awol_episodes")
-    _require(aw, "awol_episodes", ["child_id", "start"])
+    require_columns(aw, ["child_id", "start"], table="awol_episodes")
     if ch["child_id"].isna().any() or ch["child_id"].duplicated().any():
         rows = list(ch.index[ch["child_id"].isna() | ch["child_id"].duplicated()][:10])
-        raise RiskDataError(f"children.child_id must be unique and present; rows {rows} are not")
+        raise InputError(f"children.child_id must be unique and present; rows {rows} are not")
     if ch["birth_date"].isna().any():
         rows = list(ch.index[ch["birth_date"].isna()][:10])
-        raise RiskDataError(f"children.birth_date is missing in rows {rows}")
+        raise InputError(f"children.birth_date is missing in rows {rows}")
 
     kids = ch
     if population == "child_welfare":
         cw = ch["child_welfare_involved"].astype("boolean")
         if cw.isna().any():
             rows = list(ch.index[cw.isna()][:10])
-            raise RiskDataError(f"children.child_welfare_involved is missing in rows {rows}; "
+            raise InputError(f"children.child_welfare_involved is missing in rows {rows}; "
                                 "expected true/false for population='child_welfare'")
         kids = ch[cw.to_numpy(dtype=bool)]
     cid = kids["child_id"].astype(str).to_numpy()
     birth = _dates(kids["birth_date"])
-    keep = ((s - pd.DatetimeIndex(birth)).days / 365.25 < max_age) & (birth <= e)
+    keep = ((s - pd.DatetimeIndex(birth)).days / 365.25 < max_age) & (birth < hi)
 
     # first confirmed identification per child (any time)
     conf = ep[ep["confirmed"].astype("boolean").fillna(False).to_numpy(dtype=bool)]
@@ -150,9 +146,9 @@ def analysis_frame(cd: Any, start: Any = None, end: Any = None,
     fid = first_id.reindex(cid)
     if exclude_prior_victims:
         keep &= ~(fid < s).to_numpy()
-    in_window = ((fid >= s) & (fid <= e)).to_numpy()
+    in_window = ((fid >= s) & (fid < hi)).to_numpy()
     if min_age is not None:
-        reach = birth + np.timedelta64(int(round(min_age * 365.25)), "D") <= e.to_datetime64()
+        reach = birth + np.timedelta64(int(round(min_age * 365.25)), "D") < hi.to_datetime64()
         lost = int((keep & in_window & ~reach).sum())
         if lost:
             warnings.warn(f"min_age={min_age} drops {lost} victim(s) identified in the window "
@@ -226,12 +222,12 @@ def screening_features(cd: Any, frame: pd.DataFrame) -> pd.DataFrame:
     """
     for c in ("child_id", "covariates_until"):
         if c not in frame.columns:
-            raise RiskDataError(f"frame lacks column {c!r}; pass the output of analysis_frame()")
+            raise InputError(f"frame lacks column {c!r}; pass the output of analysis_frame()")
     ch = _cd_table(cd, "children")
     pl = _cd_table(cd, "placements")
     aw = _cd_table(cd, "awol_episodes")
-    _require(pl, "placements", ["child_id", "setting", "start"])
-    _require(aw, "awol_episodes", ["child_id", "start"])
+    require_columns(pl, ["child_id", "setting", "start"], table="placements")
+    require_columns(aw, ["child_id", "start"], table="awol_episodes")
     out = frame.copy()
     cid = out["child_id"].astype(str)
     until = pd.to_datetime(out["covariates_until"])

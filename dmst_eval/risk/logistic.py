@@ -1,20 +1,24 @@
 """Risk-factor models: logistic regression (maximum likelihood or Firth) with odds ratios."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 import functools
 import keyword
 import math
 import re
-import warnings
-from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
+import warnings
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
-from ._util import RiskDataError, SeparationWarning
 
-__all__ = ['fit_risk_model', 'RiskModel']
+from dmst_eval.errors import InputError, require_columns
+
+from ._util import SeparationWarning
+from .._compat import from_alpha, renamed_kwargs
+
+__all__ = ['fit_risk_model', 'RiskModelResult']
 
 
 # ============================================================================================
@@ -59,20 +63,19 @@ def _build_design(df: pd.DataFrame, outcome: str, predictors: Sequence[str],
     import patsy
 
     if not isinstance(df, pd.DataFrame):
-        raise RiskDataError("df must be a pandas DataFrame")
+        raise InputError("df must be a pandas DataFrame")
     if isinstance(predictors, str):
         predictors = [predictors]
     predictors = list(predictors)
     if not predictors:
-        raise RiskDataError("give at least one predictor")
-    if outcome not in df.columns:
-        raise RiskDataError(f"outcome column {outcome!r} not in the frame "
-                            f"(columns: {list(df.columns)[:20]})")
+        raise InputError("give at least one predictor")
+    # plain column names are checked here (terms with functions are left to patsy)
+    require_columns(df, [outcome, *[p for p in predictors if p.isidentifier()], cluster])
     used = _columns_used(df, predictors)
     if not used:
-        raise RiskDataError(f"none of the predictors {predictors} names a column of the frame")
+        raise InputError(f"none of the predictors {predictors} names a column of the frame")
     if cluster is not None and cluster not in df.columns:
-        raise RiskDataError(f"cluster column {cluster!r} not in the frame")
+        raise InputError(f"cluster column {cluster!r} not in the frame")
     cols = [outcome, *used] + ([cluster] if cluster and cluster not in used else [])
     sub = pd.DataFrame({c: _numeric_copy(df[c], c) for c in cols}, index=df.index)
     na = sub.isna()
@@ -80,23 +83,23 @@ def _build_design(df: pd.DataFrame, outcome: str, predictors: Sequence[str],
     complete = ~na.any(axis=1).to_numpy()
     n_dropped = int((~complete).sum())
     if n_dropped and missing == "raise":
-        raise RiskDataError(f"{n_dropped} rows have missing values (by column: {dropped_by}); "
+        raise InputError(f"{n_dropped} rows have missing values (by column: {dropped_by}); "
                             "pass missing='drop' for a complete-case analysis")
     if missing not in ("drop", "raise"):
-        raise RiskDataError(f"missing must be 'drop' or 'raise', got {missing!r}")
+        raise InputError(f"missing must be 'drop' or 'raise', got {missing!r}")
     sub = sub[complete]
     yv = sub[outcome]
     if not pd.api.types.is_numeric_dtype(yv):
-        raise RiskDataError(f"outcome {outcome!r} must be 0/1 or boolean, got dtype {yv.dtype}")
+        raise InputError(f"outcome {outcome!r} must be 0/1 or boolean, got dtype {yv.dtype}")
     y = yv.to_numpy(dtype=float)
     bad = ~np.isin(y, (0.0, 1.0))
     if bad.any():
-        raise RiskDataError(f"outcome {outcome!r} must be 0/1; rows "
+        raise InputError(f"outcome {outcome!r} must be 0/1; rows "
                             f"{list(sub.index[bad][:10])} have other values")
     if len(y) == 0:
-        raise RiskDataError("no complete rows left to fit")
+        raise InputError("no complete rows left to fit")
     if y.min() == y.max():
-        raise RiskDataError(f"outcome {outcome!r} has only one value ({int(y[0])}) among the "
+        raise InputError(f"outcome {outcome!r} has only one value ({int(y[0])}) among the "
                             f"{len(y)} complete rows: nothing to model")
     groups = None
     if cluster is not None:
@@ -114,7 +117,7 @@ def _build_design(df: pd.DataFrame, outcome: str, predictors: Sequence[str],
     try:
         X = patsy.dmatrix(rhs, sub, return_type="dataframe", NA_action="raise")
     except Exception as exc:  # patsy errors are hard to read: restate
-        raise RiskDataError(f"could not build the model terms {predictors!r}: {exc}") from exc
+        raise InputError(f"could not build the model terms {predictors!r}: {exc}") from exc
     names = ["intercept" if n == "Intercept" else n for n in X.columns]
     return _Design(y, X.to_numpy(dtype=float), names, X.design_info, groups, used, n_dropped,
                    dropped_by, sub.index)
@@ -131,7 +134,7 @@ def _plain_terms(sub: pd.DataFrame, predictors: list[str]) -> bool:
 @functools.lru_cache(maxsize=32)
 def _plain_design_info(predictors: tuple[str, ...]):
     """patsy's DesignInfo for an intercept and numeric columns (it depends on the names only);
-    :meth:`RiskModel.predict` builds new design matrices with it."""
+    :meth:`RiskModelResult.predict` builds new design matrices with it."""
     import patsy
 
     demo = pd.DataFrame({p: [0.0, 1.0] for p in predictors})
@@ -386,7 +389,7 @@ def _fmt(x: float) -> str:
 
 
 @dataclass
-class RiskModel:
+class RiskModelResult:
     """A fitted risk model (see :func:`fit_risk_model`).
 
     Attributes
@@ -436,7 +439,8 @@ class RiskModel:
         return s
 
     def __repr__(self) -> str:  # pragma: no cover - cosmetic
-        return (f"RiskModel(method={self.method!r}, outcome={self.outcome!r}, n_obs={self.n_obs}, "
+        return (f"RiskModelResult(method={self.method!r}, outcome={self.outcome!r}, "
+                f"n_obs={self.n_obs}, "
                 f"n_events={self.n_events}, n_dropped={self.n_dropped}, "
                 f"terms={list(self.params_.index)})")
 
@@ -447,7 +451,7 @@ class RiskModel:
         need = [c for c in self.columns_ if c != self.outcome and c != self.cluster]
         miss = [c for c in need if c not in df.columns]
         if miss:
-            raise RiskDataError(f"predict: the frame lacks column(s) {miss} used by the model")
+            raise InputError(f"predict: the frame lacks column(s) {miss} used by the model")
         sub = pd.DataFrame({c: _numeric_copy(df[c], c) for c in need}, index=df.index)
         ok = ~sub.isna().any(axis=1).to_numpy()
         out = pd.Series(np.nan, index=df.index, name="predicted")
@@ -457,7 +461,7 @@ class RiskModel:
             (X,) = patsy.build_design_matrices([self.design_info_], sub[ok],
                                                return_type="dataframe")
         except Exception as exc:
-            raise RiskDataError(f"cannot build the model terms from this frame (needs {need}): "
+            raise InputError(f"cannot build the model terms from this frame (needs {need}): "
                                 f"{exc}") from exc
         out[ok] = special.expit(X.to_numpy(float) @ self.params_.to_numpy())
         return out
@@ -538,9 +542,10 @@ class RiskModel:
         return out
 
 
+@renamed_kwargs(alpha=("level", from_alpha))
 def fit_risk_model(df: pd.DataFrame, outcome: str, predictors: Sequence[str],
-                   cluster: str | None = None, method: str = "logit", missing: str = "drop",
-                   alpha: float = 0.05, pl: bool = True) -> RiskModel:
+                   cluster: str | None = None, method: str = "logit", missing: str = "raise",
+                   level: float = 0.95, pl: bool = True) -> RiskModelResult:
     """Logistic regression of a binary outcome on risk factors, reported as odds ratios.
 
     Parameters
@@ -560,11 +565,12 @@ def fit_risk_model(df: pd.DataFrame, outcome: str, predictors: Sequence[str],
         ``"firth"``: Firth's penalised likelihood (Heinze & Schemper 2002), profile penalised
         likelihood CIs and penalised likelihood-ratio p-values -- use it when events are few or
         a factor (almost) perfectly predicts the outcome.
-    missing : {"drop", "raise"}
-        Complete-case analysis (default; the number of dropped rows is in ``n_dropped`` and
-        reported by :meth:`RiskModel.sentences`) or an error.
-    alpha : float
-        1 - confidence level.
+    missing : {"raise", "drop"}
+        A row with a missing value raises an error naming the column and rows (default, as
+        everywhere in dmst-eval), or ``"drop"``: complete-case analysis, the number of dropped
+        rows in ``n_dropped`` and reported by :meth:`RiskModelResult.sentences`.
+    level : float
+        Confidence level of the intervals (default 0.95; ``alpha=`` is its deprecated old name).
     pl : bool
         Firth only: profile penalised-likelihood CIs and penalised LR p-values (default, as
         recommended by Heinze & Schemper 2002); ``False`` gives Wald CIs and p-values from the
@@ -573,7 +579,7 @@ def fit_risk_model(df: pd.DataFrame, outcome: str, predictors: Sequence[str],
 
     Returns
     -------
-    RiskModel
+    RiskModelResult
 
     Warns
     -----
@@ -595,19 +601,19 @@ def fit_risk_model(df: pd.DataFrame, outcome: str, predictors: Sequence[str],
     ['term', 'odds_ratio', 'ci_lower', 'ci_upper', 'p_value']
     """
     with _single_blas_thread():
-        return _fit_risk_model(df, outcome, predictors, cluster, method, missing, alpha, pl)
+        return _fit_risk_model(df, outcome, predictors, cluster, method, missing, 1 - level, pl)
 
 
 def _fit_risk_model(df, outcome, predictors, cluster, method, missing, alpha,
-                    pl=True) -> RiskModel:
+                    pl=True) -> RiskModelResult:
     if method not in ("logit", "firth"):
-        raise RiskDataError(f"method must be 'logit' or 'firth', got {method!r}")
+        raise InputError(f"method must be 'logit' or 'firth', got {method!r}")
     if cluster is not None and method == "firth":
-        raise RiskDataError("cluster-robust errors are available with method='logit' only")
+        raise InputError("cluster-robust errors are available with method='logit' only")
     d = _build_design(df, outcome, predictors, cluster, missing)
     X, y, names = d.X, d.y, d.names
     if np.linalg.matrix_rank(X[: min(len(X), 200000)]) < X.shape[1]:
-        raise RiskDataError(f"the model terms {names} are collinear (a column is constant or a "
+        raise InputError(f"the model terms {names} are collinear (a column is constant or a "
                             "combination of others) among the complete rows")
     z = float(stats.norm.ppf(1 - alpha / 2))
     result = None
@@ -682,7 +688,7 @@ def _fit_risk_model(df, outcome, predictors, cluster, method, missing, alpha,
             "ci_upper": np.exp(hi),
             "p_value": pvals,
         })
-    return RiskModel(
+    return RiskModelResult(
         method=method, outcome=outcome, predictors=list(predictors),
         params_=pd.Series(params, index=names, name="coef"),
         bse_=pd.Series(bse, index=names, name="se"), odds_ratios=ors,

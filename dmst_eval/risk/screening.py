@@ -2,15 +2,19 @@
 calibration, point scores."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+import warnings
 
 import numpy as np
-from dmst_eval.intervals import wilson_ci
 import pandas as pd
 from scipy import optimize, special, stats
-from ._util import RiskDataError, WISER_LIKE_WEIGHTS
+
+from dmst_eval.errors import InputError, require_columns
+from dmst_eval.intervals import wilson_ci
+
+from ._util import WISER_LIKE_WEIGHTS
+from .._compat import from_alpha, renamed_kwargs
 from .logistic import _numeric_copy
 
 __all__ = [
@@ -29,12 +33,12 @@ def _binary(y: Any, name: str = "y_true") -> np.ndarray:
     if str(a.dtype) == "boolean" or a.dtype == bool:
         a = a.astype("boolean")
         if a.isna().any():
-            raise RiskDataError(f"{name} has {int(a.isna().sum())} missing values")
+            raise InputError(f"{name} has {int(a.isna().sum())} missing values")
         return a.to_numpy(dtype=int)
     v = pd.to_numeric(a, errors="coerce").to_numpy(dtype=float)
     bad = ~np.isin(v, (0.0, 1.0))
     if bad.any():
-        raise RiskDataError(f"{name} must be 0/1 or boolean; positions "
+        raise InputError(f"{name} must be 0/1 or boolean; positions "
                             f"{list(np.flatnonzero(bad)[:10])} are not")
     return v.astype(int)
 
@@ -42,15 +46,16 @@ def _binary(y: Any, name: str = "y_true") -> np.ndarray:
 def _scores(s: Any, n: int, name: str = "score") -> np.ndarray:
     v = pd.to_numeric(pd.Series(s), errors="coerce").to_numpy(dtype=float)
     if len(v) != n:
-        raise RiskDataError(f"{name} has {len(v)} values but y_true has {n}")
+        raise InputError(f"{name} has {len(v)} values but y_true has {n}")
     if np.isnan(v).any():
-        raise RiskDataError(f"{name} has missing/non-numeric values at positions "
+        raise InputError(f"{name} has missing/non-numeric values at positions "
                             f"{list(np.flatnonzero(np.isnan(v))[:10])}")
     return v
 
 
+@renamed_kwargs(alpha=("level", from_alpha))
 def screening_performance(y_true: Any, score: Any, thresholds: Any,
-                          alpha: float = 0.05) -> pd.DataFrame:
+                          level: float = 0.95) -> pd.DataFrame:
     """Accuracy of "flag if score ≥ threshold" at each threshold.
 
     Parameters
@@ -94,11 +99,11 @@ def screening_performance(y_true: Any, score: Any, thresholds: Any,
     tn = n0 - fp
     out = pd.DataFrame({"threshold": th, "tp": tp, "fp": fp, "fn": fn, "tn": tn})
     out["flagged"] = (tp + fp) / (n1 + n0)
-    z = float(stats.norm.ppf(1 - alpha / 2))
+    z = float(stats.norm.ppf(0.5 + level / 2))
     with np.errstate(divide="ignore", invalid="ignore"):
         for name, k, n in (("sensitivity", tp, tp + fn), ("specificity", tn, tn + fp),
                            ("ppv", tp, tp + fp), ("npv", tn, tn + fn)):
-            lo, hi = wilson_ci(k, n, 1 - alpha)
+            lo, hi = wilson_ci(k, n, level)
             out[name] = np.where(n > 0, k / np.where(n > 0, n, 1), np.nan)
             out[f"{name}_lower"], out[f"{name}_upper"] = lo, hi
         sens, spec = out["sensitivity"].to_numpy(), out["specificity"].to_numpy()
@@ -156,6 +161,7 @@ class ROCResult:
 
     def plot(self, ax: Any = None, label: str | None = None):
         """ROC curve (sensitivity against 1 - specificity); returns the Axes."""
+        from dmst_eval import plots as _plots
         import matplotlib.pyplot as plt
 
         if ax is None:
@@ -163,7 +169,7 @@ class ROCResult:
         lab = label or f"AUC {self.auc:.3f} ({self.ci_lower:.3f}–{self.ci_upper:.3f})"
         ax.plot(1 - self.curve["specificity"], self.curve["sensitivity"], lw=2, label=lab,
                 drawstyle="steps-post")
-        ax.plot([0, 1], [0, 1], ls="--", color="#555555", lw=1)
+        ax.plot([0, 1], [0, 1], ls="--", color=_plots.REFERENCE_COLOR, lw=1)
         ax.set_xlabel("1 − specificity (share of non-victims flagged)")
         ax.set_ylabel("Sensitivity (share of victims flagged)")
         ax.set_xlim(0, 1)
@@ -172,7 +178,8 @@ class ROCResult:
         return ax
 
 
-def roc_auc(y_true: Any, score: Any, alpha: float = 0.05) -> ROCResult:
+@renamed_kwargs(alpha=("level", from_alpha))
+def roc_auc(y_true: Any, score: Any, level: float = 0.95) -> ROCResult:
     """ROC AUC with the DeLong et al. (1988) variance (fast midrank algorithm, Sun & Xu 2014).
 
     AUC is the probability that a randomly chosen victim scores higher than a randomly chosen
@@ -190,11 +197,11 @@ def roc_auc(y_true: Any, score: Any, alpha: float = 0.05) -> ROCResult:
     s = _scores(score, len(y))
     m, n = int(y.sum()), int((1 - y).sum())
     if m < 2 or n < 2:
-        raise RiskDataError(f"ROC AUC needs at least 2 positives and 2 negatives; got {m} and {n}")
+        raise InputError(f"ROC AUC needs at least 2 positives and 2 negatives; got {m} and {n}")
     auc, v10, v01 = _delong_components(y, s)
     var = v10.var(ddof=1) / m + v01.var(ddof=1) / n
     se = float(np.sqrt(var))
-    z = float(stats.norm.ppf(1 - alpha / 2))
+    z = float(stats.norm.ppf(0.5 + level / 2))
     th = np.unique(s)[::-1]
     curve = screening_performance(y, s, np.concatenate([[np.inf], th]))[
         ["threshold", "sensitivity", "specificity"]]
@@ -225,6 +232,7 @@ class CalibrationResult:
 
     def plot(self, ax: Any = None):
         """Observed share (Wilson CI) against mean predicted risk per group; returns the Axes."""
+        from dmst_eval import plots as _plots
         import matplotlib.pyplot as plt
 
         if ax is None:
@@ -234,7 +242,8 @@ class CalibrationResult:
                     yerr=[t["observed"] - t["ci_lower"], t["ci_upper"] - t["observed"]],
                     fmt="o", capsize=3, label="observed (95% CI)")
         top = float(max(t["ci_upper"].max(), t["mean_predicted"].max())) * 1.05
-        ax.plot([0, top], [0, top], ls="--", color="#555555", lw=1, label="perfect calibration")
+        ax.plot([0, top], [0, top], ls="--", color=_plots.REFERENCE_COLOR, lw=1,
+                label="perfect calibration")
         ax.set_xlabel("Mean predicted risk")
         ax.set_ylabel("Observed share identified")
         ax.set_title(f"Calibration slope {self.slope:.2f}, intercept {self.intercept:.2f}")
@@ -242,7 +251,9 @@ class CalibrationResult:
         return ax
 
 
-def calibration(y_true: Any, p: Any, bins: int = 10, alpha: float = 0.05) -> CalibrationResult:
+@renamed_kwargs(alpha=("level", from_alpha))
+def calibration(y_true: Any, p: Any, bins: int = 10,
+                level: float = 0.95) -> CalibrationResult:
     """Calibration of predicted probabilities: by groups of predicted risk, slope and intercept.
 
     Parameters
@@ -276,17 +287,17 @@ def calibration(y_true: Any, p: Any, bins: int = 10, alpha: float = 0.05) -> Cal
     y = _binary(y_true)
     pr = _scores(p, len(y), "p")
     if (pr <= 0).any() or (pr >= 1).any():
-        raise RiskDataError("predicted probabilities must lie strictly between 0 and 1")
+        raise InputError("predicted probabilities must lie strictly between 0 and 1")
     lp = special.logit(pr)
     grp = pd.qcut(pd.Series(pr).rank(method="first"), bins, labels=False)
     d = pd.DataFrame({"bin": grp.to_numpy() + 1, "y": y, "p": pr})
     t = d.groupby("bin").agg(n=("y", "size"), events=("y", "sum"), mean_predicted=("p", "mean"))
     t["observed"] = t["events"] / t["n"]
-    t["ci_lower"], t["ci_upper"] = wilson_ci(t["events"], t["n"], 1 - alpha)
+    t["ci_lower"], t["ci_upper"] = wilson_ci(t["events"], t["n"], level)
     t = t.reset_index()
-    z = float(stats.norm.ppf(1 - alpha / 2))
+    z = float(stats.norm.ppf(0.5 + level / 2))
     if y.sum() in (0, len(y)):
-        raise RiskDataError(f"calibration needs both outcomes; y_true has {int(y.sum())} events "
+        raise InputError(f"calibration needs both outcomes; y_true has {int(y.sum())} events "
                             f"among {len(y)}")
     slope_fit = sm.Logit(y, sm.add_constant(lp)).fit(disp=0, method="newton", maxiter=100)
     b, se = float(slope_fit.params[1]), float(slope_fit.bse[1])
@@ -324,12 +335,11 @@ def points_score(df: pd.DataFrame, weights: Mapping[str, float],
     [47.0, 7.0, 40.0]
     """
     if not weights:
-        raise RiskDataError("weights is empty")
-    miss = [c for c in weights if c not in df.columns]
-    if miss:
-        raise RiskDataError(f"points rule items {miss} are not columns of the frame")
+        raise InputError("weights is empty")
+    require_columns(df, list(weights), table="df",
+                    expected="a column for every item of the points rule")
     if missing not in ("raise", "zero", "nan"):
-        raise RiskDataError(f"missing must be 'raise', 'zero' or 'nan', got {missing!r}")
+        raise InputError(f"missing must be 'raise', 'zero' or 'nan', got {missing!r}")
     total = np.zeros(len(df))
     anyna = np.zeros(len(df), dtype=bool)
     for col, pts in weights.items():
@@ -338,10 +348,10 @@ def points_score(df: pd.DataFrame, weights: Mapping[str, float],
         na = np.isnan(v)
         bad = ~na & ~np.isin(v, (0.0, 1.0))
         if bad.any():
-            raise RiskDataError(f"item {col!r} must be 0/1 or boolean; rows "
+            raise InputError(f"item {col!r} must be 0/1 or boolean; rows "
                                 f"{list(df.index[bad][:10])} are not")
         if na.any() and missing == "raise":
-            raise RiskDataError(f"item {col!r} is missing in {int(na.sum())} rows (e.g. "
+            raise InputError(f"item {col!r} is missing in {int(na.sum())} rows (e.g. "
                                 f"{list(df.index[na][:5])}); pass missing='zero' or 'nan'")
         anyna |= na
         total += float(pts) * np.nan_to_num(v, nan=0.0)
