@@ -112,6 +112,39 @@ DEFAULT_STUDY_START = pd.Timestamp("2008-01-01")
 #: Events may not be later than this age (years) of the child.
 MAX_EVENT_AGE = 21
 
+# --------------------------------------------------------------------------------------------
+# Plausibility rules (checked by :func:`dmst_eval.load` on every bundle; see the data dictionary)
+# --------------------------------------------------------------------------------------------
+#: No date in a bundle (birth dates included) may be earlier than this.
+DATE_MIN = pd.Timestamp("1990-01-01")
+#: Ages at any event in a child's life must lie in 0..MAX_PLAUSIBLE_AGE years; the stricter
+#: life-event rule (birth .. :data:`MAX_EVENT_AGE`) applies to the events each table lists.
+MAX_PLAUSIBLE_AGE = 25
+#: Complete ISO 8601 dates (with an optional time of day, no time zone): "2019-05" or
+#: "20190501" are not accepted.
+ISO_DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?$"
+#: Most characters a text value may hold, by column kind (ids and free text).
+MAX_TEXT_LENGTH: dict[str, int] = {"id": 100, "str": 1000}
+#: Characters that may not appear inside a text value (C0 control characters and DEL; leading
+#: and trailing whitespace of ids is trimmed first).
+CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
+#: A free-text value starting with one of these is read as a formula by spreadsheet programs.
+#: Such values are accepted, but :func:`dmst_eval.casedata.neutralise_formulas` (used by every
+#: CSV/spreadsheet writer in the toolkit) prefixes them with an apostrophe.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+#: ``meta.json`` and ``truth.json`` may nest objects/arrays at most this deep.
+MAX_JSON_DEPTH = 64
+#: Without ``study_end`` (``meta.json`` or ``load(..., study_end=)``) the study end is inferred
+#: from the dates in the data: the latest date of the bulk, where a date more than
+#: ``WINDOW_GAP_DAYS`` after all earlier ones, among at most ``WINDOW_OUTLIER_SHARE`` of the
+#: dates (and only with at least ``WINDOW_MIN_DATES`` dates), is an outlier (reported as an
+#: error) rather than the end of the window.
+WINDOW_GAP_DAYS = 366
+WINDOW_OUTLIER_SHARE = 0.01
+WINDOW_MIN_DATES = 20
+#: The generator named in the record of a synthetic bundle (see ``casedata.generator_record``).
+SYNTHETIC_GENERATOR = "dmst_eval.synthetic.generate"
+
 
 # --------------------------------------------------------------------------------------------
 # Column and table specifications
@@ -425,7 +458,9 @@ def expectation(col: Column) -> str:
     if col.kind == "category":
         return "one of " + ", ".join(col.levels or ())
     if col.kind == "datetime":
-        return "a date or date-time in ISO 8601 form (YYYY-MM-DD or YYYY-MM-DD HH:MM:SS), no time zone"
+        return ("a complete date or date-time in ISO 8601 form (YYYY-MM-DD or YYYY-MM-DD "
+                f"HH:MM:SS), no time zone, not before {DATE_MIN.date()} and not after the extract "
+                "date")
     if col.kind == "bool":
         return "true/false (also accepted: yes/no, y/n, 1/0)"
     if col.kind == "int":
@@ -434,6 +469,8 @@ def expectation(col: Column) -> str:
         return "a finite number" + _range_text(col)
     if col.kind == "town":
         return "one of Connecticut's 169 towns (official Census spelling or an accepted variant)"
+    if col.kind in MAX_TEXT_LENGTH:
+        return f"text of at most {MAX_TEXT_LENGTH[col.kind]} characters, no control characters"
     return "text"
 
 
