@@ -111,7 +111,7 @@ def infer_study_end(days: np.ndarray) -> tuple[pd.Timestamp | None, int]:
     """The study end implied by event dates (days since 1970), robust to a few typo dates.
 
     The end is the latest date of the bulk of the dates: where the dates above a gap of more
-    than :data:`~dmst_eval.schema.WINDOW_GAP_DAYS` days make up at most
+    than :data:`~dmst_eval.schema.WINDOW_GAP_DAYS` days are a single date or at most
     :data:`~dmst_eval.schema.WINDOW_OUTLIER_SHARE` of all dates (and there are at least
     :data:`~dmst_eval.schema.WINDOW_MIN_DATES` dates), the end is the date below the gap and those
     above it are outliers. Returns ``(end, number of outlying dates)``; ``(None, 0)`` without
@@ -119,7 +119,7 @@ def infer_study_end(days: np.ndarray) -> tuple[pd.Timestamp | None, int]:
 
     Examples
     --------
-    >>> days = (pd.to_datetime(["2015-01-01"] * 30 + ["2203-01-01"]).to_numpy()
+    >>> days = (pd.to_datetime(["2015-01-01"] * 60 + ["2203-01-01"]).to_numpy()
     ...         .astype("datetime64[D]").astype("int64"))
     >>> infer_study_end(days)
     (Timestamp('2015-01-01 00:00:00'), 1)
@@ -132,7 +132,7 @@ def infer_study_end(days: np.ndarray) -> tuple[pd.Timestamp | None, int]:
     if n >= schema.WINDOW_MIN_DATES and len(u) > 1:
         above = n - np.cumsum(cnt)  # dates strictly after u[i]
         cand = np.flatnonzero((np.diff(u) > schema.WINDOW_GAP_DAYS)
-                              & (above[:-1] <= schema.WINDOW_OUTLIER_SHARE * n))
+                              & (above[:-1] <= max(1.0, schema.WINDOW_OUTLIER_SHARE * n)))
         if len(cand):
             end_i = int(cand[0])
     end = pd.Timestamp(np.datetime64(int(u[end_i]), "D"))
@@ -691,6 +691,8 @@ class _Ctx:
                 parts = [k.iloc[i] for k in self.key]
                 if not any(_isna(v) for v in parts):
                     lab = "/".join(str(v) for v in parts)
+                    if len(lab) > 40 or not lab.isprintable():  # a broken key: its row number
+                        lab = None
             out.append(lab if lab is not None else f"row {i + 1}")
         return out
 
@@ -1387,6 +1389,16 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
                 ctxs[t].report(problems, c, before, f"{c} on or after the child's birth_date")
                 ctxs[t].report(problems, c, after,
                                f"{c} before the child's {schema.MAX_EVENT_AGE}st birthday")
+            # every other date of a child's record: age 0 to MAX_PLAUSIBLE_AGE
+            others = [c.name for c in spec.columns if c.kind == "datetime" and c.name not in
+                      spec.life_events and usable(t, c.name)]
+            if others:
+                limit = b + pd.DateOffset(years=schema.MAX_PLAUSIBLE_AGE)
+            for c in others:
+                v = tables[t][c]
+                bad = ((v < b) | (v >= limit)).fillna(False).to_numpy(dtype=bool)
+                ctxs[t].report(problems, c, bad, f"{c} at a child's age of 0 to "
+                               f"{schema.MAX_PLAUSIBLE_AGE} years (from the birth_date)")
 
     # study window
     for t in TABLE_NAMES:

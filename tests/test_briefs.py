@@ -358,7 +358,7 @@ def test_load_validated_cache_hits_and_invalidates(tmp_path, monkeypatch):
 
 
 def _tiny_bundle(path):
-    from dmst_eval.casedata import CaseData
+    from dmst_eval.casedata import CaseData, generator_record
 
     CaseData.from_frames(
         children=pd.DataFrame({"child_id": ["c1"], "sex": ["female"],
@@ -366,7 +366,8 @@ def _tiny_bundle(path):
                                "race_ethnicity": ["Unknown"], "home_town": ["Hartford"],
                                "region": ["Region 4"], "child_welfare_involved": [True]}),
         meta={"source": "synthetic", "study_start": "2008-01-01",
-              "study_end": "2012-12-31"}).save(path)
+              "study_end": "2012-12-31", "config": {}, **generator_record({}, {})},
+        truth={}).save(path)
     return path
 
 
