@@ -605,8 +605,8 @@ def data_dictionary() -> str:
         f"either, the start is {DEFAULT_STUDY_START.date()} and the end is inferred from the "
         "dates in the data (birth dates aside): the latest date of their bulk. A date more than "
         f"{WINDOW_GAP_DAYS} days after all earlier ones, when such dates are a single date or "
-        f"at most {WINDOW_OUTLIER_SHARE:.0%} of all dates (and there are at least {WINDOW_MIN_DATES} "
-        "dates), is reported as an error (most likely a typing error) instead of stretching "
+        f"at most {WINDOW_OUTLIER_SHARE:.0%} of all dates (and there are at least "
+        f"{WINDOW_MIN_DATES} dates), is reported as an error (most likely a typing error) instead of stretching "
         "the window.",
         "",
         "Synthetic data:",
