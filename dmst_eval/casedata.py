@@ -19,11 +19,13 @@ Examples
 """
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import json
 import os
 import shutil
+import stat
 import uuid
 import warnings
 from pathlib import Path
@@ -84,34 +86,80 @@ def content_hash(df: pd.DataFrame, table: str) -> str:
     return h.hexdigest()
 
 
-def _max_date(tables: dict[str, pd.DataFrame]) -> pd.Timestamp | None:
-    best = None
+def _event_days(tables: dict[str, pd.DataFrame], skip: dict | None = None) -> np.ndarray:
+    """Days (int, since 1970) of every non-missing date except birth dates, in all tables.
+
+    ``skip``: ``{(table, column): row mask}`` of values to leave out (already reported).
+    """
+    out = []
     for name, df in tables.items():
-        spec = TABLES[name]
-        for c in spec.columns:
-            if c.kind == "datetime" and c.name != "birth_date" and c.name in df.columns:
-                s = df[c.name]
-                if pd.api.types.is_datetime64_any_dtype(s) and s.notna().any():
-                    m = s.max()
-                    best = m if best is None or m > best else best
-    return best
+        for c in TABLES[name].columns:
+            if c.kind != "datetime" or c.name == "birth_date" or c.name not in df.columns:
+                continue
+            s = df[c.name]
+            if not pd.api.types.is_datetime64_dtype(s.dtype):
+                continue
+            v = s.to_numpy()
+            keep = ~np.isnat(v)
+            if skip and (name, c.name) in skip:
+                keep &= ~skip[(name, c.name)]
+            out.append(v[keep].astype("datetime64[D]").astype(np.int64))
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
-def _complete_meta(tables: dict[str, pd.DataFrame], meta: dict | None) -> dict:
+def infer_study_end(days: np.ndarray) -> tuple[pd.Timestamp | None, int]:
+    """The study end implied by event dates (days since 1970), robust to a few typo dates.
+
+    The end is the latest date of the bulk of the dates: where the dates above a gap of more
+    than :data:`~dmst_eval.schema.WINDOW_GAP_DAYS` days are a single date or at most
+    :data:`~dmst_eval.schema.WINDOW_OUTLIER_SHARE` of all dates (and there are at least
+    :data:`~dmst_eval.schema.WINDOW_MIN_DATES` dates), the end is the date below the gap and those
+    above it are outliers. Returns ``(end, number of outlying dates)``; ``(None, 0)`` without
+    dates.
+
+    Examples
+    --------
+    >>> days = (pd.to_datetime(["2015-01-01"] * 60 + ["2203-01-01"]).to_numpy()
+    ...         .astype("datetime64[D]").astype("int64"))
+    >>> infer_study_end(days)
+    (Timestamp('2015-01-01 00:00:00'), 1)
+    """
+    if len(days) == 0:
+        return None, 0
+    u, cnt = np.unique(days, return_counts=True)
+    n = int(cnt.sum())
+    end_i = len(u) - 1
+    if n >= schema.WINDOW_MIN_DATES and len(u) > 1:
+        above = n - np.cumsum(cnt)  # dates strictly after u[i]
+        cand = np.flatnonzero((np.diff(u) > schema.WINDOW_GAP_DAYS)
+                              & (above[:-1] <= max(1.0, schema.WINDOW_OUTLIER_SHARE * n)))
+        if len(cand):
+            end_i = int(cand[0])
+    end = pd.Timestamp(np.datetime64(int(u[end_i]), "D"))
+    return end, int(cnt[end_i + 1:].sum())
+
+
+def _today() -> pd.Timestamp:
+    return pd.Timestamp.today().normalize()
+
+
+def _complete_meta(tables: dict[str, pd.DataFrame], meta: dict | None,
+                   hashes: dict[str, str] | None = None) -> dict:
     m = dict(meta or {})
     m.setdefault("schema_version", schema.SCHEMA_VERSION)
     m.setdefault("source", "extract")
     m.setdefault("study_start", str(schema.DEFAULT_STUDY_START.date()))
     if "study_end" not in m or m["study_end"] is None:
-        end = schema.DEFAULT_STUDY_END
-        mx = _max_date(tables)
-        if mx is not None and mx.normalize() > end:
-            end = mx.normalize()
+        end, _ = infer_study_end(_event_days(tables))
+        if end is None:
+            end = min(schema.DEFAULT_STUDY_END, _today())
         m["study_end"] = str(end.date())
+        m["study_end_inferred"] = True
     m.setdefault("seed", None)
     m.setdefault("config", None)
     m["row_counts"] = {t: int(len(tables[t])) for t in TABLE_NAMES}
-    m["content_hashes"] = {t: content_hash(tables[t], t) for t in TABLE_NAMES}
+    m["content_hashes"] = (dict(hashes) if hashes is not None
+                           else {t: content_hash(tables[t], t) for t in TABLE_NAMES})
     m["data_hash"] = hashlib.sha256(
         "".join(m["content_hashes"][t] for t in TABLE_NAMES).encode()).hexdigest()
     return m
@@ -143,7 +191,7 @@ class CaseData:
     """
 
     def __init__(self, tables: dict[str, pd.DataFrame], meta: dict | None = None,
-                 truth: dict | None = None):
+                 truth: dict | None = None, *, _hashes: dict[str, str] | None = None):
         unknown = sorted(set(tables) - set(TABLE_NAMES))
         if unknown:
             raise ValueError(f"unknown table(s) {unknown}; expected some of {list(TABLE_NAMES)}")
@@ -151,7 +199,7 @@ class CaseData:
             t: (tables[t] if t in tables and tables[t] is not None else schema.empty_frame(t))
             for t in TABLE_NAMES
         }
-        self.meta: dict = _complete_meta(self.tables, meta)
+        self.meta: dict = _complete_meta(self.tables, meta, _hashes)
         self.truth: dict | None = truth
 
     # per-table attributes --------------------------------------------------------------------
@@ -194,7 +242,12 @@ class CaseData:
     # ------------------------------------------------------------------------------------------
     @property
     def is_synthetic(self) -> bool:
-        """True when ``meta["source"] == "synthetic"``."""
+        """True when ``meta["source"] == "synthetic"``.
+
+        :func:`load` and :meth:`validate` accept that claim only with a consistent generator
+        record (:func:`generator_record`), so a loaded bundle is synthetic exactly when the
+        generator wrote it.
+        """
         return self.meta.get("source") == "synthetic"
 
     @property
@@ -253,8 +306,8 @@ class CaseData:
         DataValidationError
             Listing every problem found.
         """
-        tables, meta = _validate(self.tables, self.meta, source=None)
-        return CaseData(tables, meta=meta, truth=self.truth)
+        tables, meta, hashes = _validate(self.tables, self.meta, source=None, truth=self.truth)
+        return CaseData(tables, meta=meta, truth=self.truth, _hashes=hashes)
 
     def describe(self) -> str:
         """A short text summary: source, study window, row counts, data hash."""
@@ -345,21 +398,38 @@ def _write_json(p: Path, obj) -> None:
 # --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
-def load(path: str | os.PathLike = "data/synthetic") -> CaseData:
+def load(path: str | os.PathLike = "data/synthetic", *, study_start: Any = None,
+         study_end: Any = None) -> CaseData:
     """Load and validate a bundle folder (Parquet or CSV).
 
-    For each table, ``<table>.parquet`` is read if present, else ``<table>.csv``; every table
-    must be present (a header-only CSV stands for a table you do not have). CSV cells are
-    read as text and parsed by the schema (dates as ISO 8601, booleans as true/false, yes/no,
-    1/0), never guessed. ``meta.json`` is optional for CSV extracts (default study start
-    2008-01-01; study end the later of 2025-12-31 and the latest date in the data).
+    Each table is one file, ``<table>.parquet`` or ``<table>.csv`` (a ``<table>.parquet``
+    folder of part files, as Spark writes them, counts as one file); a table with both is
+    refused. Every table must be present (a header-only CSV stands for a table you do not
+    have). CSV cells are read as UTF-8 text and parsed by the schema (complete ISO dates,
+    booleans as true/false, yes/no, 1/0), never guessed. Symbolic links are followed to regular
+    files only; loops, dangling links, folders and devices are reported as such.
+
+    The study window is ``study_start``/``study_end`` given here, else ``meta.json``'s; without
+    either the start is 2008-01-01 and the end the later of 2025-12-31 and the latest date of the
+    bulk of the data (a date more than a year after all others is reported as an outlier, not
+    taken as the end). Dates must not be later than the extract date (``meta.json``
+    ``extracted_at``, else today) nor earlier than 1990. A bundle is synthetic only when its
+    generator record is present and consistent (see :func:`generator_record`).
+
+    Parameters
+    ----------
+    path : path-like
+        The bundle folder.
+    study_start, study_end : date-like, optional
+        The study window (whole days, both inclusive); they take precedence over ``meta.json``.
 
     Raises
     ------
     FileNotFoundError
         If ``path`` does not exist.
     DataValidationError
-        If anything in the bundle breaks a schema rule; every problem is listed.
+        If anything in the bundle breaks a schema rule, or a file cannot be read; every problem
+        is listed (table or file, column, rows, expectation).
 
     Examples
     --------
@@ -370,26 +440,46 @@ def load(path: str | os.PathLike = "data/synthetic") -> CaseData:
     True
     """
     path = Path(path)
-    if not path.exists():
+    kind, why = _file_kind(path)
+    if kind == "absent":
         raise FileNotFoundError(f"no case-data bundle at {path}")
-    problems: list[dict] = []
-    if not path.is_dir():
+    if kind != "dir":
         raise DataValidationError([_problem("bundle", None, [], 0,
-                                            f"{path} to be a folder of table files")], str(path))
+                                            f"{path} to be a folder of table files ({why})")],
+                                  str(path))
+    problems: list[dict] = []
     raw: dict[str, pd.DataFrame] = {}
+    flags: dict[str, dict[str, tuple[np.ndarray, str]]] = {}
     for t in TABLE_NAMES:
         pq_file, csv_file = path / f"{t}.parquet", path / f"{t}.csv"
+        pq_kind, pq_why = _file_kind(pq_file)
+        csv_kind, csv_why = _file_kind(csv_file)
+        if pq_kind != "absent" and csv_kind != "absent":
+            problems.append(_problem(t, None, [], 0,
+                                     f"one file for the table, {t}.parquet or {t}.csv (found "
+                                     "both: remove or rename the one that is not current)"))
+            continue
+        if pq_kind == "absent" and csv_kind == "absent":
+            problems.append(_problem(t, None, [], 0, f"a file {t}.parquet or {t}.csv in {path}"))
+            continue
+        name, fkind, fwhy = ((f"{t}.parquet", pq_kind, pq_why) if pq_kind != "absent"
+                             else (f"{t}.csv", csv_kind, csv_why))
+        if fkind == "dir" and name.endswith(".parquet"):
+            if not any(p.name.endswith(".parquet") for p in pq_file.iterdir()):
+                problems.append(_problem(name, None, [], 0,
+                                         "a Parquet file, or a folder of Parquet part files "
+                                         "(found an empty folder)"))
+                continue
+        elif fkind != "file":
+            problems.append(_problem(name, None, [], 0, f"a readable file (found {fwhy})"))
+            continue
         try:
-            if pq_file.exists():
-                raw[t] = _read_parquet(pq_file)
-            elif csv_file.exists():
-                raw[t] = pd.read_csv(csv_file, dtype=str, keep_default_na=False,
-                                     na_values=CSV_NA_VALUES, skipinitialspace=False,
-                                     encoding="utf-8-sig")
-                raw[t].columns = [str(c).strip() for c in raw[t].columns]
+            if name.endswith(".parquet"):
+                raw[t], flags[t] = _read_parquet(pq_file)
             else:
-                problems.append(_problem(t, None, [], 0,
-                                         f"a file {t}.parquet or {t}.csv in {path}"))
+                raw[t] = _read_csv(csv_file)
+        except _FileProblem as e:
+            problems.append(_problem(name, None, [], 0, str(e)))
         except Exception as e:  # unreadable file: report, do not crash
             problems.append(_problem(t, None, [], 0,
                                      f"a readable Parquet/CSV file ({type(e).__name__}: "
@@ -399,17 +489,73 @@ def load(path: str | os.PathLike = "data/synthetic") -> CaseData:
     if meta is not None and not isinstance(meta, dict):
         problems.append(_problem("meta.json", None, [], 0, "a JSON object"))
         meta = None
-    tables, meta = _validate(raw, meta, source=str(path), prior=problems)
-    return CaseData(tables, meta=meta, truth=truth)
+    tables, meta, hashes = _validate(raw, meta, source=str(path), prior=problems, truth=truth,
+                                     flags=flags, window=(study_start, study_end))
+    return CaseData(tables, meta=meta, truth=truth, _hashes=hashes)
 
 
-def _read_parquet(p: Path) -> pd.DataFrame:
-    """A Parquet table as a DataFrame; text and boolean columns stay Arrow-backed.
+class _FileProblem(Exception):
+    """A file-level problem found while reading (the message is the expectation)."""
+
+
+def _file_kind(p: Path) -> tuple[str, str]:
+    """("absent" | "file" | "dir" | "other", what was found) for ``p``, links followed safely."""
+    if not os.path.lexists(p):
+        return "absent", "nothing"
+    try:
+        st = os.stat(p)  # follows links
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "other", "a symbolic link loop (the link points, directly or not, to itself)"
+        if e.errno == errno.ENOENT:
+            return "other", "a symbolic link to a file that does not exist"
+        return "other", f"a file that cannot be opened ({e.strerror})"
+    if stat.S_ISDIR(st.st_mode):
+        return "dir", "a folder"
+    if stat.S_ISREG(st.st_mode):
+        return "file", "a file"
+    return "other", "a device, pipe or socket, not a regular file"
+
+
+def _read_csv(p: Path) -> pd.DataFrame:
+    """A CSV table as text columns. NUL bytes (which the parser would cut values at) are kept
+    visible as a control character, so validation reports the cells; a file that is not UTF-8
+    is a file-level problem naming the first bad line."""
+    import io
+
+    data = p.read_bytes()
+    if b"\x00" in data:
+        data = data.replace(b"\x00", b"\x1a")  # (SUB: reported as a control character)
+    try:
+        df = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False,
+                         na_values=CSV_NA_VALUES, skipinitialspace=False, encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            data.decode("utf-8")
+            line = None
+        except UnicodeDecodeError as e:
+            line = data.count(b"\n", 0, e.start) + 1
+        raise _FileProblem("UTF-8 text" + (f" (line {line} is not valid UTF-8; save the file "
+                                           "as UTF-8)" if line else "")) from None
+    except pd.errors.EmptyDataError:
+        raise _FileProblem("a header row with the column names (the file is empty)") from None
+    except pd.errors.ParserError as e:
+        raise _FileProblem(f"a well-formed CSV file ({str(e).strip().splitlines()[-1][:200]})"
+                           ) from None
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+def _read_parquet(p: Path) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, str]]]:
+    """A Parquet table as a DataFrame (text and boolean columns Arrow-backed), and the cells
+    found unusable while reading by column: ``{column: (row mask, expectation)}``.
 
     Text columns become ``pd.ArrowDtype(pa.string())`` (no Python string per cell; validation
     trims and encodes them in Arrow) and boolean columns nullable ``boolean`` (instead of an
     object column of True/False/None). The values are those of a plain ``to_pandas()``, and
-    validation casts every column to its schema dtype, so the loaded bundle is the same.
+    validation casts every column to its schema dtype, so the loaded bundle is the same. Text
+    that is not valid UTF-8, and binary columns, are decoded with replacement characters (so
+    that keys still match each other) and flagged.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -420,17 +566,87 @@ def _read_parquet(p: Path) -> pd.DataFrame:
             tab = f.read()
     except Exception:  # a folder dataset, or unreadable: read_table reads it or raises as ever
         tab = pq.read_table(p)
-    return tab.to_pandas(types_mapper=types.get)
+    flags: dict[str, tuple[np.ndarray, str]] = {}
+    for i, field in enumerate(tab.schema):
+        ty = field.type
+        is_text = pa.types.is_string(ty) or pa.types.is_large_string(ty)
+        is_bin = (pa.types.is_binary(ty) or pa.types.is_large_binary(ty)
+                  or pa.types.is_fixed_size_binary(ty))
+        if not (is_text or is_bin):
+            continue
+        col = tab.column(i)
+        if is_text:
+            bad_chunks = []
+            for ch in col.chunks:
+                try:
+                    ch.validate(full=True)
+                except pa.ArrowInvalid:
+                    bad_chunks.append(ch)
+            if not bad_chunks:
+                continue
+        vals = [None if v is None else bytes(v) for v in col.cast(pa.large_binary())
+                .to_pylist()] if is_text else [None if v is None else bytes(v)
+                                               for v in col.to_pylist()]
+        bad = np.zeros(len(vals), dtype=bool)
+        text = []
+        for k, v in enumerate(vals):
+            if v is None:
+                text.append(None)
+                continue
+            try:
+                text.append(v.decode("utf-8"))
+                bad[k] = is_bin
+            except UnicodeDecodeError:
+                text.append(v.decode("utf-8", "replace"))
+                bad[k] = True
+        tab = tab.set_column(i, field.name, pa.array(text, type=pa.string()))
+        flags[str(field.name)] = (bad, "valid UTF-8 text" if is_text else
+                                  "text (this column holds binary data; store it as a string "
+                                  "column)")
+    return tab.to_pandas(types_mapper=types.get), flags
 
 
 def _read_json(p: Path, name: str, problems: list) -> Any:
-    if not p.exists():
+    kind, why = _file_kind(p)
+    if kind == "absent":
+        return None
+    if kind != "file":
+        problems.append(_problem(name, None, [], 0, f"a JSON file (found {why})"))
         return None
     try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        problems.append(_problem(name, None, [], 0, f"valid JSON ({e})"))
+        obj = json.loads(p.read_bytes().decode("utf-8"))
+    except RecursionError:
+        problems.append(_problem(name, None, [], 0,
+                                 f"JSON nested at most {schema.MAX_JSON_DEPTH} levels deep"))
         return None
+    except (ValueError, UnicodeDecodeError) as e:
+        problems.append(_problem(name, None, [], 0, f"valid UTF-8 JSON ({str(e)[:200]})"))
+        return None
+    except OSError as e:
+        problems.append(_problem(name, None, [], 0, f"a readable file ({e.strerror})"))
+        return None
+    if _json_depth(obj) > schema.MAX_JSON_DEPTH:
+        problems.append(_problem(name, None, [], 0,
+                                 f"JSON nested at most {schema.MAX_JSON_DEPTH} levels deep"))
+        return None
+    return obj
+
+
+def _json_depth(obj, limit: int = schema.MAX_JSON_DEPTH) -> int:
+    """Nesting depth of a parsed JSON value (iterative; stops counting past ``limit``)."""
+    depth, level = 0, [obj]
+    while level and depth <= limit:
+        nxt = []
+        for o in level:
+            if isinstance(o, dict):
+                nxt.extend(o.values())
+            elif isinstance(o, list):
+                nxt.extend(o)
+        if not nxt:
+            break
+        depth += 1
+        level = nxt
+    return depth
 
 
 # --------------------------------------------------------------------------------------------
@@ -443,8 +659,8 @@ def validate(data) -> CaseData:
     """
     if isinstance(data, CaseData):
         return data.validate()
-    tables, meta = _validate(dict(data), None, source=None)
-    return CaseData(tables, meta=meta)
+    tables, meta, hashes = _validate(dict(data), None, source=None)
+    return CaseData(tables, meta=meta, _hashes=hashes)
 
 
 def _problem(table, column, rows, n, expected) -> dict:
@@ -461,8 +677,10 @@ class _Ctx:
         self.n = len(df)
         self.flagged: dict[str, np.ndarray] = {}
         key = [k for k in self.spec.key if k in df.columns]
+        # rows are labelled by their key, except where the key is a child id (never printed)
         self.key = ([df[k].reset_index(drop=True) for k in key]
-                    if len(key) == len(self.spec.key) else None)
+                    if len(key) == len(self.spec.key) and "child_id" not in self.spec.key
+                    else None)
 
     def labels(self, idx: np.ndarray) -> list[str]:
         """Key value (``a/b`` for a composite key) or ``row N`` (1-based) for rows ``idx``."""
@@ -473,6 +691,8 @@ class _Ctx:
                 parts = [k.iloc[i] for k in self.key]
                 if not any(_isna(v) for v in parts):
                     lab = "/".join(str(v) for v in parts)
+                    if len(lab) > 40 or not lab.isprintable():  # a broken key: its row number
+                        lab = None
             out.append(lab if lab is not None else f"row {i + 1}")
         return out
 
@@ -487,10 +707,19 @@ class _Ctx:
             self.flagged[column] = m if prev is None else (prev | m)
         idx = np.flatnonzero(m)[:MAX_ROWS_LISTED]
         p = _problem(self.name, column, self.labels(idx), n, expected)
-        if values is not None:
+        if values is not None and _shows_values(self.spec, column):
             found = pd.unique(values.reset_index(drop=True)[m].astype(str))[:5]
             p["found"] = [str(v)[:40] for v in found]
         problems.append(p)
+
+
+def _shows_values(spec: schema.Table, column: str | None) -> bool:
+    """Whether offending values of ``column`` may be quoted in a message: never ids, free text
+    or dates (they may identify a child), only coded values (categories, towns, flags,
+    numbers)."""
+    if column is None or column not in spec.column_names:
+        return False
+    return spec.column(column).kind in ("category", "town", "bool", "int", "float")
 
 
 def _isna(v) -> bool:
@@ -542,29 +771,51 @@ def _text(s: pd.Series, arr=None) -> pd.Series:
     return t.str.strip()
 
 
-def _coerce_column(s: pd.Series, col: schema.Column, keep_arrow: dict | None = None
-                   ) -> tuple[pd.Series, np.ndarray, str | None]:
+#: Dates outside these bounds are set to missing once reported (so that date arithmetic in
+#: the cross-table checks cannot overflow pandas' nanosecond range).
+_SAFE_DATES = (pd.Timestamp("1900-01-01"), pd.Timestamp("2200-01-01"))
+
+
+def _date_expectation(extract: pd.Timestamp) -> str:
+    return ("a complete date or date-time in ISO 8601 form (YYYY-MM-DD or YYYY-MM-DD "
+            f"HH:MM:SS), no time zone, from {schema.DATE_MIN.date()} to the extract date "
+            f"({extract.date()})")
+
+
+def _coerce_column(s: pd.Series, col: schema.Column, keep_arrow: dict | None = None,
+                   dates: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+                   issues: list | None = None) -> tuple[pd.Series, np.ndarray, str | None]:
     """Cast ``s`` to the column's dtype. Returns (values, bad mask, expectation for bad).
 
     For an id column read through Arrow, ``keep_arrow[col.name]`` receives the Arrow array of
-    the returned values (reused by the cross-table lookups).
+    the returned values (reused by the cross-table lookups). ``dates`` is the plausible range
+    of dates, ``[first day, day after the extract date)``. ``issues`` receives further
+    ``(mask, expectation)`` problems of text columns (binary data, control characters, length).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if not (isinstance(s.index, pd.RangeIndex) and s.index.start == 0 and s.index.step == 1):
         s = s.reset_index(drop=True)  # (a copy; _validate already passes a 0..n-1 index)
+    issues = [] if issues is None else issues
     present = s.notna().to_numpy(dtype=bool)
     none = np.zeros(len(s), dtype=bool)
     kind = col.kind
     exp = schema.expectation(col)
-    arr = _trimmed_arrow(s) if kind in ("id", "town", "category") else None
+    if kind in ("id", "str", "town", "category") and s.dtype == object:
+        s, binary = _decode_binary(s)
+        if binary is not None:
+            issues.append((binary, "text (found binary data; store this column as text)"))
+    arr = _trimmed_arrow(s) if kind in ("id", "town", "category", "datetime") else None
     if kind == "str":
-        return _text_raw(s), none, None
+        out = _text_raw(s)
+        issues.extend(_text_issues(None, out, kind))
+        return out, none, None
     if kind == "id":
         out = _text(s, arr)
         if arr is not None and keep_arrow is not None:
             keep_arrow[col.name] = arr
+        issues.extend(_text_issues(arr, out, kind))
         return out, none, None
     if kind == "town":
         from dmst_eval import geography
@@ -593,23 +844,38 @@ def _coerce_column(s: pd.Series, col: schema.Column, keep_arrow: dict | None = N
         bad = present & ~ok
         return out, bad, exp
     if kind == "datetime":
+        lo, hi = dates if dates is not None else (schema.DATE_MIN, _today() + pd.Timedelta(days=1))
+        exp = _date_expectation(hi - pd.Timedelta(days=1))
         if isinstance(s.dtype, pd.DatetimeTZDtype):
             return (pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]"), present,
                     exp + " (this column carries a time zone)")
         if pd.api.types.is_datetime64_dtype(s.dtype):
-            return s.astype("datetime64[ns]"), none, None
-        text = _text(s)
-        txt = text.astype(object).where(present, None)
-        has_tz = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True).fillna(False)
-        txt = txt.where(~has_tz.to_numpy(dtype=bool), None)
-        try:
-            out = pd.to_datetime(txt, format="ISO8601", errors="coerce")
-        except (ValueError, TypeError, OverflowError):
-            out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
-        if isinstance(out.dtype, pd.DatetimeTZDtype):  # pragma: no cover - offsets removed above
-            out = out.dt.tz_localize(None)
-        out = out.astype("datetime64[ns]")
-        bad = present & out.isna().to_numpy(dtype=bool)
+            out, bad = s, none
+        else:
+            if arr is not None:  # complete ISO dates only (no "2019-05", no time zone)
+                form = pc.match_substring_regex(arr, schema.ISO_DATE_PATTERN)
+                form = form.fill_null(False).to_numpy(zero_copy_only=False)
+                text = _string_series(arr, index=s.index)
+            else:
+                text = _text(s)
+                form = text.str.match(schema.ISO_DATE_PATTERN).fillna(False).to_numpy(dtype=bool)
+            txt = text.astype(object).where(present & form, None)
+            try:
+                out = pd.to_datetime(txt, format="ISO8601", errors="coerce")
+            except (ValueError, TypeError, OverflowError):
+                out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+            if isinstance(out.dtype, pd.DatetimeTZDtype):  # pragma: no cover - no offsets left
+                out = out.dt.tz_localize(None)
+            bad = present & out.isna().to_numpy(dtype=bool)
+        # plausible range; values beyond the safe range are dropped once reported
+        early = (out < lo).to_numpy(dtype=bool)
+        late = (out >= hi).to_numpy(dtype=bool)
+        if early.any() or late.any():
+            bad = bad | early | late
+            far = ((out < _SAFE_DATES[0]) | (out >= _SAFE_DATES[1])).to_numpy(dtype=bool)
+            if far.any():
+                out = out.where(~far)
+        out = out.astype("datetime64[ns]")  # (a copy, as the other kinds: never the input)
         return out, bad, exp
     if kind == "bool":
         if pd.api.types.is_bool_dtype(s.dtype):
@@ -642,6 +908,72 @@ def _coerce_column(s: pd.Series, col: schema.Column, keep_arrow: dict | None = N
             return out, bad, exp
         return pd.Series(np.where(bad, np.nan, v), dtype="float64"), bad, exp
     raise AssertionError(kind)  # pragma: no cover
+
+
+def _decode_binary(s: pd.Series) -> tuple[pd.Series, np.ndarray | None]:
+    """An object column with bytes values: the bytes decoded as UTF-8 (invalid bytes replaced,
+    so equal ids still match each other) and the mask of those rows; else ``(s, None)``."""
+    if pd.api.types.infer_dtype(s, skipna=True) not in ("bytes", "mixed", "mixed-integer"):
+        return s, None
+    mask = s.map(lambda v: isinstance(v, (bytes, bytearray, memoryview))).to_numpy(dtype=bool)
+    if not mask.any():
+        return s, None
+    s = s.copy()
+    s[mask] = [bytes(v).decode("utf-8", "replace") for v in s[mask]]
+    return s, mask
+
+
+def _not_unicode(v) -> bool:
+    """A Python string that cannot be encoded as UTF-8 (lone surrogates)."""
+    if not isinstance(v, str):
+        return False
+    try:
+        v.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
+def _text_issues(arr, txt: pd.Series, kind: str) -> list[tuple[np.ndarray, str]]:
+    """Rows of a text column with control characters, more than the allowed length, or text
+    that is not Unicode. ``arr``: the same values as an Arrow string array, when there is one
+    (checked from its buffers; the per-row kernels run only when the buffers show a hit)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    limit = schema.MAX_TEXT_LENGTH[kind]
+    ctrl_exp = ("text without control characters (such as NUL bytes, tabs or line breaks inside "
+                "the value)")
+    long_exp = f"text of at most {limit:,} characters"
+    out: list[tuple[np.ndarray, str]] = []
+    if arr is not None:
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        bufs = arr.buffers()
+        if len(arr) and bufs[2] is not None and bufs[1] is not None:
+            off_t = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+            off = np.frombuffer(bufs[1], dtype=off_t)[arr.offset:arr.offset + len(arr) + 1]
+            data = np.frombuffer(bufs[2], dtype=np.uint8)[off[0]:off[-1]]
+            if len(data) and (data.min() < 32 or (data == 127).any()):
+                m = pc.match_substring_regex(arr, schema.CONTROL_CHARACTERS).fill_null(False)
+                out.append((m.to_numpy(zero_copy_only=False), ctrl_exp))
+            if int(np.diff(off).max()) > limit:
+                m = pc.greater(pc.utf8_length(arr), limit).fill_null(False)
+                out.append((m.to_numpy(zero_copy_only=False), long_exp))
+        return [(m, e) for m, e in out if m.any()]
+    obj = txt.astype(object)
+    present = txt.notna().to_numpy(dtype=bool)
+    if not present.any():
+        return []
+    bad_u = obj.map(_not_unicode).to_numpy(dtype=bool)
+    if bad_u.any():
+        out.append((bad_u, "valid Unicode text (found characters that cannot be written as "
+                           "UTF-8)"))
+    ctrl = txt.str.contains(schema.CONTROL_CHARACTERS, regex=True).fillna(False)
+    out.append((ctrl.to_numpy(dtype=bool) & present, ctrl_exp))
+    long_ = (txt.str.len() > limit).fillna(False)
+    out.append((long_.to_numpy(dtype=bool) & present, long_exp))
+    return [(m, e) for m, e in out if m.any()]
 
 
 def _text_raw(s: pd.Series) -> pd.Series:
@@ -767,16 +1099,94 @@ class _Lookup:
         return pd.Series(self.tables[pt][col].array.take(pos, allow_fill=True))
 
 
+def _meta_date(v: Any) -> pd.Timestamp | None:
+    """A complete ISO date (text) or a date object as a tz-naive Timestamp; None if not one."""
+    import re
+
+    if isinstance(v, str):
+        if not re.match(schema.ISO_DATE_PATTERN, v.strip()):
+            return None
+    elif not hasattr(v, "year") or isinstance(v, bool):  # datetime, date, Timestamp
+        return None
+    try:
+        ts = pd.Timestamp(v.strip() if isinstance(v, str) else v)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if ts is pd.NaT or ts.tzinfo is not None:
+        return None
+    return ts
+
+
+def _short(v: Any) -> str:
+    """A short, safe repr of a meta value (deep or huge values cannot blow up a message)."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxstring, r.maxother, r.maxlevel = 40, 40, 3
+    return r.repr(v)
+
+
 def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | None,
-              prior: list | None = None) -> tuple[dict[str, pd.DataFrame], dict]:
-    """Check and cast every table; raise DataValidationError with all problems."""
+              prior: list | None = None, truth: Any = None, flags: dict | None = None,
+              window: tuple[Any, Any] | None = None
+              ) -> tuple[dict[str, pd.DataFrame], dict, dict[str, str] | None]:
+    """Check and cast every table; raise DataValidationError with all problems.
+
+    Returns the cast tables, the meta (study window filled in) and, when they were computed
+    (to check a synthetic bundle's record), the tables' content hashes.
+    """
     problems: list[dict] = list(prior or [])
     tables: dict[str, pd.DataFrame] = {}
     ctxs: dict[str, _Ctx] = {}
     id_arrow: dict[tuple[str, str], Any] = {}  # Arrow arrays of cast id columns
     missing_cols: dict[str, set[str]] = {}
+    flags = flags or {}
+    bad_keys: set[tuple[str, str]] = set()  # id columns with unusable text (binary, ...)
 
-    # ---- per table: columns, types, pandera checks ------------------------------------------
+    # ---- meta: schema version, source, extract date, study window ---------------------------
+    meta = dict(meta or {})
+    sv = meta.get("schema_version")
+    if sv is not None and str(sv)[:20] != schema.SCHEMA_VERSION:
+        problems.append(_problem("meta.json", "schema_version", [], 0,
+                                 f"schema version {schema.SCHEMA_VERSION} (found {_short(sv)})"))
+    src = meta.get("source")
+    if src is not None and not (isinstance(src, str) and src in ("synthetic", "extract")):
+        problems.append(_problem("meta.json", "source", [], 0,
+                                 f"synthetic or extract (found {_short(src)})"))
+    today = _today()
+    extract = today
+    if meta.get("extracted_at") is not None:
+        d = _meta_date(meta["extracted_at"])
+        if d is None or d < schema.DATE_MIN or d.normalize() > today:
+            problems.append(_problem("meta.json", "extracted_at", [], 0,
+                                     f"a complete ISO date from {schema.DATE_MIN.date()} to today "
+                                     f"(found {_short(meta['extracted_at'])})"))
+        else:
+            extract = d.normalize()
+    hi = extract + pd.Timedelta(days=1)
+    if meta.get("study_end_inferred"):  # inferred before: infer again from these tables
+        meta.pop("study_end", None)
+        meta.pop("study_end_inferred", None)
+    win: dict[str, pd.Timestamp] = {}
+    explicit = dict(zip(("study_start", "study_end"), window or (None, None)))
+    for k in ("study_start", "study_end"):
+        where, v = (("arguments", explicit[k]) if explicit.get(k) is not None
+                    else ("meta.json", meta.get(k)))
+        if v is None:
+            continue
+        d = _meta_date(v)
+        if d is None or d < schema.DATE_MIN or d.normalize() > extract:
+            problems.append(_problem(where, k, [], 0,
+                                     f"a complete ISO date from {schema.DATE_MIN.date()} to the "
+                                     f"extract date ({extract.date()}) (found {_short(v)})"))
+            meta.pop(k, None)
+            continue
+        if where == "arguments":
+            d = d.normalize()
+            meta[k] = str(d.date())
+        win[k] = d
+
+    # ---- per table: columns, types, plausibility, pandera checks -----------------------------
     for t in TABLE_NAMES:
         spec = TABLES[t]
         df = raw.get(t)
@@ -804,7 +1214,7 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
         for c in miss:
             problems.append(_problem(t, c, [], 0, "this column to be present"))
         for c in extra:
-            problems.append(_problem(t, str(c), [], 0,
+            problems.append(_problem(t, str(c)[:100], [], 0,
                                      "no such column (schema columns: "
                                      + ", ".join(spec.column_names) + ")"))
         missing_cols[t] = set(miss)
@@ -814,8 +1224,12 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
                 out[c.name] = pd.Series(index=df.index, dtype=c.dtype)
                 continue
             kept: dict = {}
+            issues: list = []
+            if c.name in flags.get(t, {}):  # found while reading the file (e.g. not UTF-8)
+                issues.append(flags[t][c.name])
             try:
-                vals, bad, exp = _coerce_column(df[c.name], c, keep_arrow=kept)
+                vals, bad, exp = _coerce_column(df[c.name], c, keep_arrow=kept,
+                                                dates=(schema.DATE_MIN, hi), issues=issues)
                 if c.name in kept:
                     id_arrow[(t, c.name)] = kept[c.name]
             except Exception as e:  # defensive: never leak a pandas error
@@ -823,6 +1237,11 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
                 bad, exp = df[c.name].notna().to_numpy(), (
                     f"{schema.expectation(c)} (could not read: {type(e).__name__})")
             ctx.report(problems, c.name, bad, exp, values=df[c.name])
+            for mask, iexp in issues:  # one problem per cell: the first found
+                prev = ctx.flagged.get(c.name)
+                ctx.report(problems, c.name, mask if prev is None else mask & ~prev, iexp)
+                if c.kind == "id" and mask.any():
+                    bad_keys.add((t, c.name))
             out[c.name] = vals
         cdf = pd.DataFrame(out, index=df.index, copy=False)  # (the columns are new)
         tables[t] = cdf
@@ -830,43 +1249,29 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
         if present and len(cdf):
             _pandera_problems(ctx, cdf, present, problems)
 
-    # ---- study window from meta --------------------------------------------------------------
-    meta = dict(meta or {})
-    sv = meta.get("schema_version")
-    if sv is not None and str(sv) != schema.SCHEMA_VERSION:
-        problems.append(_problem("meta.json", "schema_version", [], 0,
-                                 f"schema version {schema.SCHEMA_VERSION} (found {sv!r})"))
-    if meta.get("source") is not None and meta["source"] not in ("synthetic", "extract"):
-        problems.append(_problem("meta.json", "source", [], 0,
-                                 f"synthetic or extract (found {meta['source']!r})"))
-    win = {}
-    for k in ("study_start", "study_end"):
-        if meta.get(k) is not None:
-            try:
-                if not isinstance(meta[k], (str, pd.Timestamp)):
-                    raise TypeError
-                win[k] = pd.Timestamp(meta[k])
-                if win[k] is pd.NaT or win[k].tzinfo is not None:
-                    raise ValueError
-            except (ValueError, TypeError, OverflowError):
-                problems.append(_problem("meta.json", k, [], 0,
-                                         f"an ISO date (found {meta[k]!r})"))
-                win.pop(k, None)
-                meta.pop(k)
+    # cells reported so far (unreadable or implausible): not reported again by the window rules
+    coerced = {(t, c): m.copy() for t in TABLE_NAMES for c, m in ctxs[t].flagged.items()}
+
+    # ---- study window ------------------------------------------------------------------------
     start = win.get("study_start", schema.DEFAULT_STUDY_START)
-    if "study_end" in win:
-        end = win["study_end"]
-    else:
-        end = schema.DEFAULT_STUDY_END
-        mx = _max_date(tables)
-        if mx is not None and mx.normalize() > end:
-            end = mx.normalize()
+    inferred = "study_end" not in win
+    if inferred:
+        end, _ = infer_study_end(_event_days(tables, coerced))
+        if end is None:
+            end = min(schema.DEFAULT_STUDY_END, extract)
         meta["study_end"] = str(end.date())
+        meta["study_end_inferred"] = True
+    else:
+        end = win["study_end"]
     if start > end:
         problems.append(_problem("meta.json", "study_start", [], 0,
                                  f"study_start ({start.date()}) on or before study_end "
                                  f"({end.date()})"))
     end_excl = end.normalize() + pd.Timedelta(days=1) if end == end.normalize() else end
+    end_text = (f"{end.date()}, inferred from the dates in the data: later dates are more than "
+                f"{schema.WINDOW_GAP_DAYS} days after all others and look like typing errors; "
+                "correct them, or give study_end in meta.json or load(..., study_end=...)"
+                if inferred else f"{end.date()}")
 
     # ---- cross-table checks ------------------------------------------------------------------
     def usable(t: str, *cols: str) -> bool:
@@ -882,6 +1287,8 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
                 continue
             pt, pc = c.references
             if not usable(pt, pc) or (pt in raw and raw[pt] is None):
+                continue
+            if (pt, pc) in bad_keys:  # reported there: a cascade here would only repeat it
                 continue
             bad = look.present(t, c.name) & (look.positions(t, c.name, pt, pc) < 0)
             if c.name in ctxs[t].flagged:
@@ -982,6 +1389,16 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
                 ctxs[t].report(problems, c, before, f"{c} on or after the child's birth_date")
                 ctxs[t].report(problems, c, after,
                                f"{c} before the child's {schema.MAX_EVENT_AGE}st birthday")
+            # every other date of a child's record: age 0 to MAX_PLAUSIBLE_AGE
+            others = [c.name for c in spec.columns if c.kind == "datetime" and c.name not in
+                      spec.life_events and usable(t, c.name)]
+            if others:
+                limit = b + pd.DateOffset(years=schema.MAX_PLAUSIBLE_AGE)
+            for c in others:
+                v = tables[t][c]
+                bad = ((v < b) | (v >= limit)).fillna(False).to_numpy(dtype=bool)
+                ctxs[t].report(problems, c, bad, f"{c} at a child's age of 0 to "
+                               f"{schema.MAX_PLAUSIBLE_AGE} years (from the birth_date)")
 
     # study window
     for t in TABLE_NAMES:
@@ -990,24 +1407,133 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
             if c.kind != "datetime" or not usable(t, c.name):
                 continue
             v = tables[t][c.name]
+            done = coerced.get((t, c.name))
+            late = (v >= end_excl).fillna(False).to_numpy(dtype=bool)
+            if done is not None:
+                late &= ~done
             if c.name == "birth_date":
-                late = (v >= end_excl).fillna(False).to_numpy(dtype=bool)
                 ctxs[t].report(problems, c.name, late,
                                f"a birth_date not after the study end ({end.date()})")
                 continue
-            late = (v >= end_excl).fillna(False).to_numpy(dtype=bool)
-            ctxs[t].report(problems, c.name, late,
-                           f"{c.name} not after the study end ({end.date()})")
+            ctxs[t].report(problems, c.name, late, f"{c.name} not after the study end ({end_text})")
             if c.name in schema.WINDOW_COLUMNS.get(t, ()):
                 early = (v < start).fillna(False).to_numpy(dtype=bool)
+                if done is not None:
+                    early &= ~done
                 ctxs[t].report(problems, c.name, early,
                                f"{c.name} not before the study start ({start.date()})")
+
+    # ---- a synthetic bundle carries its generator record -----------------------------------
+    hashes = None
+    if meta.get("source") == "synthetic":
+        wrong = _record_problems(meta, truth)
+        if not wrong and not problems:
+            hashes = {t: content_hash(tables[t], t) for t in TABLE_NAMES}
+            data_hash = hashlib.sha256("".join(hashes[t] for t in TABLE_NAMES).encode()
+                                       ).hexdigest()
+            if meta.get("data_hash") != data_hash:
+                wrong.append("its data_hash matches the tables (the tables are not the ones the "
+                             "generator wrote)")
+        if wrong:
+            problems.append(_problem(
+                "meta.json", "source", [], 0,
+                '"source": "synthetic" only on a bundle written by the synthetic generator, with '
+                "its generator record (see the data dictionary); this bundle's record is "
+                "missing or inconsistent: expected " + "; ".join(wrong) + '. A real extract '
+                'must say "source": "extract" (or leave source out)'))
 
     if problems:
         raise DataValidationError(problems, source)
     meta.setdefault("study_start", str(start.date()))
-    return tables, meta
+    return tables, meta, hashes
+
+
+def _record_hash(obj: Any) -> str:
+    """SHA-256 of a JSON value in canonical form (as written to disk and read back: sorted keys,
+    no spaces, ASCII)."""
+    canon = json.loads(json.dumps(obj, default=_json_default))
+    return hashlib.sha256(json.dumps(canon, sort_keys=True, separators=(",", ":"),
+                                     ensure_ascii=True).encode()).hexdigest()
+
+
+def generator_record(config: dict, truth: dict) -> dict:
+    """The generator record a synthetic bundle carries in its meta (``meta.json``).
+
+    A bundle is synthetic (``cd.is_synthetic``, the banner on its briefs) only when its meta
+    says ``"source": "synthetic"`` *and* carries this record, consistent with its contents:
+
+    - ``generator``: ``"dmst_eval.synthetic.generate"``;
+    - ``config``: the generator configuration (a JSON object) and ``generator_config_sha256``
+      the SHA-256 of ``config`` in canonical JSON (sorted keys, separators ``,`` and ``:``, ASCII);
+    - ``truth.json`` present (a JSON object) and ``truth_sha256`` the SHA-256 of its contents in
+      the same canonical JSON;
+    - ``data_hash``: the data hash of the tables (written by :meth:`CaseData.save`).
+
+    Examples
+    --------
+    >>> rec = generator_record({"seed": 1}, {"risk": {}})
+    >>> sorted(rec)
+    ['generator', 'generator_config_sha256', 'truth_sha256']
+    """
+    return {"generator": schema.SYNTHETIC_GENERATOR,
+            "generator_config_sha256": _record_hash(config),
+            "truth_sha256": _record_hash(truth)}
+
+
+def _record_problems(meta: dict, truth: Any) -> list[str]:
+    """What is missing or inconsistent in the generator record of a bundle claiming to be
+    synthetic (see :func:`generator_record`)."""
+    wrong = []
+    if meta.get("generator") != schema.SYNTHETIC_GENERATOR:
+        wrong.append(f"generator {schema.SYNTHETIC_GENERATOR!r}")
+    cfg = meta.get("config")
+    if not isinstance(cfg, dict):
+        wrong.append("the generator config (a JSON object) under config")
+    elif meta.get("generator_config_sha256") != _record_hash(cfg):
+        wrong.append("generator_config_sha256 matching config")
+    if not isinstance(truth, dict):
+        wrong.append("truth.json with the ground truth (a JSON object)")
+    elif meta.get("truth_sha256") != _record_hash(truth):
+        wrong.append("truth_sha256 matching truth.json")
+    return wrong
+
+
+def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` safe to open in a spreadsheet: text cells that start with ``=``, ``+``,
+    ``-``, ``@``, a tab or a carriage return (which Excel and others run as formulas) get a
+    leading apostrophe. Numbers, dates and categories are untouched.
+
+    Every writer of CSV or spreadsheet output in the toolkit passes its table through this.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"name": ["=1+2", "Facility 1", None], "n": [-1, 2, 3]})
+    >>> neutralise_formulas(df)["name"].tolist()
+    ["'=1+2", 'Facility 1', None]
+    >>> neutralise_formulas(df)["n"].tolist()
+    [-1, 2, 3]
+    """
+    out = df.copy()
+    prefixes = tuple(schema.FORMULA_PREFIXES)
+    for c in out.columns:
+        s = out[c]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            cats = s.cat.categories
+            if cats.dtype == object and any(isinstance(v, str) and v.startswith(prefixes)
+                                            for v in cats):
+                s = s.astype(object)
+            else:
+                continue
+        if not (s.dtype == object or pd.api.types.is_string_dtype(s.dtype)):
+            continue
+        hit = s.map(lambda v: isinstance(v, str) and v.startswith(prefixes),
+                    na_action="ignore").fillna(False).to_numpy(dtype=bool)
+        if hit.any():
+            s = s.astype(object).copy()
+            s[hit] = "'" + s[hit].astype(str)
+            out[c] = s
+    return out
 
 
 __all__ = ["CaseData", "DataValidationError", "load", "validate", "content_hash",
-           "MAX_ROWS_LISTED"]
+           "generator_record", "infer_study_end", "neutralise_formulas", "MAX_ROWS_LISTED"]

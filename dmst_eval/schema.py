@@ -112,6 +112,39 @@ DEFAULT_STUDY_START = pd.Timestamp("2008-01-01")
 #: Events may not be later than this age (years) of the child.
 MAX_EVENT_AGE = 21
 
+# --------------------------------------------------------------------------------------------
+# Plausibility rules (checked by :func:`dmst_eval.load` on every bundle; see the data dictionary)
+# --------------------------------------------------------------------------------------------
+#: No date in a bundle (birth dates included) may be earlier than this.
+DATE_MIN = pd.Timestamp("1990-01-01")
+#: Ages at any event in a child's life must lie in 0..MAX_PLAUSIBLE_AGE years; the stricter
+#: life-event rule (birth .. :data:`MAX_EVENT_AGE`) applies to the events each table lists.
+MAX_PLAUSIBLE_AGE = 25
+#: Complete ISO 8601 dates (with an optional time of day, no time zone): "2019-05" or
+#: "20190501" are not accepted.
+ISO_DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?$"
+#: Most characters a text value may hold, by column kind (ids and free text).
+MAX_TEXT_LENGTH: dict[str, int] = {"id": 100, "str": 1000}
+#: Characters that may not appear inside a text value (C0 control characters and DEL; leading
+#: and trailing whitespace of ids is trimmed first).
+CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
+#: A free-text value starting with one of these is read as a formula by spreadsheet programs.
+#: Such values are accepted, but :func:`dmst_eval.casedata.neutralise_formulas` (used by every
+#: CSV/spreadsheet writer in the toolkit) prefixes them with an apostrophe.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+#: ``meta.json`` and ``truth.json`` may nest objects/arrays at most this deep.
+MAX_JSON_DEPTH = 64
+#: Without ``study_end`` (``meta.json`` or ``load(..., study_end=)``) the study end is inferred
+#: from the dates in the data: the latest date of the bulk, where dates more than
+#: ``WINDOW_GAP_DAYS`` after all earlier ones, when they are one date or at most
+#: ``WINDOW_OUTLIER_SHARE`` of the dates (and only with at least ``WINDOW_MIN_DATES`` dates),
+#: are outliers (reported as errors) rather than the end of the window.
+WINDOW_GAP_DAYS = 366
+WINDOW_OUTLIER_SHARE = 0.01
+WINDOW_MIN_DATES = 50
+#: The generator named in the record of a synthetic bundle (see ``casedata.generator_record``).
+SYNTHETIC_GENERATOR = "dmst_eval.synthetic.generate"
+
 
 # --------------------------------------------------------------------------------------------
 # Column and table specifications
@@ -391,9 +424,9 @@ def coerce_dtypes(df: pd.DataFrame, table: str) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 # Study window, pandera schemas and the data dictionary
 # --------------------------------------------------------------------------------------------
-#: Default study end for bundles without ``meta.json`` (the synthetic default window's end).
-#: When loading an extract without ``meta.json`` the end is the later of this date and the
-#: latest date in the data, so the upper bound is then effectively unchecked.
+#: Study end for bundles without any date when no ``study_end`` is given (the synthetic
+#: default window's end). With dates, the end is inferred from them (see
+#: :func:`dmst_eval.casedata.infer_study_end`).
 DEFAULT_STUDY_END = pd.Timestamp("2025-12-31")
 
 #: Datetime columns that record the agency's own activity and so must fall inside the study
@@ -425,7 +458,9 @@ def expectation(col: Column) -> str:
     if col.kind == "category":
         return "one of " + ", ".join(col.levels or ())
     if col.kind == "datetime":
-        return "a date or date-time in ISO 8601 form (YYYY-MM-DD or YYYY-MM-DD HH:MM:SS), no time zone"
+        return ("a complete date or date-time in ISO 8601 form (YYYY-MM-DD or YYYY-MM-DD "
+                f"HH:MM:SS), no time zone, not before {DATE_MIN.date()} and not after the extract "
+                "date")
     if col.kind == "bool":
         return "true/false (also accepted: yes/no, y/n, 1/0)"
     if col.kind == "int":
@@ -434,6 +469,8 @@ def expectation(col: Column) -> str:
         return "a finite number" + _range_text(col)
     if col.kind == "town":
         return "one of Connecticut's 169 towns (official Census spelling or an accepted variant)"
+    if col.kind in MAX_TEXT_LENGTH:
+        return f"text of at most {MAX_TEXT_LENGTH[col.kind]} characters, no control characters"
     return "text"
 
 
@@ -506,7 +543,12 @@ def data_dictionary() -> str:
         "optional `meta.json` (study window, source) and, for synthetic data, `truth.json`. "
         "`dmst_eval.load(path)` checks every rule below and lists every problem at once. Every "
         "table must be present; for a table you do not have, supply a CSV with just the header "
-        "row. Where both `<table>.parquet` and `<table>.csv` exist, the Parquet file is read.",
+        "row. Each table is exactly one file: where both `<table>.parquet` and `<table>.csv` "
+        "exist the bundle is refused (remove the one that is not current). A `<table>.parquet` "
+        "folder of part files (as Spark writes them) counts as one file; an empty one is refused. "
+        "Symbolic links are followed to regular files only: a link loop, a dangling link, a "
+        "folder where a file is expected or a device is reported as such, naming the file. "
+        "CSV files must be UTF-8.",
         "",
         "General rules:",
         "",
@@ -528,10 +570,56 @@ def data_dictionary() -> str:
         "`placement_id`, home has neither.",
         "- Events in a child's life (listed per table) may not precede the child's birth or come "
         f"after age {MAX_EVENT_AGE}.",
-        "- No date may be later than the study end (`meta.json` `study_end`); the agency-activity "
+        "- No date may be later than the study end (`study_end`: from `load(..., study_end=)`, "
+        "else `meta.json`, else inferred, see below); the agency-activity "
         "dates " + ", ".join(f"`{t}.{c}`" for t, cs in WINDOW_COLUMNS.items() for c in cs)
         + " must also be on or after the study start (`study_start`, default "
         f"{DEFAULT_STUDY_START.date()}).",
+        "",
+        "Plausibility rules (every bundle, real or synthetic):",
+        "",
+        "- Dates are complete ISO dates: `2019-05`, `2019` or `20190501` are refused, not read "
+        "as the first of the month or year. No time zones.",
+        f"- No date (birth dates included) is before {DATE_MIN.date()} or after the extract "
+        "date: `meta.json` `extracted_at` (a complete ISO date, not in the future), or today "
+        "when it is absent. `study_start` and `study_end` obey the same bounds.",
+        f"- Ages: a child's age at any event is between 0 and {MAX_PLAUSIBLE_AGE} years; the "
+        "events each table lists below must fall between the child's birth and "
+        f"{MAX_EVENT_AGE}st birthday.",
+        "- Text: identifiers hold at most "
+        f"{MAX_TEXT_LENGTH['id']} characters and free text (such as facility names) at most "
+        f"{MAX_TEXT_LENGTH['str']:,}; no control characters (NUL bytes, tabs, line breaks, "
+        "escape...) inside a value (surrounding spaces of identifiers are trimmed); text must be "
+        "valid UTF-8, and a Parquet column of binary data is refused.",
+        "- Free text that starts with `=`, `+`, `-`, `@` (or a tab or carriage return) is "
+        "accepted, but every CSV or spreadsheet file the toolkit writes prefixes such a value "
+        "with an apostrophe (`dmst_eval.casedata.neutralise_formulas`), so that a spreadsheet "
+        "shows it as text instead of running it as a formula.",
+        "- `meta.json` and `truth.json` must be JSON files (objects) nested at most "
+        f"{MAX_JSON_DEPTH} levels deep.",
+        "",
+        "The study window:",
+        "",
+        "- `study_start` and `study_end` (whole days, both inclusive) come from "
+        "`dmst_eval.load(path, study_start=..., study_end=...)`, else from `meta.json`. Without "
+        f"either, the start is {DEFAULT_STUDY_START.date()} and the end is inferred from the "
+        "dates in the data (birth dates aside): the latest date of their bulk. A date more than "
+        f"{WINDOW_GAP_DAYS} days after all earlier ones, when such dates are a single date or "
+        f"at most {WINDOW_OUTLIER_SHARE:.0%} of all dates (and there are at least "
+        f"{WINDOW_MIN_DATES} dates), is reported as an error (most likely a typing error) instead of stretching "
+        "the window.",
+        "",
+        "Synthetic data:",
+        "",
+        "- A bundle is synthetic (and its briefs carry the synthetic-data banner) only when "
+        "`meta.json` says `\"source\": \"synthetic\"` and carries the generator record that "
+        f"`dmst_eval.synthetic.generate` writes: `generator` (`{SYNTHETIC_GENERATOR}`), `config` "
+        "(the generator configuration) with `generator_config_sha256`, `truth_sha256` of "
+        "`truth.json` (which must be present) and `data_hash` of the tables. Each hash is the "
+        "SHA-256 of the JSON value in canonical form (sorted keys, separators `,` and `:`, "
+        "ASCII); `data_hash` is the one `CaseData.save` writes. A bundle claiming to be "
+        "synthetic without a consistent record is refused: a real extract says "
+        "`\"source\": \"extract\"` or leaves `source` out.",
         "",
     ]
     for t in TABLES.values():

@@ -224,8 +224,13 @@ def test_csv_bundle_parsed_by_schema(tmp_path):
 def test_csv_without_meta_uses_default_window(tmp_path):
     write_csv_bundle(valid_frames(), tmp_path / "csv", meta=None)
     cd = load(tmp_path / "csv")
-    assert cd.meta["study_start"] == "2008-01-01" and cd.meta["study_end"] == "2025-12-31"
+    # default start; the end is the latest date in the data (trainings T2, 2015-09-10)
+    assert cd.meta["study_start"] == "2008-01-01" and cd.meta["study_end"] == "2015-09-10"
+    assert cd.meta["study_end_inferred"] is True
     assert cd.meta["source"] == "extract"
+    # explicit arguments take precedence over meta.json and inference
+    cd = load(tmp_path / "csv", study_start="2009-01-01", study_end="2020-12-31 10:00")
+    assert (cd.meta["study_start"], cd.meta["study_end"]) == ("2009-01-01", "2020-12-31")
 
 
 def test_load_missing_folder_and_missing_tables(tmp_path):
@@ -263,7 +268,7 @@ def test_all_problems_listed_at_once_with_keys_and_expectations():
     f["episodes"]["status_at_time"] = ["awol", "on the moon"]    # unknown level
     f["episodes"].loc[0, "town"] = "Springfield"                 # unknown town
     f["services"].loc[0, "referred_at"] = T("1999-01-01")        # before birth + before window
-    f["trainings"].loc[0, "date"] = T("2030-01-01")              # after study end
+    f["trainings"].loc[0, "date"] = T("2026-06-01")              # after study end
     probs = problems_of(f)
     by = {(p["table"], p["column"]): p for p in probs}
     assert by[("children", "lgbtq")]["expected"] == "this column to be present"
@@ -413,9 +418,14 @@ def test_generated_default_bundle_is_valid(tmp_path):
         assert p.read_bytes() == (tmp_path / "again" / p.name).read_bytes(), p.name
     # exported as CSV (how an extract arrives), it loads back to the same data
     csv = write_csv_bundle(back.tables, tmp_path / "csv", meta={
-        k: back.meta[k] for k in ("source", "study_start", "study_end")})
+        "source": "extract", **{k: back.meta[k] for k in ("study_start", "study_end")}})
     again = load(csv)
-    assert again.data_hash == cd.data_hash
+    assert again.data_hash == cd.data_hash and not again.is_synthetic
+    # claiming to be synthetic without the generator record (config, truth) is refused
+    (csv / "meta.json").write_text(json.dumps({**json.loads((csv / "meta.json").read_text()),
+                                               "source": "synthetic"}))
+    with pytest.raises(DataValidationError, match="generator record"):
+        load(csv)
 
 
 def test_parquet_with_wrong_types_is_reported(tmp_path):
@@ -525,9 +535,10 @@ def test_text_problems_are_the_same_in_every_storage(tmp_path):
     runs.append(ei.value.problems)
     # rows are labelled and values quoted as written
     got = {(p["table"], p["column"]): (p["rows"], p.get("found")) for p in runs[0]}
-    assert got[("children", "sex")] == (["C2\t"], [" Male"])
-    assert got[("children", "home_town")] == (["C3"], ["Springfield "])
-    assert got[("children", "region")] == ([" C1"], ["4"])
+    # (children's rows by number: a child id is never printed)
+    assert got[("children", "sex")] == (["row 2"], [" Male"])
+    assert got[("children", "home_town")] == (["row 3"], ["Springfield "])
+    assert got[("children", "region")] == (["row 1"], ["4"])
     assert got[("placements", "facility_id")][0] == ["P3"]
     for other in runs[1:]:
         assert other == runs[0]
@@ -549,8 +560,8 @@ def test_links_use_the_first_row_of_a_duplicated_key():
     got = {(p["table"], p["column"], p["expected"], tuple(p["rows"])) for p in ei.value.problems}
     assert got == {
         ("children", "child_id", "unique values (this is the table's key)",
-         ("C1", "C1", "C3", "C3")),
-        ("children", "birth_date", "a value (this column may not be empty)", ("C1",)),
+         ("row 1", "row 2", "row 4", "row 5")),
+        ("children", "birth_date", "a value (this column may not be empty)", ("row 1",)),
         ("facilities", "facility_id", "unique values (this is the table's key)", ("F1", "F1")),
         ("placements", "placement_id", "unique values (this is the table's key)", ("P1", "P1")),
         # the second P1 (C2's) started before C2 was born; A1 and E1 link to the first P1
@@ -559,7 +570,8 @@ def test_links_use_the_first_row_of_a_duplicated_key():
 
 
 def test_text_arrow_cannot_hold_is_still_checked():
-    """Ids with lone surrogates (not valid UTF-8) take the pandas path of the key lookups."""
+    """Ids with lone surrogates (not valid UTF-8) are reported once per column, and take the
+    pandas path of the key lookups (no cascade of foreign-key errors into children)."""
     f = valid_frames()
     for t in ("children", "placements", "awol_episodes"):
         f[t].loc[0, "child_id"] = "C\ud8001"
@@ -567,9 +579,11 @@ def test_text_arrow_cannot_hold_is_still_checked():
     with pytest.raises(DataValidationError) as ei:
         dmst_eval.casedata.validate(f)
     got = {(p["table"], p["column"], tuple(p["rows"])) for p in ei.value.problems}
-    assert got == {("trainings", "hours", ("T1",)), ("reports", "child_id", ("R1",)),
-                   ("episodes", "child_id", ("E1",)), ("services", "child_id", ("S1",)),
+    assert got == {("trainings", "hours", ("T1",)), ("children", "child_id", ("row 1",)),
+                   ("placements", "child_id", ("P1",)), ("awol_episodes", "child_id", ("A1",)),
                    ("episodes", "placement_id", ("E1",)), ("episodes", "awol_id", ("E1",))}
+    assert all("valid Unicode" in p["expected"] for p in ei.value.problems
+               if p["column"] == "child_id")
 
 
 def test_parquet_folder_dataset_and_unreadable_parquet(tmp_path):

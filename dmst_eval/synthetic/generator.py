@@ -118,7 +118,7 @@ def generate(config: SyntheticConfig | None = None, progress: bool = False, **ov
     >>> cd.meta["source"], sorted(cd.truth)[:3]
     ('synthetic', ['awol', 'calibration', 'definitions'])
     """
-    from dmst_eval.casedata import CaseData
+    from dmst_eval.casedata import CaseData, generator_record
 
     cfg = config if config is not None else SyntheticConfig()
     if not isinstance(cfg, SyntheticConfig):
@@ -131,6 +131,7 @@ def generate(config: SyntheticConfig | None = None, progress: bool = False, **ov
             "study_end": str(pd.Timestamp(cfg.study_end).date()), "seed": int(cfg.seed),
             "config": cfg.to_dict(), "generator": "dmst_eval.synthetic.generate",
             "null_world": bool(cfg.null_world)}
+    meta.update(generator_record(meta["config"], truth))  # what makes the bundle synthetic
     return CaseData(tables, meta=meta, truth=truth)
 
 
