@@ -32,6 +32,7 @@ import functools
 import gc
 import html as _h
 import json
+import logging
 import multiprocessing
 import os
 import queue
@@ -55,12 +56,13 @@ import pandas as pd
 from dmst_eval.errors import BriefError  # noqa: F401  (re-exported)
 
 from dmst_eval import disclosure, plots, schema
+from dmst_eval._files import shipped
 
 __all__ = ["Brief", "BriefParams", "BriefError", "BriefResult", "render", "render_batch",
            "normalise_region", "chromium_path", "BRIEF_NOTEBOOK", "POLICY_DATES"]
 
 #: The brief template (a parameterised notebook).
-BRIEF_NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "evaluation_brief.ipynb"
+BRIEF_NOTEBOOK = shipped("notebooks/evaluation_brief.ipynb")  # in the repo or the wheel
 #: Kernel the briefs run on.
 KERNEL = "dmst-eval"
 #: Dates of policy changes the brief may name exactly (not individual events).
@@ -1716,14 +1718,30 @@ def _gc_paused():
             gc.enable()
 
 
-def _kernel_ok() -> None:
+def _kernel_ok() -> str:
+    """The kernel briefs run in: ``dmst-eval`` when it is installed, otherwise this interpreter
+    (Jupyter's native ``python3`` kernel, started with ``sys.executable``); logged either way."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
+    log = logging.getLogger("dmst_eval.briefs")
+    ksm = KernelSpecManager()
     try:  # one spec looked up (listing them all would import ipykernel here, ~0.1 s)
-        KernelSpecManager().get_kernel_spec(KERNEL)
+        ksm.get_kernel_spec(KERNEL)
+        log.info("running the brief in the Jupyter kernel %r", KERNEL)
+        return KERNEL
     except NoSuchKernel:
+        pass
+    try:
+        argv0 = ksm.get_kernel_spec("python3").argv[0]
+    except NoSuchKernel:
+        argv0 = ""
+    # jupyter_client starts a spec whose argv[0] is a bare "python..." with sys.executable
+    if argv0 not in ("python", "python3", f"python3.{sys.version_info[1]}", sys.executable):
         raise BriefError(f"Jupyter kernel {KERNEL!r} is not installed; run `make setup` (or "
                          f"python -m ipykernel install --sys-prefix --name {KERNEL})")
+    log.info("Jupyter kernel %r not installed: running the brief in this interpreter (%s)",
+             KERNEL, sys.executable)
+    return "python3"
 
 
 def render(params: dict | BriefParams | None = None, out_dir: str | Path = "reports",
@@ -1785,7 +1803,7 @@ def render(params: dict | BriefParams | None = None, out_dir: str | Path = "repo
     template = Path(template or BRIEF_NOTEBOOK)
     if not template.exists():
         raise BriefError(f"brief template {template} not found")
-    _kernel_ok()
+    kernel = _kernel_ok()
     slug = params.slug
     finals = {ext: out_dir / f"{slug}.{ext}" for ext in ("html", "ipynb", "pdf")}
     failed_note = out_dir / f"{slug}.FAILED.txt"
@@ -1808,7 +1826,7 @@ def render(params: dict | BriefParams | None = None, out_dir: str | Path = "repo
             engine_kw["km"] = kernel_manager
         try:
             nb = pm.execute_notebook(
-                str(template), str(nb_tmp), parameters=run_params, kernel_name=KERNEL,
+                str(template), str(nb_tmp), parameters=run_params, kernel_name=kernel,
                 cwd=str(work), execution_timeout=timeout, progress_bar=progress,
                 log_output=False, report_mode=False,
                 # the notebook is written once, when the last cell ends (a failed run is
@@ -1935,7 +1953,7 @@ def _worker_kernel():
     from jupyter_client import KernelManager
 
     _discard_worker_kernel()
-    km = KernelManager(kernel_name=KERNEL)
+    km = KernelManager(kernel_name=_kernel_ok())
     cwd = tempfile.mkdtemp(prefix="dmst-kernel-")
     km.start_kernel(cwd=cwd)
     # pool workers leave through os._exit, past atexit: multiprocessing's own finalizers run
