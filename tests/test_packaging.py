@@ -134,3 +134,31 @@ def test_data_dictionary_is_current():
     committed = (REPO / "docs" / "data_dictionary.md").read_text(encoding="utf-8")
     assert committed == schema.data_dictionary(), (
         "docs/data_dictionary.md is stale: run `dmst-eval dictionary` and commit the result")
+
+
+def _readme() -> str:
+    return (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_is_short_and_its_make_targets_exist():
+    text = _readme()
+    assert len(text.splitlines()) < 150
+    targets = set(re.findall(r"^([a-z-]+):", (REPO / "Makefile").read_text(), re.M))
+    used = set(re.findall(r"`make ([a-z-]+)`", text))
+    assert {"brief", "test", "test-fast", "lab"} <= used and used <= targets, used - targets
+    for doc in re.findall(r"\]\((docs/[\w./-]+)\)", text):
+        assert (REPO / doc).exists(), doc
+
+
+def test_readme_tour_runs(tmp_path, monkeypatch):
+    """The README's ten-line tour runs as printed (in a folder with the repository's data)."""
+    block = re.search(r"## A ten-line tour.*?```python\n(.*?)```", _readme(), re.S)[1]
+    assert len(block.strip().splitlines()) <= 12
+    (tmp_path / "data").symlink_to(REPO / "data", target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    ns: dict = {}
+    exec(compile(block, "README.md (tour)", "exec"), ns)
+    o = ns["fit"].odds_ratios.set_index("term")
+    # the generator plants higher odds for a prior runaway and for AWOL (docs/ground_truth.md)
+    assert o.loc["prior_runaway", "ci_lower"] > 1 and o.loc["awol_before", "ci_lower"] > 1
+    assert (tmp_path / "risk_factors.png").stat().st_size > 10_000
