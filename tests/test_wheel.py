@@ -60,7 +60,7 @@ def test_wheel_renders_brief_outside_the_repo(wheel, tmp_path):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("JUPYTER", "PYTHON", "VIRTUAL_ENV", "DMST_EVAL_"))}
     env.update(HOME=str(home), PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
-               MPLBACKEND="Agg")
+               MPLBACKEND="Agg", DMST_EVAL_CACHE=str(tmp_path / "cache"))
     work = tmp_path / "elsewhere"
     work.mkdir()
     # the package imported is the wheel's, and it finds its own reference data
