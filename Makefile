@@ -14,7 +14,7 @@ setup: $(STAMP) $(KERNEL_STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade pip uv
-	@$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -e '.[dev]'
+	@$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -e '.[dev,lab]'
 	@touch $(STAMP)
 
 $(KERNEL_STAMP): $(STAMP)
@@ -34,7 +34,11 @@ test: setup
 	@JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter $(PY) -m pytest -q -n 2 --dist loadgroup --doctest-modules $(PYTEST_ARGS) tests dmst_eval
 	@JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter $(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks $(PYTEST_ARGS)
 
-# Full-count coverage/power checks (the figures README reports).
+# The quick loop while coding: every test not marked slow (no notebooks, no wheel build).
+test-fast: setup
+	@JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter $(PY) -m pytest -q -n 2 --dist loadgroup --doctest-modules -m "not slow" $(PYTEST_ARGS) tests dmst_eval
+
+# Full-count coverage/power checks (the figures docs/validation.md reports).
 test-slow: setup
 	@DMST_EVAL_FULL_SEEDS=1 $(PY) -m pytest -q -n 2 -m slow $(PYTEST_ARGS) tests
 

@@ -14,6 +14,28 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="dmst-eval: synthetic DMST case data, analyses and evaluation briefs.")
 
 DEFAULT_DATA = Path("data/synthetic")
+_EMBEDDED = "the embedded synthetic data"
+
+
+def _brief_data(data: Optional[Path]) -> Path:
+    """``--data`` of brief/briefs: the given bundle, else the embedded synthetic data (the
+    repository's ``data/synthetic``, or the copy an installed wheel carries); and show the
+    library's log lines (e.g. which Jupyter kernel runs the brief) on stderr."""
+    import logging
+
+    class _Echo(logging.Handler):  # to the current stderr, which typer's test runner swaps
+        def emit(self, record):
+            typer.echo(self.format(record), err=True)
+
+    log = logging.getLogger("dmst_eval")
+    if not any(type(h).__name__ == "_Echo" for h in log.handlers):
+        log.addHandler(_Echo())
+        log.setLevel(logging.INFO)
+    if data is not None:
+        return data
+    from dmst_eval._files import example_data
+
+    return example_data()
 
 
 def _fail(msg: str, code: int = 1) -> None:
@@ -75,7 +97,7 @@ def dictionary(out: Path = typer.Option(Path("docs/data_dictionary.md"), help="O
 
 @app.command()
 def brief(
-    data: Path = typer.Option(DEFAULT_DATA, help="Case-data bundle."),
+    data: Optional[Path] = typer.Option(None, help=f"Case-data bundle [default: {_EMBEDDED}]."),
     region: str = typer.Option("statewide", help='"statewide" or a DCF region, e.g. "Region 4" or 4.'),
     start: Optional[str] = typer.Option(None, help="Period start (YYYY-MM-DD)."),
     end: Optional[str] = typer.Option(None, help="Period end (YYYY-MM-DD)."),
@@ -97,7 +119,7 @@ def brief(
     """
     from dmst_eval import briefs as _briefs
 
-    params = {"data_path": str(data), "region": region, "audience": audience,
+    params = {"data_path": str(_brief_data(data)), "region": region, "audience": audience,
               "period_start": start, "period_end": end, "comparison_start": comparison_start,
               "comparison_end": comparison_end, "suppression_threshold": threshold,
               "figures_dir": str(figures_dir) if figures_dir else None,
@@ -116,7 +138,7 @@ def brief(
 
 @app.command()
 def briefs(
-    data: Path = typer.Option(DEFAULT_DATA, help="Case-data bundle."),
+    data: Optional[Path] = typer.Option(None, help=f"Case-data bundle [default: {_EMBEDDED}]."),
     regions: str = typer.Option("all", help='"all" (statewide + six regions) or a comma list.'),
     audience: str = typer.Option("internal", help='"internal", "public" or "both".'),
     threshold: Optional[int] = typer.Option(None, help="Suppression threshold (default 5; public 10)."),
@@ -132,7 +154,8 @@ def briefs(
     from dmst_eval import briefs as _briefs
 
     try:
-        summary = _briefs.render_batch(regions=regions, data_path=str(data), audience=audience,
+        summary = _briefs.render_batch(regions=regions, data_path=str(_brief_data(data)),
+                                       audience=audience,
                                        out_dir=out_dir, progress=True, workers=workers, pdf=pdf,
                                        suppression_threshold=threshold,
                                        allow_low_threshold=allow_low_threshold,

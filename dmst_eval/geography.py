@@ -1,6 +1,8 @@
 """Connecticut towns, counties and DCF regions; boundaries; spatial weights.
 
-Reference data ship in ``data/reference/`` (see its README for sources and licences):
+Reference data ship with the package, in ``dmst_eval/data/reference/`` (package data, found with
+:mod:`importlib.resources`, so an installed wheel works from any folder; see its README for
+sources and licences):
 169 town polygons (US Census cartographic boundaries, public domain), 2010 Census population and
 2010 under-18 population (derived from MGGG precinct data, ODbL 1.0).
 
@@ -38,11 +40,17 @@ CT_CRS = "EPSG:2234"
 
 
 def reference_dir() -> Path:
-    """Folder of the shipped reference data (override with ``DMST_EVAL_REFERENCE``)."""
+    """Folder of the shipped reference data (override with ``DMST_EVAL_REFERENCE``).
+
+    The files are package data (``dmst_eval/data/reference``), located with
+    :mod:`importlib.resources`: the same in a source checkout, an editable install or a wheel.
+    """
     env = os.environ.get("DMST_EVAL_REFERENCE")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "data" / "reference"
+    from importlib.resources import files
+
+    return Path(str(files("dmst_eval") / "data" / "reference"))
 
 
 def _file_key(path) -> tuple[str, int, int]:
