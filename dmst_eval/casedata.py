@@ -153,6 +153,9 @@ class CaseData:
         }
         self.meta: dict = _complete_meta(self.tables, meta)
         self.truth: dict | None = truth
+        #: Where the data were read from: ``kind`` ("folder", "duckdb", "postgresql", …) and a
+        #: ``source`` label that is safe to print (database URLs have their password masked).
+        self.origin: dict[str, str] = {"kind": "memory", "source": ""}
 
     # per-table attributes --------------------------------------------------------------------
     @property
@@ -282,7 +285,8 @@ class CaseData:
         pandas metadata, so the same data always give byte-identical files), ``meta.json`` and,
         if present, ``truth.json``. Files are written to a temporary folder beside ``path`` that
         is then renamed into place: an interrupted save never leaves a half-written bundle.
-        An existing bundle at ``path`` is replaced.
+        An existing bundle at ``path`` is replaced. The folder is created 0700 and its files
+        0600 (readable by the analyst only).
         """
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -290,7 +294,7 @@ class CaseData:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
-        tmp.mkdir()
+        tmp.mkdir(mode=0o700)  # case data: readable by the analyst only
         try:
             canon = {t: _canonical(self.tables[t], t) for t in TABLE_NAMES}
             meta = _complete_meta(canon, self.meta)
@@ -303,6 +307,8 @@ class CaseData:
             _write_json(tmp / "meta.json", meta)
             if self.truth is not None:
                 _write_json(tmp / "truth.json", self.truth)
+            for f in tmp.iterdir():
+                f.chmod(0o600)
             old = None
             if path.exists():
                 old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:12]}"
@@ -345,8 +351,13 @@ def _write_json(p: Path, obj) -> None:
 # --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
-def load(path: str | os.PathLike = "data/synthetic") -> CaseData:
-    """Load and validate a bundle folder (Parquet or CSV).
+def load(path: str | os.PathLike = "data/synthetic", mapping=None) -> CaseData:
+    """Load and validate a bundle: a folder (Parquet or CSV) or a database URL.
+
+    ``path`` may also be a database URL (``duckdb:///cases.duckdb``, ``sqlite:///cases.db``,
+    ``postgresql://analyst@host/db``, ``mssql+pyodbc://…``), and ``mapping`` a mapping file (or
+    dict) from the agency's own table names, column names and codes to schema v1; see
+    :mod:`dmst_eval.sources`. Whatever the source, validation is the same.
 
     For each table, ``<table>.parquet`` is read if present, else ``<table>.csv``; every table
     must be present (a header-only CSV stands for a table you do not have). CSV cells are
@@ -369,6 +380,10 @@ def load(path: str | os.PathLike = "data/synthetic") -> CaseData:
     >>> cd.is_synthetic
     True
     """
+    from dmst_eval import sources
+
+    if mapping is not None or sources.is_url(path):
+        return _load_source(path, mapping)
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no case-data bundle at {path}")
@@ -400,7 +415,24 @@ def load(path: str | os.PathLike = "data/synthetic") -> CaseData:
         problems.append(_problem("meta.json", None, [], 0, "a JSON object"))
         meta = None
     tables, meta = _validate(raw, meta, source=str(path), prior=problems)
-    return CaseData(tables, meta=meta, truth=truth)
+    cd = CaseData(tables, meta=meta, truth=truth)
+    cd.origin = {"kind": "folder", "source": str(path)}
+    return cd
+
+
+def _load_source(location, mapping) -> CaseData:
+    """:func:`load` for a database URL or a folder of agency exports read through a mapping."""
+    from dmst_eval import sources
+
+    mapping = sources.Mapping.coerce(mapping)
+    src = sources.read_source(location, mapping)
+    try:
+        tables, meta = _validate(src.raw, src.meta, source=src.label, prior=src.problems)
+    except DataValidationError as e:
+        raise sources.annotate(e, mapping, src.label) from None
+    cd = CaseData(tables, meta=meta, truth=src.truth)
+    cd.origin = {"kind": src.kind, "source": src.label}  # no secrets: the URL is masked
+    return cd
 
 
 def _read_parquet(p: Path) -> pd.DataFrame:
