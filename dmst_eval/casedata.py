@@ -201,6 +201,9 @@ class CaseData:
         }
         self.meta: dict = _complete_meta(self.tables, meta, _hashes)
         self.truth: dict | None = truth
+        #: Where the data were read from: ``kind`` ("folder", "duckdb", "postgresql", …) and a
+        #: ``source`` label that is safe to print (database URLs have their password masked).
+        self.origin: dict[str, str] = {"kind": "memory", "source": ""}
 
     # per-table attributes --------------------------------------------------------------------
     @property
@@ -335,7 +338,8 @@ class CaseData:
         pandas metadata, so the same data always give byte-identical files), ``meta.json`` and,
         if present, ``truth.json``. Files are written to a temporary folder beside ``path`` that
         is then renamed into place: an interrupted save never leaves a half-written bundle.
-        An existing bundle at ``path`` is replaced.
+        An existing bundle at ``path`` is replaced. The folder is created 0700 and its files
+        0600 (readable by the analyst only).
         """
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -343,7 +347,7 @@ class CaseData:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
-        tmp.mkdir()
+        tmp.mkdir(mode=0o700)  # case data: readable by the analyst only
         try:
             canon = {t: _canonical(self.tables[t], t) for t in TABLE_NAMES}
             meta = _complete_meta(canon, self.meta)
@@ -356,6 +360,8 @@ class CaseData:
             _write_json(tmp / "meta.json", meta)
             if self.truth is not None:
                 _write_json(tmp / "truth.json", self.truth)
+            for f in tmp.iterdir():
+                f.chmod(0o600)
             old = None
             if path.exists():
                 old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:12]}"
@@ -398,9 +404,14 @@ def _write_json(p: Path, obj) -> None:
 # --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
-def load(path: str | os.PathLike = "data/synthetic", *, study_start: Any = None,
+def load(path: str | os.PathLike = "data/synthetic", mapping=None, *, study_start: Any = None,
          study_end: Any = None) -> CaseData:
-    """Load and validate a bundle folder (Parquet or CSV).
+    """Load and validate a bundle: a folder (Parquet or CSV) or a database URL.
+
+    ``path`` may also be a database URL (``duckdb:///cases.duckdb``, ``sqlite:///cases.db``,
+    ``postgresql://analyst@host/db``, ``mssql+pyodbc://…``), and ``mapping`` a mapping file (or
+    dict) from the agency's own table names, column names and codes to schema v1; see
+    :mod:`dmst_eval.sources`. Whatever the source, validation is the same.
 
     Each table is one file, ``<table>.parquet`` or ``<table>.csv`` (a ``<table>.parquet``
     folder of part files, as Spark writes them, counts as one file); a table with both is
@@ -439,6 +450,10 @@ def load(path: str | os.PathLike = "data/synthetic", *, study_start: Any = None,
     >>> cd.is_synthetic
     True
     """
+    from dmst_eval import sources
+
+    if mapping is not None or sources.is_url(path):
+        return _load_source(path, mapping, (study_start, study_end))
     path = Path(path)
     kind, why = _file_kind(path)
     if kind == "absent":
@@ -491,7 +506,25 @@ def load(path: str | os.PathLike = "data/synthetic", *, study_start: Any = None,
         meta = None
     tables, meta, hashes = _validate(raw, meta, source=str(path), prior=problems, truth=truth,
                                      flags=flags, window=(study_start, study_end))
-    return CaseData(tables, meta=meta, truth=truth, _hashes=hashes)
+    cd = CaseData(tables, meta=meta, truth=truth, _hashes=hashes)
+    cd.origin = {"kind": "folder", "source": str(path)}
+    return cd
+
+
+def _load_source(location, mapping, window=(None, None)) -> CaseData:
+    """:func:`load` for a database URL or a folder of agency exports read through a mapping."""
+    from dmst_eval import sources
+
+    mapping = sources.Mapping.coerce(mapping)
+    src = sources.read_source(location, mapping)
+    try:
+        tables, meta, hashes = _validate(src.raw, src.meta, source=src.label,
+                                         prior=src.problems, truth=src.truth, window=window)
+    except DataValidationError as e:
+        raise sources.annotate(e, mapping, src.label) from None
+    cd = CaseData(tables, meta=meta, truth=src.truth, _hashes=hashes)
+    cd.origin = {"kind": src.kind, "source": src.label}  # no secrets: the URL is masked
+    return cd
 
 
 class _FileProblem(Exception):

@@ -1,4 +1,4 @@
-"""The ``dmst-eval`` command: generate | validate | brief | briefs | dictionary.
+"""The ``dmst-eval`` command: generate | validate | import | export | brief | briefs | dictionary.
 
 Errors end with one clear line on stderr and a non-zero exit code (2 for invalid input data).
 """
@@ -69,21 +69,73 @@ def generate(
     typer.echo(f"wrote {out} ({', '.join(f'{k}: {len(v):,}' for k, v in cd.tables.items())})")
 
 
-@app.command()
-def validate(path: Path = typer.Argument(DEFAULT_DATA, help="Bundle folder (Parquet or CSV).")) -> None:
-    """Load and validate a case-data bundle; print a short summary."""
-    from dmst_eval.casedata import DataValidationError, load
+def _load_or_exit(location: str, mapping: Optional[Path]):
+    """Load a folder or database URL; exit 2 with every problem listed if it is invalid."""
+    from dmst_eval.casedata import load
+    from dmst_eval.errors import DataValidationError, InputError
+    from dmst_eval.sources import mask_url
 
     try:
-        cd = load(path)
+        return load(location, mapping=mapping)
     except DataValidationError as e:
         typer.echo(str(e), err=True)
-        typer.secho(f"error: {path} is not a valid case-data bundle "
+        typer.secho(f"error: {mask_url(location)} is not a valid case-data bundle "
                     f"({len(e.problems)} problem(s), listed above)", err=True, fg=typer.colors.RED)
         raise typer.Exit(2)
-    except FileNotFoundError as e:
-        _fail(str(e), 2)
+    except (FileNotFoundError, InputError) as e:
+        _fail(mask_url(str(e)), 2)
+
+
+@app.command()
+def validate(
+    path: str = typer.Argument(str(DEFAULT_DATA),
+                               help="Bundle folder (Parquet or CSV) or database URL."),
+    mapping: Optional[Path] = typer.Option(None, help="Mapping file (YAML) from the agency's "
+                                                      "own tables, columns and codes."),
+) -> None:
+    """Load and validate a case-data bundle; print a short summary.
+
+    With --mapping, also list the agency's codes that the mapping does not translate.
+    """
+    if mapping is not None:
+        from dmst_eval import sources
+
+        try:
+            src = sources.read_source(path, sources.Mapping.from_yaml(mapping))
+        except Exception as e:  # noqa: BLE001 — one clear line
+            _fail(sources.mask_url(f"{type(e).__name__}: {e}".splitlines()[0]), 2)
+        if len(src.unmapped):
+            typer.echo("codes the mapping does not translate (table.column: code × rows):")
+            for r in src.unmapped.itertuples():
+                typer.echo(f"  {r.table}.{r.column}: {r.code!r} × {r.n_rows:,}")
+    cd = _load_or_exit(path, mapping)
     typer.echo(cd.describe())
+
+
+@app.command("import")
+def import_(
+    folder: str = typer.Argument(..., help="Bundle folder, or the agency's exports with --mapping."),
+    to: Path = typer.Option(..., "--to", help="DuckDB file to write (e.g. cases.duckdb)."),
+    mapping: Optional[Path] = typer.Option(None, help="Mapping file (YAML)."),
+) -> None:
+    """Validate a bundle and store it in a DuckDB file (private, 0600) for out-of-core use."""
+    from dmst_eval import sources
+
+    _load_or_exit(folder, mapping)  # every problem listed before anything is written
+    out = sources.import_bundle(folder, to, mapping=mapping)
+    typer.echo(f"wrote {out}; load it with dmst_eval.load('duckdb:///{out}')")
+
+
+@app.command()
+def export(
+    source: str = typer.Argument(..., help="Database URL (e.g. duckdb:///cases.duckdb) or folder."),
+    to: Path = typer.Option(..., "--to", help="Bundle folder to write (Parquet)."),
+    mapping: Optional[Path] = typer.Option(None, help="Mapping file (YAML)."),
+) -> None:
+    """Load and validate any source and write it as a Parquet bundle folder."""
+    cd = _load_or_exit(source, mapping)
+    out = cd.save(to)
+    typer.echo(f"wrote {out}")
 
 
 @app.command()
