@@ -630,7 +630,7 @@ def town_ranking(cd, start=None, end=None, region: str | None = None,
 #   congregate facilities located in that region (their expected counts use the statewide rate).
 
 __all__ += ["answers", "victims_answer", "repeat_answer", "towns_answer", "awol_answer",
-            "facilities_answer", "rate_ratio_ci", "region_bundle", "TrackingAnswers",
+            "facilities_answer", "rate_ratio_ci", "region_bundle", "TrackingAnswersResult",
             "VictimsResult", "RepeatResult", "TownsResult", "AwolResult", "FacilitiesResult"]
 
 _SUMMARY_COLUMNS = ["measure", "period", "value", "ci_lower", "ci_upper", "numerator",
@@ -1408,7 +1408,7 @@ def facilities_answer(cd, start=None, end=None, region: str | None = None,
 
 # --------------------------------------------------------------------------------------------
 @dataclass
-class TrackingAnswers:
+class TrackingAnswersResult:
     """The five answers for one window (see :func:`answers`)."""
 
     victims: VictimsResult
@@ -1436,7 +1436,7 @@ class TrackingAnswers:
 
 
 def answers(cd, start=None, end=None, region: str | None = None, comparison=None,
-            choices=None) -> TrackingAnswers:
+            choices=None) -> TrackingAnswersResult:
     """The agency's five tracking questions answered for one window.
 
     Examples
@@ -1447,7 +1447,7 @@ def answers(cd, start=None, end=None, region: str | None = None, comparison=None
     ['AWOL', 'congregate care', 'repeat victims', 'towns', 'victims']
     """
     ch = _choices(choices)
-    return TrackingAnswers(
+    return TrackingAnswersResult(
         victims=victims_answer(cd, start, end, region, comparison=comparison, choices=ch),
         repeat=repeat_answer(cd, start, end, region, choices=ch),
         towns=towns_answer(cd, start, end, region, choices=ch),

@@ -374,7 +374,8 @@ def test_screenshot_review_in_headless_chromium(pages, region, tmp_path):
 
     got = json.loads(h.unescape(m[1]))
     titles = [sections.title(n) for n in sections.ORDER if sections.title(n)]
-    assert got["headings"] == titles
+    # every section heading, in order (besides the contents and provenance headings)
+    assert [x for x in got["headings"] if x in titles] == titles
     for name in QUESTION_SECTIONS:
         assert sections.title(name) in got["headings"]
     assert got["images"] >= 5 and got["loaded"] == got["images"]

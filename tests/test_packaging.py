@@ -22,9 +22,6 @@ USED_WITHOUT_IMPORT = {
     "ipykernel": "the Jupyter kernel that runs the brief notebook",
     "pyogrio": "geopandas' engine for reading the boundary files",
     "folium": "geopandas' GeoDataFrame.explore() (the interactive maps)",
-    # Pending imports from work in progress; drop a line once its import is in dmst_eval/.
-    "seaborn": "the house theme in dmst_eval.plots (pending)",
-    "jinja2": "the brief templates in dmst_eval.briefs (pending)",
 }
 
 

@@ -124,7 +124,8 @@ def risk_model(brief):
         method = "firth" if n_events < 100 else "logit"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return risk.fit_risk_model(fr, "victim", RISK_PREDICTORS, method=method)
+            return risk.fit_risk_model(fr, "victim", RISK_PREDICTORS, method=method,
+                                        missing="drop")
     return _memo(brief, "risk_model", compute)
 
 

@@ -48,7 +48,8 @@ def _service_effect(brief) -> tuple[str, dict]:
     if min(n_ref, n_not) >= 2 * t and n_out >= t:
         covs = [c for c in SERVICE_COVARIATES if c in sf.columns]
         try:
-            res = ev.iptw_effect(sf, "referred", "revictimized_12m", covs)
+            res = ev.iptw_effect(sf, "referred", "revictimized_12m", covs,
+                                  missing="drop")
         except InputError:  # no overlap (separation, positivity): no weighted comparison
             parts.append(markup.note(
                 f"A weighted comparison is not possible in {brief.scope}: some groups of "
@@ -183,7 +184,7 @@ def _police_reports(brief) -> tuple[str, dict, list]:
         parts.append(brief.figure(
             fig, "police_reports_its",
             f"Segmented negative-binomial regression of monthly police reports "
-            f"({brief.month(brief.study[0])} to {brief.month(end)}) with month-of-year effects "
+            f"({brief.month(brief.study[0])} to {brief.month(min(brief.pe, brief.study[1]))}) with month-of-year effects "
             f"and Newey–West errors: fitted line, and the counterfactual line (the pre-law trend "
             f"continued). Grey bars: observed reports per month, averaged over each year "
             f"(years with a hidden total are not drawn). Level change at October 2011: rate "

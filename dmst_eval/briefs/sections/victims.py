@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from dmst_eval import disclosure
 from dmst_eval.briefs import markup
 from dmst_eval.briefs.context import Section, section
 from dmst_eval.briefs.sections import _answers as A
@@ -16,19 +17,23 @@ def answer(brief) -> str:
     v = A.answers(brief).victims
     n = int(v.value("victims"))
     r = v.row("rate")
-    s = (f"In {v.period}, {brief.count(n)} children in {brief.scope} were identified as "
+    # the same ledger cells as the tracking table's window totals, so the batch plan decides
+    k = brief.key("Confirmed victims", brief.window_label("period"))
+    kc = brief.key("Confirmed victims", brief.window_label("comparison"))
+    s = (f"In {v.period}, {brief.count(n, key=k)} children in {brief.scope} were identified as "
          "confirmed victims of trafficking")
-    if n >= brief.threshold:
+    shown = brief.shown(k)
+    if n >= brief.threshold and shown:
         s += (f": {A.num(r['value'], 2)} per 10,000 children per year "
               f"({A.interval(r['ci_lower'], r['ci_upper'], 2)})")
     if v.comparison_period is not None and (v.summary["measure"] == "rate_ratio").any():
         m = int(v.value("comparison_victims"))
         rr = v.row("rate_ratio")
-        if n >= brief.threshold and m >= brief.threshold:
+        if n >= brief.threshold and m >= brief.threshold and shown and brief.shown(kc):
             s += (f", {A.ratio_phrase(rr['value'], rr['ci_lower'], rr['ci_upper'])} "
                   f"compared with {v.comparison_period}")
         else:
-            s += f" (compared with {brief.count(m)} in {v.comparison_period})"
+            s += f" (compared with {brief.count(m, key=kc)} in {v.comparison_period})"
     return s + "."
 
 
@@ -37,7 +42,10 @@ def build(brief) -> Section:
     v = A.answers(brief).victims
     t = brief.threshold
     s = v.summary.set_index("measure")
-    n_ok = s.loc["victims", "value"] >= t
+    k = brief.key("Confirmed victims", brief.window_label("period"))
+    kc = brief.key("Confirmed victims", brief.window_label("comparison"))
+    n_ok = s.loc["victims", "value"] >= t and brief.shown(k)
+
 
     def rate(name, ok):
         r = s.loc[name]
@@ -47,7 +55,7 @@ def build(brief) -> Section:
     rows = [("confirmed victims", v.period, int(s.loc["victims", "value"]), "", ""),
             ("victims per 10,000 children per year", v.period, None, *rate("rate", n_ok))]
     if "comparison_victims" in s.index:
-        m_ok = s.loc["comparison_victims", "value"] >= t
+        m_ok = s.loc["comparison_victims", "value"] >= t and brief.shown(kc)
         rows += [("confirmed victims", v.comparison_period,
                   int(s.loc["comparison_victims", "value"]), "", ""),
                  ("victims per 10,000 children per year", v.comparison_period, None,
@@ -57,8 +65,11 @@ def build(brief) -> Section:
                          None, *rate("rate_ratio", True)))
     tab = pd.DataFrame(rows, columns=["measure", "period", "victims", "estimate", "interval"])
     tab["victims"] = tab["victims"].astype("Int64")
-    html, shown = brief.table(tab, caption=f"Confirmed victims, {brief.scope}",
-                              count_cols=["victims"], complementary=False,
+    # the counts are the tracking table's window totals: shown as the batch plan says
+    keys = pd.DataFrame({"victims": [k, None, kc, None, None][:len(tab)]}, index=tab.index,
+                        dtype=object)
+    planned = disclosure.apply_plan(tab, keys, brief.plan, brief.audience)
+    html, shown = brief.table(planned, caption=f"Confirmed victims, {brief.scope}",
                               note="Victims: children with at least one confirmed episode "
                                    "identified in the period, each counted once. Rates use the "
                                    "children under 18 (2010 Census) of the area times the "
