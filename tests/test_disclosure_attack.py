@@ -87,6 +87,6 @@ def test_attack_on_rendered_batch(seed, tmp_path):
     # the key findings never show a count that a table hides
     for (region, aud), (tab, findings) in shown.items():
         v = tab.set_index("measure").loc["Confirmed victims", "period total"]
-        m = re.search(r"<li>([\d,]+) children were identified", findings)
+        m = re.search(r"<li>In [^<]*?, ([\d,]+) children in [^<]*? were identified", findings)
         assert (m is None) == isinstance(v, str), (region, aud)
         assert region in schema.REGIONS or region == "statewide"

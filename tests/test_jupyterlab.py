@@ -178,6 +178,8 @@ def test_hotspots_notebook_runs_in_jupyterlab(lab, tmp_path):
             box = frame_el.bounding_box()
             assert box and box["width"] > 300 and box["height"] > 200
             frame = frame_el.content_frame
+            # the iframe's document loads after the output is laid out: wait for it
+            frame.locator("div.folium-map").first.wait_for(state="attached", timeout=60_000)
             assert frame.locator("div.folium-map").count() == 1
             html = frame.locator("html").inner_html()
             assert "Hartford" in html and "FeatureCollection" in html and "L.map(" in html

@@ -120,6 +120,7 @@ def prepare_out_dir(out_dir: str | Path) -> Path:
         from jupyter_core.paths import jupyter_runtime_dir
 
         remove_stale_work(Path(jupyter_runtime_dir()), prefix=SOCKET_PREFIX)
+        remove_stale_work(Path(tempfile.gettempdir()), prefix=SOCKET_PREFIX)
     return out_dir
 
 
@@ -512,6 +513,9 @@ def _socket_dir() -> Path:
     from jupyter_core.paths import jupyter_runtime_dir
 
     rt = Path(jupyter_runtime_dir())
+    if len(str(rt)) > 60:  # socket paths are limited to ~100 bytes: a short private folder
+        # instead (mode 0700, sockets only: no data ever goes there)
+        return Path(tempfile.mkdtemp(prefix=work_prefix(SOCKET_PREFIX.rstrip("_-"))))
     rt.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
     return Path(tempfile.mkdtemp(prefix=work_prefix(SOCKET_PREFIX.rstrip("_-")), dir=rt))
 
