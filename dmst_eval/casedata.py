@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from dmst_eval import schema
-from dmst_eval.errors import DataValidationError  # noqa: F401  (re-exported)
+from dmst_eval.errors import DataValidationError, InputError  # noqa: F401  (re-exported)
 from dmst_eval.schema import TABLE_NAMES, TABLES
 
 #: Most offending keys/rows listed per problem.
@@ -168,6 +168,21 @@ def _complete_meta(tables: dict[str, pd.DataFrame], meta: dict | None,
 # --------------------------------------------------------------------------------------------
 # CaseData
 # --------------------------------------------------------------------------------------------
+
+def confirmed_mask(episodes: pd.DataFrame, column: str = "confirmed") -> np.ndarray:
+    """Which episodes are confirmed: the one rule every analysis uses (missing = not confirmed).
+
+    Examples
+    --------
+    >>> confirmed_mask(pd.DataFrame({"confirmed": pd.array([True, None, False], "boolean")}))
+    array([ True, False, False])
+    """
+    from dmst_eval.errors import require_columns  # (errors is light; no cycle)
+
+    require_columns(episodes, [column], table="episodes")
+    return episodes[column].astype("boolean").fillna(False).to_numpy(dtype=bool)
+
+
 class CaseData:
     """The nine case-data tables plus metadata and (for synthetic data) the ground truth.
 
@@ -194,7 +209,8 @@ class CaseData:
                  truth: dict | None = None, *, _hashes: dict[str, str] | None = None):
         unknown = sorted(set(tables) - set(TABLE_NAMES))
         if unknown:
-            raise ValueError(f"unknown table(s) {unknown}; expected some of {list(TABLE_NAMES)}")
+            raise InputError(f"unknown table(s) {unknown}", table="CaseData",
+                             expected=f"some of {list(TABLE_NAMES)}")
         self.tables: dict[str, pd.DataFrame] = {
             t: (tables[t] if t in tables and tables[t] is not None else schema.empty_frame(t))
             for t in TABLE_NAMES
@@ -253,6 +269,12 @@ class CaseData:
         """
         return self.meta.get("source") == "synthetic"
 
+
+    def confirmed_episodes(self) -> pd.DataFrame:
+        """The confirmed episodes (see :func:`confirmed_mask`), the ones the analyses count."""
+        ep = self.tables["episodes"]
+        return ep[confirmed_mask(ep)]
+
     @property
     def data_hash(self) -> str:
         """SHA-256 over the content hashes of the nine tables (recomputed from the data)."""
@@ -288,12 +310,13 @@ class CaseData:
         out = {}
         for name, df in tables.items():
             if name not in TABLES:
-                raise ValueError(f"unknown table {name!r}; expected one of {list(TABLE_NAMES)}")
+                raise InputError(f"unknown table {name!r}", table="CaseData",
+                                 expected=f"one of {list(TABLE_NAMES)}")
             spec = TABLES[name]
             extra = [c for c in df.columns if c not in spec.column_names]
             if extra:
-                raise ValueError(f"{name}: unknown column(s) {extra}; schema columns are "
-                                 f"{spec.column_names}")
+                raise InputError(f"unknown column(s) {extra}", table=name,
+                                 expected=f"schema columns {spec.column_names}")
             d = df.reset_index(drop=True).copy()
             for c in spec.columns:
                 if c.name not in d.columns:

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dmst_eval.casedata import confirmed_mask
 from dmst_eval import schema
 from dmst_eval.errors import InputError, resolve_window
 from dmst_eval.intervals import wilson_ci  # noqa: F401  (re-exported)
@@ -93,7 +94,7 @@ def confirmed_episodes(cd, region=None) -> pd.DataFrame:
     ep = cd.episodes
     _require(ep, "episodes", ["episode_id", "child_id", "began_at", "identified_at", "confirmed",
                               "status_at_time", "facility_id", "town"])
-    ep = ep[ep["confirmed"].fillna(False).astype(bool)]
+    ep = ep[confirmed_mask(ep)]
     ids = _children_in_region(cd, region)
     if ids is not None:
         ep = ep[ep["child_id"].astype(str).isin(ids)]

@@ -600,3 +600,18 @@ def test_parquet_folder_dataset_and_unreadable_parquet(tmp_path):
     assert p["table"] == "trainings" and p["column"] is None
     assert p["expected"].startswith("a readable Parquet/CSV file (ArrowInvalid: Could not open "
                                     "Parquet input source")
+
+
+def test_casedata_constructor_raises_input_error_and_confirmed_is_one_rule():
+    import pandas as pd
+    import pytest
+
+    from dmst_eval.casedata import CaseData, confirmed_mask
+    from dmst_eval.errors import InputError
+
+    with pytest.raises(InputError, match="unknown table"):
+        CaseData({"kids": pd.DataFrame()})
+    ep = pd.DataFrame({"confirmed": pd.array([True, None, False, True], "boolean")})
+    assert confirmed_mask(ep).tolist() == [True, False, False, True]
+    with pytest.raises(InputError, match="episodes.confirmed"):
+        confirmed_mask(pd.DataFrame({"x": [1]}))

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from dmst_eval.casedata import confirmed_mask
 from dmst_eval.errors import InputError
 
 from ._util import _new_ax, _OKABE
@@ -157,13 +158,13 @@ def facility_excess(cd, start=None, end=None, adjust: str = "holm", *, alpha: fl
     d = pd.to_datetime(ep[date_col])
     keep = ep["facility_id"].notna() & (d >= start) & (d < end_x)
     if confirmed_only:
-        keep &= ep["confirmed"].fillna(False).astype(bool)
+        keep &= confirmed_mask(ep)
     if count not in ("first", "all"):
         raise InputError(f"count must be 'first' or 'all', got {count!r}")
     if count == "first":
         # each victim counted once: at the facility of their first episode in the window
         first = ep.loc[(d >= start) & (d < end_x) & (
-            ep["confirmed"].fillna(False).astype(bool) if confirmed_only else True)]
+            confirmed_mask(ep) if confirmed_only else True)]
         first = first.assign(_d=pd.to_datetime(first[date_col])).sort_values(
             ["_d", "episode_id"], kind="stable").drop_duplicates("child_id")
         ev = first.loc[first["facility_id"].notna(), ["facility_id", "child_id"]].astype("object")

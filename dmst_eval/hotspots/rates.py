@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from dmst_eval.casedata import confirmed_mask
 from dmst_eval._compat import renamed_kwargs
 from dmst_eval.errors import InputError, require_columns, resolve_window
 
@@ -72,7 +73,7 @@ def case_events(cd, start=None, end=None, confirmed_only: bool = True,
     d = pd.to_datetime(ep[date_col])
     keep = (d >= start) & (d < end + pd.Timedelta(days=1))
     if confirmed_only:
-        keep &= ep["confirmed"].fillna(False).astype(bool)
+        keep &= confirmed_mask(ep)
     return ep.loc[keep.to_numpy()].reset_index(drop=True)
 
 

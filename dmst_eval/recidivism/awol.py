@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from dmst_eval.casedata import confirmed_mask
 from dmst_eval.errors import InputError, require_columns, resolve_window
 from dmst_eval.intervals import wilson_ci
 
@@ -145,7 +146,7 @@ def awol_timing(cd, start: Any = None, end: Any = None, censor_age: float = 18,
     last_day = w_end - pd.Timedelta(days=1)
     eps = cd.episodes
     if confirmed_only:
-        eps = eps[eps["confirmed"].fillna(False).astype(bool)]
+        eps = eps[confirmed_mask(eps)]
     first_id = eps.groupby("child_id", observed=True)["identified_at"].transform("min")
     is_first = (eps["identified_at"] == first_id).to_numpy()
     during = ((eps["status_at_time"] == "awol").fillna(False) | eps["awol_id"].notna()).to_numpy()

@@ -6,6 +6,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from dmst_eval.casedata import confirmed_mask
 from dmst_eval.errors import InputError, require_columns, resolve_window
 
 from ._util import BASELINE_COVARIATES, DAYS_PER_YEAR
@@ -272,7 +273,7 @@ def recurrent_frame(cd, start: Any = None, end: Any = None, censor_age: float = 
                 "awol", "in_placement", "service", "aged_out", *BASELINE_COVARIATES]
     eps = cd.episodes
     if confirmed_only:
-        eps = eps[eps["confirmed"].fillna(False).astype(bool)]
+        eps = eps[confirmed_mask(eps)]
     eps = eps[["child_id", "began_at", "identified_at"]].dropna(subset=["identified_at"])
     # Children are handled by integer position throughout: ``kid`` = position in ``uniq`` (the
     # sorted child ids of the episodes, as a groupby would order them), so per-child values are

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from dmst_eval.casedata import confirmed_mask
 from dmst_eval.errors import InputError, require_columns, resolve_window
 
 from .. import schema
@@ -140,7 +141,7 @@ def analysis_frame(cd: Any, start: Any = None, end: Any = None,
     keep = ((s - pd.DatetimeIndex(birth)).days / 365.25 < max_age) & (birth < hi)
 
     # first confirmed identification per child (any time)
-    conf = ep[ep["confirmed"].astype("boolean").fillna(False).to_numpy(dtype=bool)]
+    conf = ep[confirmed_mask(ep)]
     first_id = pd.Series(pd.to_datetime(conf["identified_at"]).to_numpy(),
                          index=conf["child_id"].astype(str).to_numpy()).groupby(level=0).min()
     fid = first_id.reindex(cid)

@@ -38,8 +38,7 @@ def children(brief) -> pd.DataFrame:
 def episodes(brief) -> pd.DataFrame:
     """Confirmed episodes of the children in scope."""
     def compute():
-        ep = brief.cd.episodes
-        ep = ep[ep["confirmed"].fillna(False).astype(bool)]
+        ep = brief.cd.confirmed_episodes()
         if brief.region_arg:
             ep = ep[ep["child_id"].isin(children(brief)["child_id"])]
         return ep
