@@ -50,6 +50,14 @@ from dmst_eval.intervals import wilson_ci  # noqa: F401  (re-exported)
 
 __all__ = ["TrackingSummaryResult", "TrackingInputError", "summary", "wilson_ci", "AGE_GROUPS"]
 
+
+
+def _hue(name: str) -> str:
+    """A house colour by name (from :mod:`dmst_eval.plots`, imported only when drawing)."""
+    from dmst_eval.plots import OKABE_ITO
+
+    return OKABE_ITO[name]
+
 #: Age groups (years at identification) used in the victim counts.
 AGE_GROUPS = ("under 12", "12-13", "14-15", "16-17", "18+")
 _AGE_BREAKS = [-np.inf, 12, 14, 16, 18, np.inf]
@@ -183,8 +191,8 @@ class TrackingSummaryResult:
             _, ax = plt.subplots(figsize=(7, 3.5))
         v = self.repeat_victims[self.repeat_victims.period != "all"]
         x = v["period"].astype(int)
-        ax.bar(x, v["victims"], color="#0072B2", label="confirmed victims")
-        ax.bar(x, v["repeat_victims"], color="#E69F00", label="of whom repeat victims")
+        ax.bar(x, v["victims"], color=_hue("blue"), label="confirmed victims")
+        ax.bar(x, v["repeat_victims"], color=_hue("orange"), label="of whom repeat victims")
         ax.set_xlabel("year identified")
         ax.set_ylabel("children")
         ax.legend(frameon=False)
@@ -217,8 +225,8 @@ class TrackingSummaryResult:
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 0.35 * len(t) + 1.5))
         y = np.arange(len(t))
-        ax.barh(y, t["smoothed_rate"], color="#0072B2", label="smoothed rate")
-        ax.plot(t["crude_rate"], y, "o", color="#E69F00", label="crude rate")
+        ax.barh(y, t["smoothed_rate"], color=_hue("blue"), label="smoothed rate")
+        ax.plot(t["crude_rate"], y, "o", color=_hue("orange"), label="crude rate")
         ax.set_yticks(y)
         ax.set_yticklabels(t["town"])
         ax.set_xlabel("victims per 10,000 children per year")
@@ -866,8 +874,8 @@ class RepeatResult(_Answer):
         lo = np.r_[0, tb["ci_lower"].fillna(0).to_numpy()[show]]
         hi = np.r_[0, tb["ci_upper"].fillna(0).to_numpy()[show]]
         lo, hi = np.r_[lo, lo[-1]], np.r_[hi, hi[-1]]
-        ax.step(x, y, where="post", color="#0072B2", label="second confirmed episode")
-        ax.fill_between(x, lo, hi, step="post", color="#0072B2", alpha=0.18, lw=0,
+        ax.step(x, y, where="post", color=_hue("blue"), label="second confirmed episode")
+        ax.fill_between(x, lo, hi, step="post", color=_hue("blue"), alpha=0.18, lw=0,
                         label=f"{self.level:.0%} confidence interval")
         ar = self.at_risk[self.at_risk["months"] <= stop]
         ax.set_xticks(ar["months"].to_numpy())
@@ -1221,10 +1229,10 @@ class AwolResult(_Answer):
         h = np.sort(self.hours)
         if len(h):
             y = np.arange(1, len(h) + 1) / len(h)
-            ax.step(np.r_[0, h], np.r_[0, y], where="post", color="#0072B2")
+            ax.step(np.r_[0, h], np.r_[0, y], where="post", color=_hue("blue"))
         for x, lab in ((48, "48 hours"), (168, "7 days")):
-            ax.axvline(x, color="#D55E00", ls="--", lw=1)
-            ax.text(x, 0.03, f" {lab}", color="#D55E00", fontsize=8)
+            ax.axvline(x, color=_hue("vermillion"), ls="--", lw=1)
+            ax.text(x, 0.03, f" {lab}", color=_hue("vermillion"), fontsize=8)
         ax.set_xlim(0, max_hours)
         ax.set_ylim(0, 1)
         ax.set_xlabel("hours from going missing to the start of exploitation")

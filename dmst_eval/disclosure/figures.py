@@ -31,6 +31,12 @@ class ShareDisplay(NamedTuple):
     band: tuple | None
 
 
+def _grey() -> str:
+    from dmst_eval.plots import GREY  # the house grey (matplotlib only when drawing)
+
+    return GREY
+
+
 def share_text(n: int, of: int, threshold: int, digits: int = 0, step: int = 5) -> ShareDisplay:
     """A share ``n / of`` as a brief shows it.
 
@@ -165,6 +171,6 @@ def mark_hidden_bars(ax, x, hidden, width: float = 0.8, label: str = "hidden (sm
             continue
         ax.axvspan(xi - width / 2, xi + width / 2, ymin=0.0, ymax=1.0,
                    facecolor=plots.SUPPRESSED_COLOR, hatch=plots.SUPPRESSED_HATCH,
-                   edgecolor="#999999", alpha=0.6, label=label if first else None)
+                   edgecolor=_grey(), alpha=0.6, label=label if first else None)
         first = False
     return ax
