@@ -148,23 +148,17 @@ def scope_cd(brief):
 
 # -- statistics and wording -------------------------------------------------------------------
 def poisson_ratio_ci(a: int, b: int, ta: float, tb: float, level: float = 0.95):
-    """Rate ratio (a/ta)/(b/tb) with the exact conditional (Clopper–Pearson) CI.
+    """Rate ratio (a/ta)/(b/tb) with the exact conditional (Clopper–Pearson) CI: the brief's
+    name for :func:`dmst_eval.tracking.rate_ratio_ci`.
 
     Examples
     --------
     >>> [round(float(x), 3) for x in poisson_ratio_ci(20, 10, 1, 1)]
     [2.0, 0.894, 4.785]
     """
-    from scipy import stats
+    from dmst_eval.tracking import rate_ratio_ci
 
-    alpha = 1 - level
-    lo_p = stats.beta.ppf(alpha / 2, a, b + 1) if a > 0 else 0.0
-    hi_p = stats.beta.ppf(1 - alpha / 2, a + 1, b) if b > 0 else 1.0
-    k = tb / ta
-    rr = (a / ta) / (b / tb) if b > 0 else np.inf
-    lo = lo_p / (1 - lo_p) * k
-    hi = hi_p / (1 - hi_p) * k if hi_p < 1 else np.inf
-    return rr, lo, hi
+    return rate_ratio_ci(a, b, ta, tb, level=level)
 
 
 def as_count(s: pd.Series) -> pd.Series:
