@@ -33,6 +33,7 @@ __all__ = [
     "BriefError",
     "require_columns",
     "resolve_window",
+    "deprecated_names",
 ]
 
 
@@ -194,3 +195,31 @@ def resolve_window(start: Any = None, end: Any = None, *, default_start: Any = N
         raise InputError(f"end ({last.date()}) is before start ({lo.date()})",
                          expected="start <= end")
     return lo, last + pd.Timedelta(days=1)
+
+
+def deprecated_names(module: str, renamed: dict[str, str], namespace: dict[str, Any]):
+    """A module ``__getattr__`` that keeps renamed names working with a ``DeprecationWarning``.
+
+    ``renamed`` maps an old name to its new one: a name in ``namespace`` (the module's
+    ``globals()``) or an error class of this module (the old per-module error classes are now
+    :class:`InputError` itself, so ``except OldError`` still catches every input error). See
+    CHANGELOG.md for the renames.
+
+    Examples
+    --------
+    >>> __getattr__ = deprecated_names(__name__, {"RiskModel": "RiskModelResult"}, globals())
+    """
+
+    def __getattr__(name: str):
+        if name not in renamed:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        import warnings
+
+        new = renamed[name]
+        own = new not in __all__  # an error class lives here; anything else in the module
+        where = module if own else __name__
+        warnings.warn(f"{module}.{name} is deprecated; use {where}.{new}",
+                      DeprecationWarning, stacklevel=2)
+        return namespace[new] if own else globals()[new]
+
+    return __getattr__

@@ -31,7 +31,7 @@ from scipy import stats
 
 from dmst_eval import schema
 from dmst_eval._grouped import first_datetime
-from dmst_eval.errors import InputError, require_columns, resolve_window
+from dmst_eval.errors import InputError, deprecated_names, require_columns, resolve_window
 
 __all__ = [
     "InputError",
@@ -60,19 +60,7 @@ _Z = stats.norm.ppf(0.975)
 _DEPRECATED = {"EvaluationInputError": "InputError"}
 
 
-def __getattr__(name: str):
-    # Deprecated names kept working (see CHANGELOG.md): the old per-module error class is now
-    # dmst_eval.errors.InputError itself, so ``except EvaluationInputError`` still catches every
-    # input error.
-    if name in _DEPRECATED:
-        import warnings
-
-        from dmst_eval import errors
-
-        warnings.warn(f"{__name__}.{name} is deprecated; use dmst_eval.errors.InputError",
-                      DeprecationWarning, stacklevel=2)
-        return getattr(errors, _DEPRECATED[name])
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = deprecated_names(__name__, _DEPRECATED, globals())
 
 
 def _style():

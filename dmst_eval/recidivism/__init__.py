@@ -26,7 +26,7 @@ window closes. The functions here respect both:
 """
 from __future__ import annotations
 
-from dmst_eval.errors import InputError  # noqa: F401  (the one input error)
+from dmst_eval.errors import InputError, deprecated_names  # noqa: F401  (the one input error)
 from dmst_eval.intervals import wilson_ci  # noqa: F401  (re-exported)
 
 from ._util import BASELINE_COVARIATES, DAYS_PER_MONTH, DAYS_PER_YEAR
@@ -64,16 +64,4 @@ __all__ = [
 _DEPRECATED = {"RecidivismInputError": "InputError"}
 
 
-def __getattr__(name: str):
-    # Deprecated names kept working (see CHANGELOG.md): the old per-module error class is now
-    # dmst_eval.errors.InputError itself, so ``except RecidivismInputError`` still catches every
-    # input error.
-    if name in _DEPRECATED:
-        import warnings
-
-        from dmst_eval import errors
-
-        warnings.warn(f"{__name__}.{name} is deprecated; use dmst_eval.errors.InputError",
-                      DeprecationWarning, stacklevel=2)
-        return getattr(errors, _DEPRECATED[name])
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = deprecated_names(__name__, _DEPRECATED, globals())

@@ -32,7 +32,7 @@ Examples
 """
 from __future__ import annotations
 
-from dmst_eval.errors import InputError  # noqa: F401  (the one input error)
+from dmst_eval.errors import InputError, deprecated_names  # noqa: F401  (the one input error)
 from dmst_eval.intervals import wilson_ci  # noqa: F401  (re-exported)
 
 from ._util import (
@@ -70,18 +70,4 @@ __all__ = [
 _DEPRECATED = {"RiskModel": "RiskModelResult", "RiskDataError": "InputError"}
 
 
-def __getattr__(name: str):
-    # Deprecated names kept working (see CHANGELOG.md): the old per-module error class is now
-    # dmst_eval.errors.InputError itself, so ``except RiskDataError`` still catches every
-    # input error.
-    if name in _DEPRECATED:
-        import warnings
-
-        from dmst_eval import errors
-
-        new = _DEPRECATED[name]
-        where = "dmst_eval.errors" if new == "InputError" else __name__
-        warnings.warn(f"{__name__}.{name} is deprecated; use {where}.{new}",
-                      DeprecationWarning, stacklevel=2)
-        return getattr(errors, new) if new == "InputError" else globals()[new]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = deprecated_names(__name__, _DEPRECATED, globals())
