@@ -9,9 +9,10 @@ import pandas as pd
 from scipy import stats
 
 from dmst_eval.casedata import confirmed_mask
-from dmst_eval.errors import InputError, require_columns, resolve_window
+from dmst_eval.errors import InputError
 from dmst_eval.intervals import wilson_ci
 
+from ._util import _bundle_window
 from .cox import CoxResult, fit_cox
 from .frames import recurrent_frame
 
@@ -132,17 +133,10 @@ def awol_timing(cd, start: Any = None, end: Any = None, censor_age: float = 18,
     >>> bool(0 <= res.summary.loc["share_within_48h", "estimate"] <= 1)
     True
     """
-    for t, cols in {"episodes": ["episode_id", "child_id", "began_at", "identified_at",
-                                 "status_at_time", "awol_id", "confirmed"],
-                    "awol_episodes": ["awol_id", "start"]}.items():
-        if not hasattr(cd, t):
-            raise InputError(f"cd has no table {t!r}; expected a CaseData bundle")
-        require_columns(getattr(cd, t), cols, table=t)
-    meta = getattr(cd, "meta", {}) or {}
-    # the one window rule: whole days, both inclusive; w_end is midnight after the last day
-    w_start, w_end = resolve_window(start, end,
-                                    default_start=meta.get("study_start", "1900-01-01"),
-                                    default_end=meta.get("study_end", "2262-01-01"))
+    w_start, w_end = _bundle_window(
+        cd, {"episodes": ["episode_id", "child_id", "began_at", "identified_at", "status_at_time",
+                          "awol_id", "confirmed"],
+             "awol_episodes": ["awol_id", "start"]}, start, end)
     last_day = w_end - pd.Timedelta(days=1)
     eps = cd.episodes
     if confirmed_only:

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 
 from dmst_eval.casedata import confirmed_mask
-from dmst_eval.errors import InputError, require_columns, resolve_window
+from dmst_eval.errors import InputError, require_columns
 
-from ._util import BASELINE_COVARIATES, DAYS_PER_YEAR
+from ._util import BASELINE_COVARIATES, DAYS_PER_YEAR, _bundle_window
 
 __all__ = ['recurrent_frame', 'first_event_frame', 'marginal_frame', 'simulate_recurrent']
 
@@ -260,15 +260,7 @@ def recurrent_frame(cd, start: Any = None, end: Any = None, censor_age: float = 
             "placements": ["child_id", "start", "end"],
             "awol_episodes": ["child_id", "start", "end"],
             "services": ["child_id", "started_at"]}
-    for t, cols in tabs.items():
-        if not hasattr(cd, t):
-            raise InputError(f"cd has no table {t!r}; expected a CaseData bundle")
-        require_columns(getattr(cd, t), cols, table=t)
-    meta = getattr(cd, "meta", {}) or {}
-    # the one window rule: whole days, both inclusive; w_end is midnight after the last day
-    w_start, w_end = resolve_window(start, end,
-                                    default_start=meta.get("study_start", "1900-01-01"),
-                                    default_end=meta.get("study_end", "2262-01-01"))
+    w_start, w_end = _bundle_window(cd, tabs, start, end)
     cols_out = ["child_id", "start", "stop", "event", "event_number", "gap_start", "gap_stop",
                 "awol", "in_placement", "service", "aged_out", *BASELINE_COVARIATES]
     eps = cd.episodes
