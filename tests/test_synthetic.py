@@ -110,15 +110,20 @@ def test_names_are_synthetic(small):
 
 def test_semantics(small):
     cd = small
-    ep, rep = cd.episodes, cd.reports
-    # every episode's report concerns the same child and is confirmed
-    m = ep.merge(rep, on="report_id", suffixes=("", "_r"))
-    assert len(m) == len(ep)
+    ep_all, rep = cd.episodes, cd.reports
+    # every report has one episode, about the same child, identified when the report came in;
+    # the episode's status (confirmed / not confirmed / pending) is the report's disposition
+    m = ep_all.merge(rep, on="report_id", suffixes=("", "_r"))
+    assert len(m) == len(ep_all) == len(rep)
     assert (m["child_id"] == m["child_id_r"]).all()
-    assert (m["disposition"] == "confirmed").all()
     assert (m["received_at"] == m["identified_at"]).all()
-    # confirmed reports are exactly the episodes' reports
-    assert (rep["disposition"] == "confirmed").sum() == len(ep)
+    assert ((m["disposition"] == "confirmed") == m["confirmed"].fillna(False)).all()
+    assert ((m["disposition"] == "pending") == m["confirmed"].isna()).all()
+    ep = cd.confirmed_episodes()
+    # not confirmed episodes are at home or in the placement the child was in
+    uc = ep_all[ep_all["confirmed"] != True]  # noqa: E712
+    assert set(uc["status_at_time"].astype(str)) <= {"home", "placement"}
+    assert (uc["placement_id"].notna() == (uc["status_at_time"] == "placement")).all()
     # AWOL status episodes point to an AWOL of the same child that contains began_at
     aw = ep[ep["status_at_time"] == "awol"].merge(cd.awol_episodes, on="awol_id",
                                                   suffixes=("", "_a"))
@@ -126,7 +131,7 @@ def test_semantics(small):
     assert (aw["start"] <= aw["began_at"]).all()
     assert ((aw["end"].isna()) | (aw["began_at"] <= aw["end"] + pd.Timedelta(minutes=1))).all()
     # placement-status episodes fall inside their placement
-    pe = ep[ep["status_at_time"] == "placement"].merge(cd.placements, on="placement_id",
+    pe = ep_all[ep_all["status_at_time"] == "placement"].merge(cd.placements, on="placement_id",
                                                        suffixes=("", "_p"))
     assert (pe["start"] <= pe["began_at"]).all()
     assert (pe["end"].isna() | (pe["began_at"] < pe["end"])).all()
@@ -142,9 +147,14 @@ def test_semantics(small):
     fi = ep.groupby("child_id")["identified_at"].min()
     s = cd.services.join(fi, on="child_id")
     assert (s["referred_at"] >= s["identified_at"] - pd.Timedelta(minutes=1)).all()
-    # victims are 98%-ish child-welfare involved
+    # victims identified 2008-2011 are 98%-ish child-welfare involved
     kids = cd.children.set_index("child_id")
-    assert kids.loc[fi.index, "child_welfare_involved"].mean() > 0.9
+    early = fi[fi < "2012-01-01"].index
+    assert kids.loc[early, "child_welfare_involved"].mean() >= 0.85  # expected 0.977
+    # children never placed are child-welfare involved, without placements or AWOL episodes
+    placed = set(cd.placements["child_id"])
+    home = kids[kids["child_welfare_involved"].fillna(False) & ~kids.index.isin(placed)]
+    assert len(home) > 0 and not home.index.isin(cd.awol_episodes["child_id"]).any()
 
 
 def test_layout_matches_latent_flags():
@@ -172,12 +182,12 @@ def test_layout_matches_latent_flags():
 
 
 def _internal_ids(cd, st):
-    """child_id of internal CW child i (placements carry child index order)."""
+    """child_id of internal CW child i (children in care first, then those never placed)."""
+    ids = np.asarray(st["child_id"], dtype=object)[:st["ch"]["n"]]
+    # cross-check with the placements, which carry the internal order of children in care
     sp = st["sp"]
-    pl = cd.placements
     first = np.r_[True, sp["child"][1:] != sp["child"][:-1]]
-    ids = np.empty(st["ch"]["n"], dtype=object)
-    ids[sp["child"][first]] = pl["child_id"].to_numpy(dtype=object)[first]
+    assert (ids[sp["child"][first]] == cd.placements["child_id"].to_numpy(dtype=object)[first]).all()
     return ids
 
 
@@ -273,6 +283,30 @@ def test_calibration_reports_and_care(calib):
     assert abs(aw - 0.19) < 0.03, aw
     rv = np.mean([c["share_revictimized_12m"] for c in calib])
     assert 0.25 < rv < 0.42, rv
+
+
+@pytest.mark.xdist_group("synthetic_calibration")
+def test_calibration_published_picture(calib):
+    """Issue 20 targets: identification rises, most children reported in 2021 were at home,
+    and the Gibbs et al. (2018) ratios among child-welfare children exceed 5 and 10."""
+    r = np.array([c["reports_2021"] for c in calib])
+    assert abs(r.mean() - 241) <= 25, r.mean()
+    home = np.mean([c["home_share_2021"] for c in calib])
+    assert abs(home - 0.67) <= 0.07, home
+    early = np.mean([c["identified_per_year_2008_2011"] for c in calib])
+    late = np.mean([c["identified_per_year_2020_2025"] for c in calib])
+    assert late >= 1.5 * early, (early, late)
+    v = np.array([c["victims_identified_2008_2011"] for c in calib])
+    assert abs(v.mean() - 88) <= 12, v.mean()
+    male = np.mean([c["male_2008_2011"] for c in calib])
+    assert abs(male - 3) <= 2, male
+    cw = sum(c["child_welfare_involved_2008_2011"] for c in calib) / v.sum()
+    assert cw >= 0.95, cw
+    cong = np.mean([c["gibbs_congregate_ratio"] for c in calib])
+    run = np.mean([c["gibbs_runaway_ratio"] for c in calib])
+    placed = np.mean([c["gibbs_placement_ratio"] for c in calib])
+    assert cong >= 5 and run >= 10, (cong, run)
+    assert abs(placed - 2) <= 0.4, placed
 
 
 @pytest.mark.parametrize("kw", [dict(scale=0.001, seed=1),

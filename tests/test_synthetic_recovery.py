@@ -46,7 +46,8 @@ def risk_frame(cd) -> pd.DataFrame:
     out = pd.DataFrame(index=ch.index)
     out["victim"] = ch.index.isin(fid.index)
     out["male"] = (ch["sex"] == "male").astype(float)
-    out["age_at_start"] = (obs_start - ch["birth_date"]).dt.days / 365.25
+    # never placed: age on the window start, 0 if born later (docs/ground_truth.md)
+    out["age_at_start"] = ((obs_start - ch["birth_date"]).dt.days / 365.25).clip(lower=0)
     for f in schema.RISK_FLAGS:
         out[f] = ch[f].astype("Float64")
     out["male:prior_sexual_abuse"] = out["male"] * out["prior_sexual_abuse"]

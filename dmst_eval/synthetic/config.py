@@ -96,6 +96,11 @@ class SyntheticConfig:
                                        "study year (calibrated to the 4,900 stock in 2011).", 0, 1e6)
     entries_per_year_end: float = _f(1300.0, "Entries per year in the last study year, log-linear in "
                                      "between (calibrated to 3,480 in care in April 2021).", 0, 1e6)
+    home_cw_children: float = _f(
+        50000.0, "Child-welfare-involved children never placed out of home (in-home services, "
+        "investigations) who are 11-17 at some time in the window (assumption, set so that, as "
+        "in Gibbs et al. 2018, victims are about twice as likely as other child-welfare "
+        "children to have been placed).", 0, 1e7)
     care_years_median: float = _f(1.5, "Median length of a care career in years, lognormal "
                                   "(assumption).", 0.05, 20)
     care_years_sigma: float = _f(1.0, "Log-sd of the care-career length (assumption).", 0.05, 3)
@@ -148,21 +153,30 @@ class SyntheticConfig:
     facility_sd: float = _f(0.3, "Log-sd of the other facilities' weights (assumption).", 0, 3)
 
     # ---------------------------------------------------------------- risk of identification
-    log_odds: dict = _f({"intercept": -6.62, "male": -4.05, "age_at_start": 0.06,
+    log_odds: dict = _f({"intercept": -7.51, "male": -4.32, "age_at_start": 0.06,
                          "prior_sexual_abuse": math.log(2.5),
                          "male:prior_sexual_abuse": math.log(8.2 / 2.5),
                          "prior_runaway": math.log(2.0), "substance_use": math.log(2.0),
                          "juvenile_justice": math.log(1.5), "lgbtq": math.log(1.8),
-                         "congregate_before": math.log(2.5), "awol_before": math.log(5.0)},
+                         "congregate_before": math.log(4.5), "awol_before": math.log(5.0)},
                         "Log-odds of becoming a confirmed victim in the window among eligible "
-                        "child-welfare children (Reid 2017 for sexual abuse by sex; Gibbs 2018 for "
-                        "congregate care and running, as conditional ORs; male calibrated to 3 of "
-                        "88; intercept calibrated to 88 in 2008-2011; others assumption).",
+                        "child-welfare children (Reid 2017 for sexual abuse by sex; congregate care "
+                        "and running: conditional ORs set so that the Gibbs 2018 ratios among "
+                        "child-welfare children exceed 5 and 10; male calibrated to 3 of 88; "
+                        "intercept calibrated to 88 in 2008-2011 by dmst-eval calibrate; others "
+                        "assumption).",
                         keys=LOG_ODDS_TERMS)
     min_victim_age: float = _f(11.0, "Youngest age (years) at which an exploitation episode is "
                                "generated (assumption; average age of entry 12-14).", 5, 17)
-    non_cw_victim_share: float = _f(2 / 88, "Expected share of victims without child-welfare "
-                                    "involvement (DCF: 2 of 88).", 0, 0.99)
+    non_cw_victim_share: float = _f(2 / 88, "Expected share of victims identified in "
+                                    "2008-2011 without child-welfare involvement (DCF: 2 of 88); "
+                                    "later years follow non_cw_identification_growth.", 0, 0.99)
+    non_cw_identification_growth: float = _f(
+        0.27, "Yearly log growth of the identification of victims without child-welfare "
+        "involvement (police, schools, medical and community reporters trained over the period; "
+        "times identification_step_2011 from PA 11-180). Calibrated so that identified victims "
+        "per year in 2020-2025 are about twice the 2008-2011 mean (agency: identification grew "
+        "with training and protocols).", -1.0, 1.0)
     hotspot_towns: list = _f(["Bloomfield", "East Hartford", "East Haven", "Hamden", "Hartford",
                               "New Haven", "Newington", "North Haven", "Orange", "South Windsor",
                               "West Hartford", "West Haven", "Wethersfield", "Windsor",
@@ -228,7 +242,11 @@ class SyntheticConfig:
                                   "October 1, the usual effective date).")
     police_share_identifying: float = _f(0.3, "Share of police reports that are the identifying "
                                          "report of a victim (assumption).", 0, 1)
-    unconfirmed_reports: float = _f(2310.0, "Expected other (non-police) reports that are not "
+    unconfirmed_in_care_weight: float = _f(
+        3.5, "Relative weight of a child in placement at the time, against one living at home, "
+        "as the subject of a report that is not confirmed (calibrated: 161 of the 241 children "
+        "reported in 2021 were living at home).", 1.0, 100.0)
+    unconfirmed_reports: float = _f(2300.0, "Expected other (non-police) reports that are not "
                                     "confirmed, over the whole window, following identification "
                                     "intensity (calibrated to 241 reports in 2021).", 0, 1e7)
 

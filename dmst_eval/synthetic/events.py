@@ -33,6 +33,14 @@ def identification_intensity(cfg, D: int) -> np.ndarray:
     return g
 
 
+def non_cw_intensity(cfg, D: int) -> np.ndarray:
+    """Relative intensity of identifying a victim without child-welfare involvement on day d."""
+    d = np.arange(D)
+    h = np.exp(cfg.non_cw_identification_growth * d / YEAR)
+    return h * np.where(d >= day_of(cfg, cfg.pa_11_180_effective), cfg.identification_step_2011,
+                        1.0)
+
+
 def lag_pmf(cfg) -> np.ndarray:
     """Truncated geometric pmf of identification lag in days (0..89)."""
     q = cfg.identification_lag_mean_days / (1 + cfg.identification_lag_mean_days)

@@ -259,13 +259,18 @@ def _generate(cfg: SyntheticConfig, prog, keep_state: bool = False):
     prog.step("awol")
 
     # ---------------------------------------------------------------- non-child-welfare victims
-    # identification times follow the expected first-identification curve of child-welfare
-    # victims, so the non-child-welfare share is constant over time (2 of 88)
+    # identified through police, schools, medical and community reporters: their identification
+    # follows the period's reporting and training (non_cw_identification_growth, PA 11-180
+    # step); the level makes them non_cw_victim_share of the victims identified in 2008-2011
     pmf = ev.lag_pmf(cfg)
     lam_cw = ev.expected_id_intensity(g, gc, lo[elig], hi[elig], p[elig], pmf, D)
     sh = cfg.non_cw_victim_share
-    mu_nc = sh / (1 - sh) * float(p.sum())
-    lam_nc = lam_cw / max(lam_cw.sum(), 1e-300)  # per-day density of a non-CW identification
+    h_nc = ev.non_cw_intensity(cfg, D)
+    d0 = ev.day_of(cfg, "2012-01-01")
+    d0 = d0 if 0 < d0 <= D else min(D, int(4 * YEAR))  # window starting later: its first 4 years
+    mu_nc = sh / (1 - sh) * float(lam_cw[:d0].sum()) / max(float(h_nc[:d0].sum()), 1e-300) \
+        * float(h_nc.sum())
+    lam_nc = h_nc / max(h_nc.sum(), 1e-300)  # per-day density of a non-CW identification
     n_nc = rng.poisson(mu_nc)
     cl = np.r_[0.0, np.cumsum(lam_nc)]
     t_day = np.clip(np.searchsorted(cl, rng.random(n_nc) * cl[-1], side="right") - 1, 0, D - 1)
@@ -399,6 +404,9 @@ def _generate(cfg: SyntheticConfig, prog, keep_state: bool = False):
             cand = ei[np.searchsorted(cw_, rng.random(len(todo)) * cw_[-1],
                                       side="right").clip(0, len(ei) - 1)]
             okc = (lo[cand] <= t_all[todo]) & (t_all[todo] < hi[cand])
+            if cfg.unconfirmed_in_care_weight > 1:  # reports about children in care: weight w
+                inc = pl.spell_containing(sp, cand, t_all[todo], n) >= 0
+                okc &= inc | (rng.random(len(todo)) * cfg.unconfirmed_in_care_weight < 1)
             who[todo[okc]] = cand[okc]
             todo = todo[~okc]
         keep_u = who >= 0
@@ -523,7 +531,29 @@ def _generate(cfg: SyntheticConfig, prog, keep_state: bool = False):
         "disposition": _cat(disp, disp_levels),
     }).iloc[o_r].reset_index(drop=True)
 
-    # episodes: report of episode k is report k (first nv + n_rep reports, same order)
+    # episodes of reports that were not confirmed (or are pending): one per report, located
+    # where the child was when the alleged exploitation began (home, or the placement)
+    nx = npx + n_u
+    x_child = np.r_[n + n_nc + np.arange(npx), u_child]
+    x_t = np.r_[px_t, u_t]
+    x_began = np.maximum(x_t - (rng.choice(len(pmf), size=nx, p=pmf) + 0.05
+                                + 0.5 * rng.random(nx)), 0.0)
+    x_cw = np.r_[np.zeros(npx, bool), np.ones(n_u, bool)]
+    x_sp = np.full(nx, -1, np.int64)
+    x_sp[x_cw] = pl.spell_containing(sp, x_child[x_cw], x_began[x_cw], n)
+    x_town = np.where(x_sp >= 0, sp_town[np.maximum(x_sp, 0)], c_town[x_child])
+    ep_child = np.r_[ep_child, x_child]
+    ep_began = np.r_[ep_began, x_began]
+    ep_ident = np.r_[ep_ident, x_t]
+    ep_status = np.r_[ep_status, np.where(x_sp >= 0, 1, 0)]
+    ep_sp = np.r_[ep_sp, x_sp]
+    ep_aw_all = np.r_[ep_aw_all, np.full(nx, -1)]
+    ep_fac = np.r_[ep_fac, np.where(x_sp >= 0, sp_fac[np.maximum(x_sp, 0)], -1)]
+    ep_town = np.r_[ep_town, x_town]
+    # confirmed: true; not confirmed: false; pending: missing (the report's disposition)
+    ep_conf = pd.arrays.BooleanArray(disp == 0, disp == 2)
+
+    # episodes: report of episode k is report k (same order)
     ne = len(ep_child)
     o_e = np.lexsort((ep_began, ep_ident))
     e_rank = np.empty(ne, np.int64)
@@ -536,7 +566,7 @@ def _generate(cfg: SyntheticConfig, prog, keep_state: bool = False):
         "report_id": rp_id[:ne],
         "began_at": _dt(start_ns, ep_began),
         "identified_at": _dt(start_ns, ep_ident),
-        "confirmed": pd.array(np.ones(ne, bool), dtype="boolean"),
+        "confirmed": ep_conf,
         "status_at_time": _cat(ep_status, status_levels),
         "placement_id": _str_from_codes(ep_sp, sp_id),
         "facility_id": _str_from_codes(ep_fac, fac_id),
@@ -596,7 +626,7 @@ def _generate(cfg: SyntheticConfig, prog, keep_state: bool = False):
                  mu_m=mu_m, m0=m0, months=months, exp_pol_id_m=exp_pol_id_m, pi=pi,
                  step=step, slope_ch=slope_ch, start_ts=start_ts, lam_T=lam_T, tables=tables,
                  v_cw=np.r_[np.ones(nvc, bool), np.zeros(n_nc, bool)], v_male=vmale.astype(bool),
-                 rp_t=rp_t)
+                 rp_t=rp_t, child_id=child_id)
     truth = build_truth(state)
     prog.step("truth")
     if keep_state:

@@ -101,8 +101,32 @@ def children_in_care(cfg, towns: pd.DataFrame, D: int, rng) -> dict:
     hist = np.where(stock, np.minimum(np.ceil(rng.random(n) * 700), np.maximum(E - birth - 1, 0)),
                     0).astype(np.int64)
     flags = risk_flags(cfg, age_at_start, male, n, rng)
-    return dict(n=n, E=E, X=X, birth=birth, b18=b18, age_at_start=age_at_start, male=male,
-                race_code=race_code, races=races, town=town, stock=stock, hist=hist, **flags)
+    ch = dict(n=n, E=E, X=X, birth=birth, b18=b18, age_at_start=age_at_start, male=male,
+              race_code=race_code, races=races, town=town, stock=stock, hist=hist,
+              placed=np.ones(n, bool), **flags)
+    return _add_home_children(cfg, ch, towns, D, rng)
+
+
+def _add_home_children(cfg, ch: dict, towns: pd.DataFrame, D: int, rng) -> dict:
+    """Child-welfare-involved children never placed out of home (in-home services,
+    investigations), old enough to be at risk in the window: birth dates uniform so that the
+    11th birthday falls before the window's last 120 days and the 18th after its start."""
+    nh = rng.poisson(cfg.home_cw_children * cfg.scale)
+    lo_b, hi_b = int(np.ceil(-18 * YEAR + 1)), int(np.floor(D - 120 - 11 * YEAR))
+    birth = lo_b + np.floor(rng.random(nh) * (hi_b - lo_b + 1)).astype(np.int64)
+    age_at_start = np.maximum(0.0, -birth / YEAR)
+    male = rng.random(nh) < cfg.male_share
+    rw = np.array([cfg.race_shares[r] for r in ch["races"]], float)
+    race_code = rng.choice(len(rw), size=nh, p=rw / rw.sum())
+    town = rng.choice(len(towns), size=nh, p=towns["cw_weight"].to_numpy())
+    E = np.maximum(birth, 0)
+    flags = risk_flags(cfg, np.full(nh, 14.0), male, nh, rng)
+    new = dict(E=E, X=E.copy(), birth=birth, b18=birth + 18 * YEAR, age_at_start=age_at_start,
+               male=male, race_code=race_code, town=town, stock=np.zeros(nh, bool),
+               hist=np.zeros(nh, np.int64), placed=np.zeros(nh, bool), **flags)
+    out = {k: (np.concatenate([ch[k], new[k]]) if k in new else ch[k]) for k in ch}
+    out["n"] = ch["n"] + nh
+    return out
 
 
 def risk_flags(cfg, age_at_start, male, n, rng) -> dict:
@@ -141,10 +165,10 @@ def latent_care_flags(cfg, ch: dict, D: int, rng) -> tuple[np.ndarray, np.ndarra
           + 0.3 * ch["substance_use"] - 0.25 * ch["male"])
     # little ones rarely go to congregate care
     lc = lc - 1.5 * (ch["age_at_start"] < 6)
-    C = rng.random(ch["n"]) < expit(lc)
+    C = (rng.random(ch["n"]) < expit(lc)) & ch["placed"]
     la = (cfg.awol_logit + cfg.awol_congregate_log_or * C + cfg.awol_age_log_or * agec
           + 0.9 * ch["prior_runaway"] + 0.4 * ch["substance_use"])
     # running needs time in care at an age where children run (>= 9 at some point in care)
     can_run = ((ch["X"] - ch["birth"]) / YEAR >= 9) & (ch["birth"] + 9 * YEAR < D - 2)
-    A = (rng.random(ch["n"]) < expit(la)) & can_run
+    A = (rng.random(ch["n"]) < expit(la)) & can_run & ch["placed"]
     return C, A

@@ -12,7 +12,8 @@ from .population import YEAR
 DEFINITIONS = {
     "age_at_start": "Age in years (days / 365.25) on the later of study_start and the start of "
                     "the child's first placement spell: (max(min(placements.start), study_start) "
-                    "- birth_date).days / 365.25.",
+                    "- birth_date).days / 365.25; children never placed: age on study_start "
+                    "(0 if born later).",
     "congregate_before": "Victims: any placement in a congregate setting (group_home, "
                          "residential_treatment, shelter) with start before the first confirmed "
                          "episode's identified_at. Others: any congregate placement at all.",
@@ -43,6 +44,27 @@ def _ratio(flag, V, el):
     a = flag[el & V].mean() if (el & V).any() else np.nan
     b = flag[el & ~V].mean() if (el & ~V).any() else np.nan
     return _f(a / b) if b > 0 and np.isfinite(a) else None
+
+
+def _observed_measures(cfg, tables) -> dict:
+    """The calibration measures (dmst_eval.synthetic.calibrate.MEASURES) on this bundle."""
+    from .calibrate import Target, measure_values
+
+    y0, y1 = pd.Timestamp(cfg.study_start).year, pd.Timestamp(cfg.study_end).year
+    spec = {"identified_per_year_2008_2011": ("identified_per_year", "2008-2011"),
+            "identified_per_year_2020_2025": ("identified_per_year", "2020-2025"),
+            "identified_per_year_ratio": ("identified_per_year_ratio", "2020-2025 vs 2008-2011"),
+            "home_share_2021": ("home_share", "2021"),
+            "gibbs_congregate_ratio": ("congregate_relative_rate", f"{y0}-{y1}"),
+            "gibbs_runaway_ratio": ("runaway_relative_rate", f"{y0}-{y1}"),
+            "gibbs_placement_ratio": ("placement_relative_rate", f"{y0}-{y1}")}
+    ts = {k: Target(m, p, 0.0, 1.0) for k, (m, p) in spec.items()}
+    vals = measure_values(tables, list(ts.values()))
+    out = {}
+    for k, t in ts.items():
+        v = vals[t.name]
+        out[k] = _f(v) if v is not None and np.isfinite(v) else None
+    return out
 
 
 def build_truth(s: dict) -> dict:
@@ -226,16 +248,20 @@ def build_truth(s: dict) -> dict:
         "reports_2021": r2021,
         "in_care_2011_01_15": s11, "congregate_share_2011_01_15": c11,
         "in_care_2021_04_15": s21, "congregate_share_2021_04_15": c21,
-        "awol_share_placed_age10plus": _f(s["A"][ch["age_at_start"] >= 10].mean()),
+        "awol_share_placed_age10plus": _f(s["A"][ch["placed"] & (ch["age_at_start"] >= 10)]
+                                          .mean()),
         "congregate_ratio_victims": _ratio(s["C"], s["V"], el),
         "awol_ratio_victims": _ratio(s["A"], s["V"], el),
         "share_revictimized_12m": _f(np.mean((rec["E1"] < np.where(ref["Z"], rec["H1_tau"],
                                                                      rec["H0_tau"]))[full]))
         if full.any() else None,
+        **_observed_measures(cfg, s["tables"]),
         "targets": {"victims_identified_2008_2011": 88, "child_welfare_involved_share": 86 / 88,
                     "male_2008_2011": 3, "reports_2021": 241, "in_care_2011_01": 4900,
                     "congregate_share_2011_01": 0.30, "in_care_2021_04": 3480,
-                    "congregate_share_2021_04": "< 0.06"},
+                    "congregate_share_2021_04": "< 0.06", "home_share_2021": 161 / 241,
+                    "identified_per_year_ratio": ">= 1.5", "gibbs_congregate_ratio": "> 5",
+                    "gibbs_runaway_ratio": "> 10", "gibbs_placement_ratio": 2},
         "scale": cfg.scale,
     }
     return {"null_world": null, "study_start": str(start_ts.date()),
