@@ -58,7 +58,11 @@ def generate(
         cfg_text = Path(config).read_text() if config else None
         overrides = {k: v for k, v in {"scale": scale, "seed": seed}.items() if v is not None}
         cd = _generate(cfg, progress=True, **overrides)
+        tg = Path(out) / "targets.yaml"  # calibration targets kept beside the bundle
+        tg_text = tg.read_text() if tg.is_file() else None
         cd.save(out)  # replaces the folder atomically, so the config is written back after
+        if tg_text is not None:
+            tg.write_text(tg_text)
         cfg_out = Path(out) / "config.yaml"
         if config and not overrides and Path(config).resolve() == cfg_out.resolve():
             cfg_out.write_text(cfg_text)  # `make data`: keep the committed config verbatim
