@@ -8,6 +8,12 @@ scale-0.25 pilot so that the table has about the requested number of rows.
 Run: ``.venv/bin/python benchmarks/bench_generate.py [--sizes 10000 100000 1000000]``
 Targets (issue 3): 1M children in <= 60 s and <= 6 GB peak on the 2-core reference machine,
 cost linear in children.
+
+``--calibrate`` instead times ``synthetic.calibrate`` at scale 1: 4 parameters
+(``log_odds.intercept``, ``non_cw_identification_growth``, ``unconfirmed_reports``,
+``unconfirmed_in_care_weight``) fitted to the first 8 targets of data/synthetic/targets.yaml, 4
+runs per evaluation, at most 8 Gauss-Newton iterations, started 10-20% away from the defaults.
+Target (issue 20): <= 10 minutes on 2 cores.
 """
 from __future__ import annotations
 
@@ -36,10 +42,36 @@ def run(scale: float) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+CALIBRATE = r"""
+import json, resource, time
+from dmst_eval.synthetic import SyntheticConfig
+from dmst_eval.synthetic.calibrate import calibrate, load_targets
+d = SyntheticConfig()
+start = d.replace(log_odds={**d.log_odds, "intercept": d.log_odds["intercept"] - 0.2},
+                  non_cw_identification_growth=d.non_cw_identification_growth * 0.85,
+                  unconfirmed_reports=d.unconfirmed_reports * 1.2,
+                  unconfirmed_in_care_weight=d.unconfirmed_in_care_weight * 0.8)
+t = load_targets("data/synthetic/targets.yaml")[:8]
+t0 = time.perf_counter()
+r = calibrate(start, t, ["log_odds.intercept", "non_cw_identification_growth",
+                         "unconfirmed_reports", "unconfirmed_in_care_weight"], n_sims=4, max_iter=8)
+print(r.report())
+print(json.dumps({"seconds": time.perf_counter() - t0, "evaluations": r.evaluations,
+                  "converged": r.converged, "targets_met": int(r.fit["met"].sum()),
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
+    ap.add_argument("--calibrate", action="store_true", help="time synthetic.calibrate instead")
     a = ap.parse_args()
+    if a.calibrate:
+        out = subprocess.run([sys.executable, "-c", CALIBRATE], capture_output=True, text=True,
+                             check=True)
+        print(out.stdout)
+        return
     pilot = run(0.25)
     per_scale = pilot["children"] / 0.25
     print(f"{'children':>10} {'scale':>7} {'seconds':>8} {'peak MB':>8} {'us/child':>9} "

@@ -65,7 +65,7 @@ def test_measures_match_generator_truth():
 
 
 def test_episode_status_and_confirmed_accessor():
-    cd = generate(scale=0.3, seed=4)
+    cd = dmst_eval.load(REPO / "data" / "synthetic")  # the statuses survive Parquet and load()
     ep = cd.episodes
     conf = ep["confirmed"]
     assert conf.isna().any() and (conf == False).any() and (conf == True).any()  # noqa: E712
