@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -403,7 +403,6 @@ def calibrate(config: SyntheticConfig | None, targets, params: Sequence[str],
     --------
     >>> from dmst_eval.synthetic import SyntheticConfig
     >>> from dmst_eval.synthetic.calibrate import Target, calibrate
-    >>> t = [Target("reports", "2021", 241, 25)]
     >>> r = calibrate(SyntheticConfig(scale=0.2), [Target("reports", "2021", 48, 5)],
     ...               ["unconfirmed_reports"], n_sims=2, max_iter=2)
     >>> list(r.fit.columns[:4])
