@@ -117,8 +117,7 @@ def test_semantics(small):
     assert len(m) == len(ep_all) == len(rep)
     assert (m["child_id"] == m["child_id_r"]).all()
     assert (m["received_at"] == m["identified_at"]).all()
-    assert ((m["disposition"] == "confirmed") == m["confirmed"].fillna(False)).all()
-    assert ((m["disposition"] == "pending") == m["confirmed"].isna()).all()
+    assert ((m["disposition"] == "confirmed") == m["confirmed"]).all()
     ep = cd.confirmed_episodes()
     # not confirmed episodes are at home or in the placement the child was in
     uc = ep_all[ep_all["confirmed"] != True]  # noqa: E712

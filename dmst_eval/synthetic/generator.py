@@ -550,8 +550,8 @@ def _generate(cfg: SyntheticConfig, prog, keep_state: bool = False):
     ep_aw_all = np.r_[ep_aw_all, np.full(nx, -1)]
     ep_fac = np.r_[ep_fac, np.where(x_sp >= 0, sp_fac[np.maximum(x_sp, 0)], -1)]
     ep_town = np.r_[ep_town, x_town]
-    # confirmed: true; not confirmed: false; pending: missing (the report's disposition)
-    ep_conf = pd.arrays.BooleanArray(disp == 0, disp == 2)
+    # confirmed: true; not confirmed or pending: false (the status is the report's disposition)
+    ep_conf = pd.array(disp == 0, dtype="boolean")
 
     # episodes: report of episode k is report k (same order)
     ne = len(ep_child)
