@@ -1,4 +1,4 @@
-"""The ``dmst-eval`` command: generate | validate | import | export | brief | briefs | dictionary.
+"""The ``dmst-eval`` command: generate | calibrate | validate | import | export | brief | briefs | dictionary.
 
 Errors end with one clear line on stderr and a non-zero exit code (2 for invalid input data).
 """
@@ -71,6 +71,60 @@ def generate(
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
     typer.echo(f"wrote {out} ({', '.join(f'{k}: {len(v):,}' for k, v in cd.tables.items())})")
+
+
+@app.command()
+def calibrate(
+    targets: Optional[Path] = typer.Option(None, help="Targets YAML (measure, period, value, "
+                                           "tolerance, source); see data/synthetic/targets.yaml."),
+    config: Optional[Path] = typer.Option(None, help="Starting config YAML (default: the "
+                                          "package default)."),
+    params: str = typer.Option("log_odds.intercept,non_cw_identification_growth,"
+                               "unconfirmed_reports,unconfirmed_in_care_weight",
+                               help="Comma list of config parameters to fit."),
+    n_sims: int = typer.Option(4, help="Runs per evaluation (common random numbers)."),
+    max_iter: int = typer.Option(8, help="Gauss-Newton iterations."),
+    out: Path = typer.Option(Path("calibrated_config.yaml"), help="Where to write the fitted "
+                             "config (readable by you only)."),
+    compare_extract: Optional[str] = typer.Option(None, help="A real extract (folder or database "
+                                                  "URL): report how close the twin's records "
+                                                  "come to it (aggregates only; nothing is "
+                                                  "written)."),
+) -> None:
+    """Fit a synthetic twin to published figures (simulated method of moments)."""
+    import os
+
+    from dmst_eval.errors import InputError
+    from dmst_eval.synthetic import SyntheticConfig, generate as _generate
+    from dmst_eval.synthetic.calibrate import calibrate as _calibrate, privacy_report
+
+    if targets is None and compare_extract is None:
+        _fail("give --targets FILE (to fit) and/or --compare-extract PATH (to check a twin)")
+    real = _load_or_exit(compare_extract, None) if compare_extract is not None else None
+    try:
+        cfg = SyntheticConfig.from_yaml(config) if config else SyntheticConfig()
+        if targets is not None:
+            res = _calibrate(cfg, targets, [p.strip() for p in params.split(",") if p.strip()],
+                             n_sims=n_sims, max_iter=max_iter,
+                             progress=lambda it, loss: typer.echo(f"iteration {it}: loss "
+                                                                  f"{loss:.3f}", err=True))
+            cfg = res.config
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(out.name + ".tmp")
+            cfg.to_yaml(tmp)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, out)
+            typer.echo(res.report())
+            typer.echo(f"\nwrote {out} ({res.evaluations} evaluations, converged: "
+                       f"{res.converged})")
+        if real is not None:
+            rep = privacy_report(_generate(cfg), real)
+            typer.echo("\nPrivacy of the twin against the extract (aggregates only):")
+            typer.echo(rep.to_string(index=False, float_format="%.4f"))
+    except InputError as e:  # a bad targets file or parameter name
+        _fail(str(e), 2)
+    except (ValueError, FileNotFoundError) as e:  # a bad or missing config file
+        _fail(str(e))
 
 
 def _load_or_exit(location: str, mapping: Optional[Path]):
