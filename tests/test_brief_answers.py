@@ -58,18 +58,21 @@ def test_counts_equal_direct_computation(cd, start, end):
 
 
 def test_known_values_of_the_default_data(cd):
-    """The figures the issue quotes: 49 facilities with 2+ victims over the study, F097 (Derby)
-    with 8; the Hartford scan cluster RR 2.33, p = 0.001; Aalen-Johansen 29.7% at 12 months."""
+    """Pinned figures of the default data, each computed independently too: 34 facilities with
+    2+ victims over the study (the direct count of test_counts_equal_direct_computation), F021
+    (Berlin) with 9; the New Haven scan cluster first (86 victims where 39.4 were expected, RR
+    2.45, p = 0.001; the Hartford cluster, also planted, second); Aalen-Johansen 27.1% at 12
+    months (lifelines' AalenJohansenFitter on the same frame gives 0.2712)."""
     a = tracking.answers(cd, "2008-01-01", "2025-12-31")
-    assert a.facilities.value("facilities_with_several_victims") == 49
+    assert a.facilities.value("facilities_with_several_victims") == 34
     top = a.facilities.facilities.iloc[0]
-    assert (top["facility_id"], top["town"], top["victims"]) == ("F097", "Derby", 8)
+    assert (top["facility_id"], top["town"], top["victims"]) == ("F021", "Berlin", 9)
     c = a.towns.significant.iloc[0]
-    assert c["centre"] == "Hartford" and round(c["relative_risk"], 2) == 2.33
+    assert c["centre"] == "New Haven" and round(c["relative_risk"], 2) == 2.45
     assert c["p_value"] == pytest.approx(0.001)
-    assert round(a.repeat.value("cif_12m"), 3) == 0.297
-    # the naive 1 - KM (the old headline, 40%) lies outside the AJ interval
-    assert a.repeat.row("cif_12m")["ci_upper"] < 0.39
+    assert round(a.repeat.value("cif_12m"), 3) == 0.271
+    # the naive 1 - KM (aging out as censoring: 31.7% here) lies outside the AJ interval
+    assert a.repeat.row("cif_12m")["ci_upper"] < 0.317
     assert "No area stands out" not in a.towns.statement()
 
 
@@ -176,7 +179,7 @@ def test_hotspots_notebook_flags_the_same_towns_as_the_brief(cd):
     tw = tracking.towns_answer(cd)
     statement = tw.statement(threshold=5)
     assert statement + "\n" in _checked_outputs("hotspots")
-    assert tw.flagged_towns[:2] == ["Hartford", "East Hartford"]
+    assert tw.flagged_towns[:2] == ["New Haven", "West Haven"]
     for town in tw.flagged_towns:
         assert town in statement
 
@@ -255,12 +258,13 @@ def test_statewide_answers_equal_the_data(pages, cd):
     rep = tracking.repeat_answer(cd, start, end)
     assert f"{int(rep.value('repeat_victims'))} of {int(rep.value('victims'))} (" in \
         txt["repeat_victims"]
-    # congregate: 0 settings with 2+ victims in 2023-2025, 49 over the study (F097 in Derby)
-    assert "2025, 0 of the 110 congregate-care settings" in txt["congregate_care"]
-    assert "49 of the 110" in txt["congregate_care"] and "F097 in Derby" in \
+    # congregate: 1 setting with 2+ victims in 2023-2025 (so the answer does not add the study
+    # to date); 34 over the study in the study-to-date table, F021 in Berlin (9) the most
+    assert "2025, 1 of the 110 congregate-care settings" in txt["congregate_care"]
+    assert "34 settings in all" in txt["congregate_care"] and "F021 in Berlin (9 victims" in \
         txt["congregate_care"]
-    # the repeat estimate is the notebook's (Aalen-Johansen, 30% at 12 months)
-    assert "an estimated 30% had a second confirmed episode within 12 months" in \
+    # the repeat estimate is the notebook's (Aalen-Johansen, 27% at 12 months)
+    assert "an estimated 27% had a second confirmed episode within 12 months" in \
         txt["repeat_victims"]
 
 
