@@ -77,6 +77,7 @@ def test_episode_status_and_confirmed_accessor():
     assert set(m["disposition"].astype(str)) == {"confirmed", "not_confirmed", "pending"}
 
 
+@pytest.mark.slow
 def test_calibrate_recovers_two_changed_parameters():
     """Aggregates simulated from a config with two changed parameters: the fit returns them
     within the reported uncertainty (|estimate - truth| <= 2.5 se), and the se is informative
