@@ -4,6 +4,7 @@ Errors end with one clear line on stderr and a non-zero exit code (2 for invalid
 """
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Optional
@@ -17,8 +18,9 @@ DEFAULT_DATA = Path("data/synthetic")
 _EMBEDDED = "the embedded synthetic data"
 
 
-def _brief_data(data: Optional[Path]) -> Path:
-    """``--data`` of brief/briefs: the given bundle, else the embedded synthetic data (the
+def _brief_data(data: Optional[str]) -> str:
+    """``--data`` of brief/briefs: the given bundle or database URL, else the embedded
+    synthetic data (the
     repository's ``data/synthetic``, or the copy an installed wheel carries); and show the
     library's log lines (e.g. which Jupyter kernel runs the brief) on stderr."""
     import logging
@@ -35,7 +37,14 @@ def _brief_data(data: Optional[Path]) -> Path:
         return data
     from dmst_eval._files import example_data
 
-    return example_data()
+    return str(example_data())
+
+
+def _mask(text: str) -> str:
+    from dmst_eval.sources import mask_url
+
+    # any URL inside the message, not only at its start
+    return re.sub(r"[a-zA-Z][a-zA-Z0-9+.\-]*://\S+", lambda m: mask_url(m[0]), text)
 
 
 def _fail(msg: str, code: int = 1) -> None:
@@ -207,7 +216,11 @@ def dictionary(out: Path = typer.Option(Path("docs/data_dictionary.md"), help="O
 
 @app.command()
 def brief(
-    data: Optional[Path] = typer.Option(None, help=f"Case-data bundle [default: {_EMBEDDED}]."),
+    data: Optional[str] = typer.Option(
+        None, help="Case-data bundle folder, or a database URL (duckdb:///cases.duckdb, "
+                   f"postgresql://analyst@host/db) [default: {_EMBEDDED}]."),
+    mapping: Optional[Path] = typer.Option(
+        None, help="Mapping file (YAML) from the agency's own tables, columns and codes."),
     region: str = typer.Option("statewide", help='"statewide" or a DCF region, e.g. "Region 4" or 4.'),
     start: Optional[str] = typer.Option(None, help="Period start (YYYY-MM-DD)."),
     end: Optional[str] = typer.Option(None, help="Period end (YYYY-MM-DD)."),
@@ -236,9 +249,9 @@ def brief(
               "allow_low_threshold": allow_low_threshold}
     try:
         result = _briefs.render(params, out_dir=out_dir, progress=True, pdf=pdf,
-                                shared_output=shared_output)
-    except Exception as e:  # one clear line, not a traceback
-        _fail(f"{type(e).__name__}: {e}".splitlines()[0])
+                                shared_output=shared_output, mapping=mapping)
+    except Exception as e:  # one clear line, not a traceback (and no password)
+        _fail(_mask(f"{type(e).__name__}: {e}".splitlines()[0]))
     typer.echo(f"wrote {result} ({result.audit.n_tables} tables, {result.audit.n_figures} "
                f"figures; disclosure audit passed at threshold {result.audit.threshold}; "
                f"{result.seconds:.0f} s)")
@@ -248,7 +261,11 @@ def brief(
 
 @app.command()
 def briefs(
-    data: Optional[Path] = typer.Option(None, help=f"Case-data bundle [default: {_EMBEDDED}]."),
+    data: Optional[str] = typer.Option(
+        None, help="Case-data bundle folder, or a database URL (duckdb:///cases.duckdb, "
+                   f"postgresql://analyst@host/db) [default: {_EMBEDDED}]."),
+    mapping: Optional[Path] = typer.Option(
+        None, help="Mapping file (YAML) from the agency's own tables, columns and codes."),
     regions: str = typer.Option("all", help='"all" (statewide + six regions) or a comma list.'),
     audience: str = typer.Option("internal", help='"internal", "public" or "both".'),
     threshold: Optional[int] = typer.Option(None, help="Suppression threshold (default 5; public 10)."),
@@ -269,9 +286,9 @@ def briefs(
                                        out_dir=out_dir, progress=True, workers=workers, pdf=pdf,
                                        suppression_threshold=threshold,
                                        allow_low_threshold=allow_low_threshold,
-                                       shared_output=shared_output)
+                                       shared_output=shared_output, mapping=mapping)
     except Exception as e:
-        _fail(f"{type(e).__name__}: {e}".splitlines()[0])
+        _fail(_mask(f"{type(e).__name__}: {e}".splitlines()[0]))
     typer.echo(summary.to_string(index=False))
     if summary.attrs.get("disclosure_report"):
         typer.echo(summary.attrs["disclosure_report"])

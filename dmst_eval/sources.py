@@ -45,8 +45,8 @@ import pandas as pd
 from dmst_eval.errors import DataValidationError, InputError
 from dmst_eval.schema import TABLE_NAMES, TABLES
 
-__all__ = ["Mapping", "TableMapping", "is_url", "mask_url", "read_source", "import_bundle",
-           "export_bundle", "unmapped_codes"]
+__all__ = ["Mapping", "TableMapping", "is_url", "mask_url", "source_kind", "describe_source",
+           "read_source", "import_bundle", "export_bundle", "unmapped_codes"]
 
 #: Rows fetched per round trip from a database server.
 CHUNK_ROWS = 200_000
@@ -76,8 +76,58 @@ def mask_url(url: str) -> str:
     'postgresql://analyst:***@db.example.org:5432/cases'
     >>> mask_url("duckdb:///home/me/cases.duckdb")
     'duckdb:///home/me/cases.duckdb'
+    >>> mask_url("mssql+pyodbc://me@dsn?Pwd=x&driver=ODBC")
+    'mssql+pyodbc://me@dsn?Pwd=***&driver=ODBC'
     """
-    return re.sub(r"^([^:/]+://[^:/@]*):[^@]*@", r"\1:***@", str(url))
+    text = re.sub(r"^([^:/]+://[^:/@]*):[^@]*@", r"\1:***@", str(url))
+    # secrets passed as query parameters (password=, pwd=, ...)
+    return _SECRET_QUERY.sub(r"\1***", text)
+
+
+_SECRET_QUERY = re.compile(r"([?&;](?:password|passwd|pwd|secret|token|sslpassword|"
+                           r"access_?key|api_?key)=)[^&;#\s]*", re.IGNORECASE)
+
+#: How provenance names each kind of source.
+KIND_LABELS = {"folder": "folder", "duckdb": "DuckDB file", "sqlite": "SQLite file",
+               "postgresql": "PostgreSQL database", "mssql": "SQL Server database",
+               "mysql": "MySQL database", "oracle": "Oracle database"}
+
+
+def source_kind(location: Any) -> str:
+    """``"folder"``, or the database kind of a URL (its dialect: ``postgresql``, ``duckdb`` …).
+
+    >>> source_kind("postgresql+psycopg://me@db/cases"), source_kind("data/synthetic")
+    ('postgresql', 'folder')
+    """
+    if not is_url(location):
+        return "folder"
+    return str(location).split("://", 1)[0].split("+", 1)[0].lower()
+
+
+def describe_source(location: Any) -> dict[str, str]:
+    """What a brief's provenance may say about a source: its kind and a short name — the
+    folder's or file's name, or the database's name — never a user, password, host or query.
+
+    Examples
+    --------
+    >>> describe_source("postgresql://analyst:s3cret@db.agency.local:5432/cases?sslmode=require")
+    {'kind': 'postgresql', 'name': 'cases', 'label': 'PostgreSQL database cases'}
+    >>> describe_source("duckdb:////home/me/cases.duckdb")["label"]
+    'DuckDB file cases.duckdb'
+    """
+    kind = source_kind(location)
+    if kind == "folder":
+        name = Path(str(location)).resolve().name
+    elif kind in ("duckdb", "sqlite"):
+        rest = str(location).split("://", 1)[1].split("?", 1)[0]
+        name = Path(rest).name
+    else:
+        rest = str(location).split("://", 1)[1].split("?", 1)[0].split("#", 1)[0]
+        rest = rest.rsplit("@", 1)[-1]  # no user or password
+        name = rest.split("/", 1)[1] if "/" in rest else ""
+        name = name.strip("/").rsplit("/", 1)[-1]
+    label = KIND_LABELS.get(kind, f"{kind} database")
+    return {"kind": kind, "name": name, "label": f"{label} {name}".strip()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -414,7 +464,7 @@ def read_source(location, mapping=None, chunksize: int = CHUNK_ROWS) -> SourceRe
     if is_url(location):
         url = str(location)
         label = mask_url(url)
-        kind = url.split("://", 1)[0].split("+", 1)[0]
+        kind = source_kind(url)
         if kind == "duckdb":
             raw, files = _read_duckdb(url[len("duckdb:///"):] if url.startswith("duckdb:///")
                                       else url[len("duckdb://"):], mapping, label, problems)

@@ -10,7 +10,6 @@ forked). One failing brief does not stop the others.
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -18,8 +17,7 @@ import pandas as pd
 
 from dmst_eval import schema
 from dmst_eval.briefs.params import BriefParams, normalise_region
-from dmst_eval.briefs.runner import (WORK_PREFIX, cleanup_on_signals, prepare_out_dir, render,
-                                     scrub, work_prefix)
+from dmst_eval.briefs.runner import cleanup_on_signals, prepare_out_dir, render, scrub
 from dmst_eval.errors import BriefError
 
 __all__ = ["render_batch", "AUDIENCES", "REPORT_FILE"]
@@ -91,29 +89,22 @@ def _plan_batch(cd, copy: Path, out_dir: Path, params: dict) -> tuple[str, str]:
     return rep.to_text(), ""
 
 
-def _private_copy(data_path: Path, out_dir: Path, params: dict | None = None
+def _private_copy(data_path, out_dir: Path, params: dict | None = None, mapping=None
                   ) -> tuple[Path | None, Path | None, str]:
-    """Validate the bundle once and write the private copy (and, given ``params``, the batch's
-    disclosure plan and report); (folder to remove, data path for the briefs, error message
-    or "")."""
-    from dmst_eval.briefs.bundle import write_private_copy
-    from dmst_eval.casedata import load
-    from dmst_eval.errors import DataValidationError
+    """Validate the data once (a bundle folder, or a database URL / a source read through
+    ``mapping``) and write the private copy (and, given ``params``, the batch's disclosure plan
+    and report); (folder to remove, data path for the briefs, error message or "")."""
+    from dmst_eval.briefs.bundle import load_for_briefs, make_private_copy
+    from dmst_eval.sources import describe_source
 
-    if not data_path.exists():
-        return None, None, f"data_path {data_path.name} does not exist"
+    cd, err = load_for_briefs(data_path, mapping)
+    if err:
+        return None, None, err
+    src = describe_source(data_path)
+    # the briefs' provenance shows the original folder name (or the kind of source)
+    name = Path(str(data_path)).name if src["kind"] == "folder" else src["kind"]
+    holder, copy = make_private_copy(cd, out_dir, name)
     try:
-        cd = load(data_path)
-    except DataValidationError as e:
-        return None, None, (f"the data failed validation ({len(e.problems)} problem(s)); run "
-                            "`dmst-eval validate` on the bundle to see them")
-    except Exception as e:
-        return None, None, f"could not load the data: {type(e).__name__}: {scrub(e)}"
-    holder = Path(tempfile.mkdtemp(prefix=work_prefix(f"{WORK_PREFIX}data"), dir=out_dir))
-    copy = holder / data_path.name  # the briefs' provenance shows the original folder name
-    copy.mkdir(mode=0o700)
-    try:
-        write_private_copy(cd, copy)
         err = ""
         if params is not None:
             _, err = _plan_batch(cd, copy, out_dir, params)
@@ -126,7 +117,7 @@ def _private_copy(data_path: Path, out_dir: Path, params: dict | None = None
 def render_batch(regions="all", data_path: str = "data/synthetic", audience: str = "internal",
                  out_dir: str | Path = "reports", progress: bool = False, workers: int = 2,
                  pdf: bool | None = False, timeout: int = 600, strict: bool | None = None,
-                 shared_output: bool = False, **params) -> pd.DataFrame:
+                 shared_output: bool = False, mapping=None, **params) -> pd.DataFrame:
     """Render statewide + regional briefs in parallel processes, one fresh kernel per brief.
 
     Parameters
@@ -139,6 +130,10 @@ def render_batch(regions="all", data_path: str = "data/synthetic", audience: str
         Parallel processes (default 2).
     shared_output : bool
         Public briefs' files readable by other users (see :func:`render`).
+    data_path, mapping : optional
+        A bundle folder, or a database URL (``duckdb:///cases.duckdb``,
+        ``postgresql://analyst@host/db``…), read through the mapping file ``mapping`` if given
+        (see :mod:`dmst_eval.sources`); validated once, here.
     **params
         Other brief parameters (period, threshold, ``allow_low_threshold``…), shared by all.
 
@@ -162,7 +157,11 @@ def render_batch(regions="all", data_path: str = "data/synthetic", audience: str
     import multiprocessing as mp
 
     todo = [(r, a) for a in _audiences(audience) for r in _regions(regions)]
-    jobs = [dict(params, region=r, data_path=str(data_path), audience=a,
+    from dmst_eval.sources import describe_source, is_url
+
+    shown = describe_source(data_path)["name"] if is_url(str(data_path)) else str(data_path)
+    # the parameters never carry a URL (nor its password): the briefs read the private copy
+    jobs = [dict(params, region=r, data_path=shown, audience=a,
                  figures_dir=params.get("figures_dir")) for r, a in todo]
     for j in jobs:  # fail fast on bad parameters, before starting processes
         BriefParams(**j)
@@ -179,7 +178,9 @@ def render_batch(regions="all", data_path: str = "data/synthetic", audience: str
             warm = [ex.submit(_warm) for _ in range(ex._max_workers)]
             plan_params = BriefParams(**jobs[0]).as_dict() if jobs else {}
             (out / REPORT_FILE).unlink(missing_ok=True)
-            holder, copy, err = _private_copy(Path(data_path).resolve(), out, plan_params)
+            holder, copy, err = _private_copy(
+                data_path if is_url(str(data_path)) else Path(data_path).resolve(), out,
+                plan_params, mapping)
             if (out / REPORT_FILE).exists():
                 report = (out / REPORT_FILE).read_text(encoding="utf-8").rstrip()
             for w in warm:

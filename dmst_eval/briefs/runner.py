@@ -358,7 +358,8 @@ def read_child_ids(data_path: Path) -> set[str]:
 def render(params: dict | BriefParams | None = None, out_dir: str | Path = "reports",
            progress: bool = False, pdf: bool | None = None, timeout: int = 600,
            template: str | Path | None = None, child_ids: bool = True,
-           strict: bool | None = None, shared_output: bool = False) -> BriefResult:
+           strict: bool | None = None, shared_output: bool = False,
+           mapping=None) -> BriefResult:
     """Render one brief in a fresh kernel: execute, export HTML (code hidden), audit, publish.
 
     Parameters
@@ -384,6 +385,10 @@ def render(params: dict | BriefParams | None = None, out_dir: str | Path = "repo
         Default: the ``DMST_EVAL_BRIEF_STRICT`` environment variable.
     shared_output : bool
         Write the brief's files readable by other users (0644); public briefs only.
+    mapping : path, optional
+        A mapping file (see :mod:`dmst_eval.sources`). With a mapping, or when ``data_path`` is
+        a database URL, the data are read and validated here and the kernel reads a private
+        copy (:func:`dmst_eval.briefs.bundle.validated_copy`), removed afterwards.
 
     Returns
     -------
@@ -404,6 +409,17 @@ def render(params: dict | BriefParams | None = None, out_dir: str | Path = "repo
         params = BriefParams(data_path="data/synthetic")
     elif isinstance(params, dict):
         params = BriefParams(**params)
+    from dmst_eval.briefs import bundle
+
+    if bundle.needs_copy(params.data_path, mapping):  # a database URL, or through a mapping
+        import dataclasses
+
+        if shared_output and params.audience != "public":
+            raise BriefError("shared_output (--shared-output) is only for public briefs")
+        with bundle.validated_copy(params.data_path, out_dir, mapping) as copy:
+            return render(dataclasses.replace(params, data_path=str(copy)), out_dir=out_dir,
+                          progress=progress, pdf=pdf, timeout=timeout, template=template,
+                          child_ids=child_ids, strict=strict, shared_output=shared_output)
     if shared_output and params.audience != "public":
         raise BriefError("shared_output (--shared-output) is only for public briefs")
     mode = SHARED_FILE_MODE if shared_output else FILE_MODE

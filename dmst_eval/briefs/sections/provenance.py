@@ -23,7 +23,7 @@ def build(brief) -> Section:
     rows = [
         ("Package", f"dmst-eval {dmst_eval.__version__}"),
         ("Data source", str(meta.get("source") or "extract")),
-        ("Data folder", Path(str(p.data_path)).name),
+        *_source_rows(brief),
         ("Data hash (SHA-256)", data_hash),
         ("Schema version", meta.get("schema_version")),
         ("Generator seed", meta.get("seed")),
@@ -55,6 +55,21 @@ def build(brief) -> Section:
     html = html.replace('<table class="dmst-table"', '<table class="dmst-table dmst-provenance"',
                         1)
     return Section(None, html, tables={"provenance": t})
+
+
+def _source_rows(brief) -> list[tuple[str, str | None]]:
+    """Where the data were read from: a folder's name, or the kind of database and its name
+    (never a URL, user, host or password), and the mapping file, if one was used."""
+    origin = getattr(brief.cd, "origin", None) or {}
+    kind = origin.get("kind", "folder")
+    if kind in ("folder", "memory") and not origin.get("mapping"):
+        return [("Data folder", Path(str(brief.params.data_path)).name)]
+    rows = [("Data read from", origin.get("source") or kind)]
+    if origin.get("mapping"):
+        sha = origin.get("mapping_sha256")
+        rows.append(("Mapping file", origin["mapping"]
+                     + (f" (SHA-256 {sha[:16]}…)" if sha else "")))
+    return rows
 
 
 def _baseline(brief) -> str | None:

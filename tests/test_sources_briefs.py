@@ -1,0 +1,211 @@
+"""Briefs from a database URL and through a mapping (issue 21, point 5).
+
+A brief rendered from ``duckdb:///…`` or from PostgreSQL through the agency mapping shows the
+same numbers as the brief from the folder; its provenance names the kind of source and the
+hash of the data read; no password reaches the brief's files, the executed notebook, the
+messages, or the private copy's path; nothing is left in the temporary folders afterwards.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import tempfile
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import dmst_eval
+from dmst_eval import briefs, sources
+from dmst_eval.briefs import batch, bundle, runner
+from dmst_eval.cli import app
+from tests.agency import agency_mapping, agency_tables
+from tests.conftest import REPO, require_tool
+from tests.pgserver import pg_bin, temporary_postgres
+
+DATA = REPO / "data" / "synthetic"
+SECRET = "Sup3rSecretPw"
+pytestmark = pytest.mark.xdist_group("briefs")
+
+
+@pytest.fixture(scope="module")
+def cd():
+    return dmst_eval.load(DATA)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    """The brief notebook cut to a few sections (the data path is what is tested here)."""
+    nb = nbformat.read(briefs.BRIEF_NOTEBOOK, as_version=4)
+    keep = ("sections.header", "sections.victims", "sections.towns", "sections.provenance")
+    nb.cells = [c for c in nb.cells
+                if c.cell_type != "code" or "sections." not in c.source
+                or "from_params" in c.source or c.source.startswith(keep)]
+    p = tmp_path_factory.mktemp("tpl") / "brief.ipynb"
+    nbformat.write(nb, p)
+    return p
+
+
+def _tables(html: str) -> list[str]:
+    """The brief's tables (their HTML) except provenance, which names the source."""
+    tabs = re.findall(r'<table class="dmst-table[^"]*".*?</table>', html, re.S)
+    return [t for t in tabs if "dmst-provenance" not in t]
+
+
+def _provenance(html: str) -> dict[str, str]:
+    t = re.search(r'<table class="dmst-table dmst-provenance".*?</table>', html, re.S)[0]
+    cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", t, re.S)
+    rows = {}
+    for k in range(0, len(cells) - 1, 2):
+        rows[re.sub("<[^>]+>", "", cells[k]).strip()] = re.sub("<[^>]+>", "", cells[k + 1]).strip()
+    return rows
+
+
+@pytest.fixture(scope="module")
+def folder_brief(template, tmp_path_factory):
+    out = tmp_path_factory.mktemp("from_folder")
+    res = briefs.render({"data_path": str(DATA), "figures_dir": None}, out_dir=out,
+                        template=template, pdf=False, strict=True)
+    return res.html.read_text()
+
+
+def _private_tmp(monkeypatch, tmp_path) -> Path:
+    """Point every temporary folder (this process and the kernel) at a folder of the test."""
+    t = tmp_path / "tmp"
+    t.mkdir(mode=0o700)
+    monkeypatch.setenv("TMPDIR", str(t))
+    monkeypatch.setattr(tempfile, "tempdir", str(t))
+    return t
+
+
+def _no_leftovers(out: Path, tmp: Path) -> None:
+    assert not list(out.glob(".brief_*")), "the private copy or a work folder was left behind"
+    left = [p for p in tmp.rglob("*") if p.is_file() and p.suffix in
+            (".parquet", ".json", ".csv", ".duckdb", ".ipynb", ".html")]
+    assert left == [], left
+
+
+# ---- DuckDB ------------------------------------------------------------------------------------
+def test_brief_from_duckdb_has_the_folders_numbers(cd, template, folder_brief, tmp_path,
+                                                   monkeypatch):
+    db = sources.import_bundle(DATA, tmp_path / "cases.duckdb")
+    tmp = _private_tmp(monkeypatch, tmp_path)
+    out = tmp_path / "reports"
+    res = briefs.render({"data_path": f"duckdb:///{db}", "figures_dir": None}, out_dir=out,
+                        template=template, pdf=False, strict=True)
+    html = res.html.read_text()
+    assert res.audit.passed and len(_tables(html)) >= 2 and "dmst-count" in _tables(html)[0]
+    assert _tables(html) == _tables(folder_brief)  # the same numbers, cell for cell
+    prov = _provenance(html)
+    assert prov["Data read from"] == "DuckDB file cases.duckdb"
+    assert prov["Data hash (SHA-256)"] == cd.data_hash == _provenance(folder_brief)[
+        "Data hash (SHA-256)"]
+    assert _provenance(folder_brief)["Data folder"] == "synthetic"
+    assert "Data folder" not in prov
+    # the executed notebook reads the private copy by a relative path, never the URL
+    nb = res.notebook.read_text()
+    assert "duckdb://" not in nb and "duckdb://" not in html
+    assert stat.S_IMODE(res.html.stat().st_mode) == 0o600
+    _no_leftovers(out, tmp)
+
+
+def test_invalid_database_brief_fails_without_data_or_leftovers(cd, tmp_path, monkeypatch):
+    import duckdb
+
+    db = tmp_path / "partial.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE children AS SELECT * FROM (VALUES ('C0001234')) t(child_id)")
+    con.close()
+    out = tmp_path / "reports"
+    with pytest.raises(briefs.BriefError, match=r"failed validation \(\d+ problem"):
+        briefs.render({"data_path": f"duckdb:///{db}"}, out_dir=out, pdf=False)
+    assert not list(out.glob(".brief_*")) and not list(out.glob("*.html"))
+
+
+def test_batch_private_copy_from_a_url_names_no_secret(cd, tmp_path):
+    db = sources.import_bundle(DATA, tmp_path / "cases.duckdb")
+    out = runner.prepare_out_dir(tmp_path / "reports")
+    holder, copy, err = batch._private_copy(f"duckdb:///{db}", out)
+    try:
+        assert err == "" and copy.name == "duckdb"
+        assert stat.S_IMODE(copy.stat().st_mode) == 0o700
+        assert {stat.S_IMODE(f.stat().st_mode) for f in copy.iterdir()} == {0o600}
+        origin = json.loads((copy / bundle.ORIGIN).read_text())
+        assert origin == {"kind": "duckdb", "source": "DuckDB file cases.duckdb",
+                          "name": "cases.duckdb"}
+        back = bundle.load_bundle(copy)
+        assert back.data_hash == cd.data_hash and back.origin["kind"] == "duckdb"
+    finally:
+        import shutil
+
+        shutil.rmtree(holder, ignore_errors=True)
+
+
+def test_describe_source_and_mask_never_show_secrets():
+    url = f"postgresql+psycopg://analyst:{SECRET}@db.agency.local:5432/cases?sslmode=require"
+    d = sources.describe_source(url)
+    assert d == {"kind": "postgresql", "name": "cases", "label": "PostgreSQL database cases"}
+    assert SECRET not in sources.mask_url(url)
+    q = f"mssql+pyodbc://analyst@CASES_DSN?driver=x&PWD={SECRET}"
+    assert SECRET not in sources.mask_url(q) and "PWD=***" in sources.mask_url(q)
+    assert sources.describe_source(q)["kind"] == "mssql"
+    assert SECRET not in json.dumps(sources.describe_source(q))
+
+
+# ---- PostgreSQL through the mapping, from the command line ------------------------------------
+@pytest.fixture(scope="module")
+def postgres():
+    bindir = require_tool(pg_bin(), "PostgreSQL server binaries (Debian package 'postgresql')",
+                          "DMST_EVAL_REQUIRE_POSTGRES")
+    with temporary_postgres(bindir) as url:
+        yield url
+
+
+def test_cli_brief_from_postgresql_with_mapping(cd, template, folder_brief, postgres, tmp_path,
+                                                monkeypatch):
+    import sqlalchemy as sa
+
+    eng = sa.create_engine(postgres)
+    with eng.begin() as conn:
+        for name, df in agency_tables(cd).items():
+            df.to_sql(name, conn, index=False, chunksize=5000, method="multi")
+    eng.dispose()
+    mapping = agency_mapping()
+    mapping["meta"] = {k: cd.meta[k] for k in ("study_start", "study_end")}
+    mfile = tmp_path / "agency.yaml"
+    mfile.write_text(yaml.safe_dump(mapping))
+    # the local server trusts local connections: the password is never checked, only carried
+    url = postgres.replace("postgres@", f"postgres:{SECRET}@", 1)
+    assert SECRET in url
+    tmp = _private_tmp(monkeypatch, tmp_path)
+    monkeypatch.setattr(runner, "BRIEF_NOTEBOOK", template)
+    out = tmp_path / "reports"
+    res = CliRunner().invoke(app, ["brief", "--data", url, "--mapping", str(mfile),
+                                   "--out-dir", str(out), "--no-pdf"])
+    assert res.exit_code == 0, res.output
+    assert SECRET not in res.output
+    html = (out / "brief_statewide_internal.html").read_text()
+    nb = (out / "brief_statewide_internal.ipynb").read_text()
+    assert _tables(html) == _tables(folder_brief)
+    prov = _provenance(html)
+    assert prov["Data read from"] == "PostgreSQL database postgres"
+    assert prov["Data hash (SHA-256)"] == cd.data_hash
+    assert prov["Mapping file"].startswith("agency.yaml (SHA-256 ")
+    for f in out.rglob("*"):
+        assert SECRET not in str(f)
+        if f.is_file():
+            assert SECRET.encode() not in f.read_bytes(), f
+    assert SECRET not in nb and "127.0.0.1" not in html and "127.0.0.1" not in nb
+    _no_leftovers(out, tmp)
+    # a wrong password or an unreachable server: one line, masked
+    bad = url.rsplit(":", 1)[0] + ":1/postgres"
+    res = CliRunner().invoke(app, ["brief", "--data", bad, "--mapping", str(mfile),
+                                   "--out-dir", str(out), "--no-pdf"])
+    assert res.exit_code == 1 and SECRET not in res.output
+    assert "could not load the data" in res.output
+    _no_leftovers(out, tmp)
+    assert not [f for f in out.rglob("*") if f.is_file() and SECRET.encode() in f.read_bytes()]
