@@ -56,6 +56,9 @@ def _copy_into_postgres(cd, url: str) -> None:
         conn.execute(sa.text(f"CREATE TABLE {files} (name TEXT, content TEXT)"))
         conn.execute(sa.text(f"INSERT INTO {files} VALUES ('meta.json', :m)"),
                      {"m": json.dumps(cd.meta, default=_json_default)})
+        if cd.truth is not None:  # a synthetic bundle's generator record needs its truth
+            conn.execute(sa.text(f"INSERT INTO {files} VALUES ('truth.json', :t)"),
+                         {"t": json.dumps(cd.truth, default=_json_default)})
     eng.dispose()
 
 
