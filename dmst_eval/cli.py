@@ -238,6 +238,9 @@ def brief(
 ) -> None:
     """Render one evaluation brief (HTML, executed notebook, PDF) after a disclosure audit.
 
+    --data takes a bundle folder or a database URL (with --mapping for the agency's own
+    tables); a URL or mapping is read and validated here and the brief reads a private copy.
+
     The files are readable by you only (0600) unless --shared-output is given for a public brief.
     """
     from dmst_eval import briefs as _briefs

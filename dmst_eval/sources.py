@@ -612,6 +612,11 @@ def _read_folder(folder: Path, mapping: Mapping, problems: list):
 def read_source(location, mapping=None, chunksize: int = CHUNK_ROWS) -> SourceRead:
     """Read the nine tables from a database URL, or a folder of agency exports with a mapping.
 
+    PostgreSQL (with psycopg installed) is read with ``COPY (SELECT …) TO STDOUT`` streamed into
+    Arrow's CSV reader in blocks of :data:`COPY_BLOCK` bytes, each column typed by its
+    PostgreSQL type; DuckDB natively into Arrow; other databases through SQLAlchemy in chunks of
+    ``chunksize`` rows.
+
     Returns raw (unvalidated) tables under schema names and columns; :func:`dmst_eval.load`
     validates them exactly as it validates a folder.
     """

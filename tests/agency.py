@@ -61,3 +61,25 @@ def agency_tables(cd) -> dict[str, pd.DataFrame]:
         df.columns = [_source_column(t, c) for c in df.columns]
         out[f"cm_{t}"] = df
     return out
+
+
+def to_postgres(url: str, tables: dict[str, pd.DataFrame]) -> None:
+    """Create the tables in PostgreSQL with the column types pandas infers from the data
+    (``get_schema``: TIMESTAMP, BOOLEAN, BIGINT, TEXT …) and fill them with COPY (fast)."""
+    import io
+
+    import sqlalchemy as sa
+    from pandas.io.sql import get_schema
+
+    eng = sa.create_engine(url)
+    try:
+        with eng.begin() as conn:
+            raw = conn.connection.driver_connection
+            for name, df in tables.items():
+                conn.execute(sa.text(get_schema(df, name, con=conn)))
+                buf = io.StringIO()
+                df.to_csv(buf, index=False, header=False, date_format="%Y-%m-%dT%H:%M:%S")
+                with raw.cursor().copy(f'COPY "{name}" FROM STDIN WITH (FORMAT csv)') as cp:
+                    cp.write(buf.getvalue())
+    finally:
+        eng.dispose()

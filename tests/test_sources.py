@@ -12,7 +12,7 @@ import dmst_eval
 from dmst_eval import sources
 from dmst_eval.cli import app
 from dmst_eval.errors import DataValidationError, InputError
-from tests.agency import agency_mapping, agency_tables
+from tests.agency import agency_mapping, agency_tables, to_postgres
 from tests.conftest import REPO, require_tool
 from tests.pgserver import pg_bin, temporary_postgres
 
@@ -159,13 +159,7 @@ def postgres():
 
 
 def test_postgresql_through_mapping_equals_folder(cd, postgres):
-    import sqlalchemy as sa
-
-    eng = sa.create_engine(postgres)
-    with eng.begin() as conn:
-        for name, df in agency_tables(cd).items():
-            df.to_sql(name, conn, index=False, chunksize=5000, method="multi")
-    eng.dispose()
+    to_postgres(postgres, agency_tables(cd))
     mapping = agency_mapping()
     mapping["meta"] = {k: cd.meta[k] for k in ("study_start", "study_end")}
     got = dmst_eval.load(postgres, mapping=mapping)

@@ -23,7 +23,7 @@ import dmst_eval
 from dmst_eval import briefs, sources
 from dmst_eval.briefs import batch, bundle, runner
 from dmst_eval.cli import app
-from tests.agency import agency_mapping, agency_tables
+from tests.agency import agency_mapping, agency_tables, to_postgres
 from tests.conftest import REPO, require_tool
 from tests.pgserver import pg_bin, temporary_postgres
 
@@ -109,6 +109,7 @@ def test_brief_from_duckdb_has_the_folders_numbers(cd, template, folder_brief, t
     # the executed notebook reads the private copy by a relative path, never the URL
     nb = res.notebook.read_text()
     assert "duckdb://" not in nb and "duckdb://" not in html
+    assert re.search(r"\.brief_data_p\d+_[a-z0-9_]+/duckdb", nb)  # the copy, named by its kind
     assert stat.S_IMODE(res.html.stat().st_mode) == 0o600
     _no_leftovers(out, tmp)
 
@@ -167,13 +168,7 @@ def postgres():
 
 def test_cli_brief_from_postgresql_with_mapping(cd, template, folder_brief, postgres, tmp_path,
                                                 monkeypatch):
-    import sqlalchemy as sa
-
-    eng = sa.create_engine(postgres)
-    with eng.begin() as conn:
-        for name, df in agency_tables(cd).items():
-            df.to_sql(name, conn, index=False, chunksize=5000, method="multi")
-    eng.dispose()
+    to_postgres(postgres, agency_tables(cd))
     mapping = agency_mapping()
     mapping["meta"] = {k: cd.meta[k] for k in ("study_start", "study_end")}
     mfile = tmp_path / "agency.yaml"
@@ -200,6 +195,7 @@ def test_cli_brief_from_postgresql_with_mapping(cd, template, folder_brief, post
         if f.is_file():
             assert SECRET.encode() not in f.read_bytes(), f
     assert SECRET not in nb and "127.0.0.1" not in html and "127.0.0.1" not in nb
+    assert re.search(r"\.brief_data_p\d+_[a-z0-9_]+/postgresql", nb)  # read from the copy
     _no_leftovers(out, tmp)
     # a wrong password or an unreachable server: one line, masked
     bad = url.rsplit(":", 1)[0] + ":1/postgres"
@@ -209,3 +205,16 @@ def test_cli_brief_from_postgresql_with_mapping(cd, template, folder_brief, post
     assert "could not load the data" in res.output
     _no_leftovers(out, tmp)
     assert not [f for f in out.rglob("*") if f.is_file() and SECRET.encode() in f.read_bytes()]
+
+
+def test_provenance_when_the_notebook_itself_loads_a_url(tmp_path):
+    """Someone sets ``data_path`` to a URL in the notebook: provenance still shows only the
+    kind of source and the file's name (not the path, user or host)."""
+    from dmst_eval.briefs import Brief
+
+    db = sources.import_bundle(DATA, tmp_path / "cases.duckdb")
+    url = f"duckdb:///{db}"
+    b = Brief(dmst_eval.load(url), {"data_path": url, "figures_dir": None})
+    prov = b.section("provenance").tables["provenance"].set_index("item")["value"]
+    assert prov["Data read from"] == "DuckDB file cases.duckdb"
+    assert not prov.str.contains(str(tmp_path)).any() and "Data folder" not in prov.index

@@ -64,7 +64,12 @@ def _source_rows(brief) -> list[tuple[str, str | None]]:
     kind = origin.get("kind", "folder")
     if kind in ("folder", "memory") and not origin.get("mapping"):
         return [("Data folder", Path(str(brief.params.data_path)).name)]
-    rows = [("Data read from", origin.get("source") or kind)]
+    label = origin.get("source") or kind
+    if "name" not in origin:  # loaded in the kernel itself: a (masked) URL, shown by kind + name
+        from dmst_eval.sources import describe_source, is_url
+
+        label = describe_source(label)["label"] if is_url(label) else kind
+    rows = [("Data read from", label)]
     if origin.get("mapping"):
         sha = origin.get("mapping_sha256")
         rows.append(("Mapping file", origin["mapping"]
