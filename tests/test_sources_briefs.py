@@ -8,7 +8,6 @@ messages, or the private copy's path; nothing is left in the temporary folders a
 from __future__ import annotations
 
 import json
-import os
 import re
 import stat
 import tempfile
@@ -218,3 +217,36 @@ def test_provenance_when_the_notebook_itself_loads_a_url(tmp_path):
     prov = b.section("provenance").tables["provenance"].set_index("item")["value"]
     assert prov["Data read from"] == "DuckDB file cases.duckdb"
     assert not prov.str.contains(str(tmp_path)).any() and "Data folder" not in prov.index
+
+
+def test_batch_from_an_unreachable_server_fails_every_brief_in_one_masked_line(tmp_path):
+    url = f"postgresql+psycopg://analyst:{SECRET}@127.0.0.1:1/cases"
+    s = briefs.render_batch(regions="statewide,Region 1", data_path=url, out_dir=tmp_path,
+                            workers=1)
+    assert (s["status"] == "failed").all()
+    assert s["error"].str.contains("could not load the data: InputError").all()
+    assert s["error"].str.contains("cannot connect to the database").all()
+    assert s["error"].str.contains("analyst:***@", regex=False).all()
+    assert not s["error"].str.contains(SECRET).any()
+    assert not list(tmp_path.glob(".brief_*"))
+    assert not [f for f in tmp_path.rglob("*") if f.is_file() and SECRET.encode() in f.read_bytes()]
+
+
+def test_cli_briefs_passes_the_url_and_mapping(tmp_path, monkeypatch):
+    import pandas as pd
+
+    seen = {}
+
+    def fake(**kw):
+        seen.update(kw)
+        return pd.DataFrame({"region": ["statewide"], "audience": ["internal"], "status": ["ok"],
+                             "path": ["x"], "seconds": [0.0], "error": [""]})
+
+    monkeypatch.setattr(briefs, "render_batch", fake)
+    m = tmp_path / "agency.yaml"
+    m.write_text(yaml.safe_dump(agency_mapping()))
+    url = "duckdb:///cases.duckdb"
+    res = CliRunner().invoke(app, ["briefs", "--data", url, "--mapping", str(m),
+                                   "--out-dir", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert seen["data_path"] == url and Path(seen["mapping"]) == m
