@@ -69,6 +69,10 @@ def parse_date(x, what: str) -> pd.Timestamp | None:
 class BriefParams:
     """The parameters of the brief notebook (its ``parameters`` cell), validated.
 
+    ``data_path`` is a bundle folder; :func:`~dmst_eval.briefs.render` and
+    :func:`~dmst_eval.briefs.render_batch` also take a database URL there (with their
+    ``mapping=`` argument for the agency's own tables), read in the calling process: the
+    notebook itself then receives the path of a private validated copy, never the URL.
     ``suppression_threshold=None`` means 5 for ``audience="internal"`` and 10 for ``"public"``.
     A lower threshold is refused unless ``allow_low_threshold=True``; the brief then says so in
     its header and provenance. Periods default to the last :data:`DEFAULT_PERIOD_YEARS` full
