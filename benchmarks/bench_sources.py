@@ -67,8 +67,8 @@ def main() -> None:
     ap.add_argument("--children", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    base_children = 38_449  # default bundle at scale 1
-    scale = max(1.0, args.children / base_children)
+    pilot = len(generate(scale=0.25).children) / 0.25  # children at scale 1 (generator-dependent)
+    scale = max(0.05, args.children / pilot)
     cd = generate(scale=scale)
     print(f"bundle: scale {scale:.1f}, {len(cd.children):,} children, "
           f"{sum(len(v) for v in cd.tables.values()):,} rows")
