@@ -41,10 +41,14 @@ import nbformat
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-FLOOR_SOURCE = """import pandas, numpy, scipy.stats, geopandas, statsmodels.api, matplotlib.pyplot
+FLOOR_SOURCE = """import importlib
+import pandas, numpy, scipy.stats, geopandas, statsmodels.api, matplotlib.pyplot
 import pyogrio, yaml, threadpoolctl
 from dmst_eval import briefs, casedata, tracking, rba, risk, recidivism, evaluation, hotspots
 from dmst_eval import disclosure, plots, geography
+from dmst_eval.briefs.context import STACK
+for mod in STACK:  # what Brief.from_params imports
+    importlib.import_module(mod)
 briefs.quiet()
 print("stack imported")"""
 

@@ -15,6 +15,7 @@ import pytest
 matplotlib.use("Agg")
 
 REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "data" / "synthetic"
 FULL_SEEDS = os.environ.get("DMST_EVAL_FULL_SEEDS", "") not in ("", "0")
 
 
@@ -26,6 +27,62 @@ def n_seeds(full: int, fast: int) -> int:
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+# -- shared once per test process (each xdist worker): the default bundle, its batch disclosure
+# plan and the standard rendered briefs. Tests must not modify what these return.
+@pytest.fixture(scope="session")
+def default_cd():
+    """The embedded default bundle (``data/synthetic``), loaded and validated once."""
+    from dmst_eval.casedata import load
+
+    return load(DATA)
+
+
+@pytest.fixture(scope="session")
+def standard_plan(default_cd):
+    """The batch disclosure plan of the default bundle with the default parameters — what
+    :func:`dmst_eval.briefs.render_batch` hands every brief, and what a lone brief with the
+    default windows computes for itself — computed once."""
+    from dmst_eval.briefs.disclosure_plan import batch_plan
+
+    return batch_plan(default_cd, {})
+
+
+@pytest.fixture(scope="session")
+def with_plan(standard_plan):
+    """``with_plan(brief)``: give an in-process brief with the default windows the shared
+    :func:`standard_plan` (instead of computing the same plan again); returns the brief."""
+    def give(brief):
+        from dmst_eval.briefs.disclosure_plan import fingerprint
+
+        assert fingerprint(brief.cd, brief.params.as_dict()) == standard_plan.fingerprint, \
+            "with_plan is only for briefs with the default windows and thresholds"
+        brief.cache["disclosure_plan"] = standard_plan
+        return brief
+    return give
+
+
+@pytest.fixture(scope="session")
+def rendered_briefs(tmp_path_factory):
+    """The default statewide internal brief (with its PDF when Chromium is installed) and the
+    Region 4 public brief, rendered end to end once per session with
+    :func:`dmst_eval.briefs.render` (strict) into a new private folder ``<tmp>/new/reports``.
+
+    Returns ``(out_dir, {(region, audience): BriefResult})``; brief tests that only read the
+    published files share it instead of rendering the same briefs again.
+    """
+    from dmst_eval import briefs
+
+    out = tmp_path_factory.mktemp("rendered") / "new" / "reports"
+    has_chromium = briefs.chromium_path() is not None
+    res = {}
+    for region, audience, pdf in (("statewide", "internal", has_chromium),
+                                  ("Region 4", "public", False)):
+        res[(region, audience)] = briefs.render(
+            {"data_path": str(DATA), "region": region, "audience": audience,
+             "figures_dir": None}, out_dir=out, pdf=pdf, strict=True)
+    return out, res
 
 
 def require_tool(path: str | None, what: str, env: str) -> str:

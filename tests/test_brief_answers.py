@@ -17,10 +17,8 @@ WINDOWS = [("2023-01-01", "2025-12-31"), ("2008-01-01", "2011-12-31"),
 
 
 @pytest.fixture(scope="module")
-def cd():
-    import dmst_eval
-
-    return dmst_eval.load(REPO / "data" / "synthetic")
+def cd(default_cd):
+    return default_cd
 
 
 def _confirmed_in(cd, start, end) -> pd.DataFrame:
@@ -203,13 +201,14 @@ _SIGNED_ZERO = __import__("re").compile(r"(?<![\w.])[-−‐–]0(?:\.0+)?(?![.\
 
 
 @pytest.fixture(scope="module")
-def pages(cd):
-    """Every section of the statewide and the six regional internal briefs, in process."""
+def pages(cd, with_plan):
+    """Every section of the statewide and the six regional internal briefs, in process (with
+    the batch plan computed once, as render_batch hands it to every brief)."""
     from dmst_eval.briefs import Brief, sections
 
     out = {}
     for region in SCOPES:
-        b = Brief(cd, {"region": region, "figures_dir": None}, strict=True)
+        b = with_plan(Brief(cd, {"region": region, "figures_dir": None}, strict=True))
         out[region] = (b, {m: b.section(m) for m in sections.ORDER})
     return out
 

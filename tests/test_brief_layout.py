@@ -21,21 +21,18 @@ pytestmark = pytest.mark.xdist_group("briefs")
 
 
 @pytest.fixture(scope="module")
-def cd():
-    from dmst_eval.casedata import load
-
-    return load(DATA)
+def cd(default_cd):
+    return default_cd
 
 
 @pytest.fixture(scope="module")
-def printed(tmp_path_factory):
-    """One brief rendered end to end (statewide, internal) and printed to PDF."""
+def printed(rendered_briefs):
+    """One brief rendered end to end (statewide, internal) and printed to PDF (rendered once
+    per session, conftest)."""
     from tests.conftest import chromium_or_skip
 
     chromium_or_skip()
-    out = tmp_path_factory.mktemp("reports")
-    r = briefs.render({"data_path": str(DATA), "region": "statewide", "audience": "internal",
-                       "figures_dir": None}, out_dir=out, pdf=True, strict=True)
+    r = rendered_briefs[1][("statewide", "internal")]
     assert r.pdf is not None and r.pdf.exists(), r
     return r
 
@@ -44,8 +41,8 @@ def _soup(html: str) -> BeautifulSoup:
     return BeautifulSoup(html, "html.parser")
 
 
-def test_title_block_and_contents_match_the_section_headings(cd):
-    b = Brief(cd, {"region": "Region 2", "audience": "public", "figures_dir": None})
+def test_title_block_and_contents_match_the_section_headings(cd, with_plan):
+    b = with_plan(Brief(cd, {"region": "Region 2", "audience": "public", "figures_dir": None}))
     html = "".join(b.section(m)._repr_html_() for m in sections.ORDER)
     soup = _soup(html)
     facts = {dt.get_text(strip=True): dt.find_next_sibling("dd").get_text(strip=True)

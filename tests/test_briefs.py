@@ -54,15 +54,13 @@ def test_poisson_ratio_ci_matches_conditional_binomial():
 
 # ------------------------------------------------------------------ sections (in process)
 @pytest.fixture(scope="module")
-def cd():
-    from dmst_eval.casedata import load
-
-    return load(DATA)
+def cd(default_cd):
+    return default_cd
 
 
 @pytest.fixture(scope="module")
-def brief_public(cd):
-    b = Brief(cd, {"audience": "public", "figures_dir": None}, strict=True)
+def brief_public(cd, with_plan):
+    b = with_plan(Brief(cd, {"audience": "public", "figures_dir": None}, strict=True))
     return b, {m: b.section(m) for m in sections.ORDER}
 
 
@@ -153,14 +151,9 @@ def test_figures_saved_to_figures_dir(cd, tmp_path):
 
 # ------------------------------------------------------------------ rendering
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
-    out = tmp_path_factory.mktemp("reports")
-    res = {}
-    for region, audience in (("statewide", "internal"), ("Region 4", "public")):
-        res[(region, audience)] = briefs.render(
-            {"data_path": str(DATA), "region": region, "audience": audience,
-             "figures_dir": None}, out_dir=out, pdf=False, strict=True)
-    return out, res
+def rendered(rendered_briefs):
+    """Statewide internal and Region 4 public, rendered once per session (conftest)."""
+    return rendered_briefs
 
 
 def test_render_writes_audited_self_contained_html(rendered):

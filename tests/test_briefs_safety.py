@@ -31,10 +31,8 @@ def _mode(p: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def cd():
-    from dmst_eval.casedata import load
-
-    return load(DATA)
+def cd(default_cd):
+    return default_cd
 
 
 # ------------------------------------------------------------------ 1, 2: no pickle, no fork
@@ -254,20 +252,27 @@ def test_numeric_child_ids_render_every_brief(cd, tmp_path):
 
 
 # ------------------------------------------------------------------ 4: private outputs
-def test_render_outputs_are_private_and_paths_relative(tmp_path):
-    out = tmp_path / "new" / "reports"
-    res = runner.render({"data_path": str(DATA), "region": "Region 3", "audience": "public",
-                         "figures_dir": None}, out_dir=out, pdf=False)
+def test_render_outputs_are_private_and_paths_relative(rendered_briefs, tmp_path):
+    out, rendered = rendered_briefs  # rendered once per session into <tmp>/new/reports
     assert _mode(out) == 0o700
     assert {_mode(f) for f in out.iterdir()} == {0o600}
-    text = res.notebook.read_text()
-    for absolute in (str(DATA), str(REPO), str(tmp_path)):  # only as part of "../../…"
-        assert not re.search(r"(?<!\.\.)" + re.escape(absolute), text), absolute
-    nb = nbformat.reads(text, as_version=4)
-    assert nb.metadata["papermill"]["parameters"]["data_path"] == os.path.relpath(DATA, out)
-    # --shared-output relaxes it for a public brief (and only for one)
+    for res in rendered.values():
+        text = res.notebook.read_text()
+        for absolute in (str(DATA), str(REPO), str(out.parent.parent)):  # only in "../../…"
+            assert not re.search(r"(?<!\.\.)" + re.escape(absolute), text), absolute
+        nb = nbformat.reads(text, as_version=4)
+        assert nb.metadata["papermill"]["parameters"]["data_path"] == os.path.relpath(DATA, out)
+    # --shared-output relaxes it for a public brief (and only for one); a short brief (set-up,
+    # header, provenance) is enough to check the modes
+    nb = nbformat.read(briefs.BRIEF_NOTEBOOK, as_version=4)
+    k = next(i for i, c in enumerate(nb.cells) if "sections.header.build" in c.source)
+    nb.cells = nb.cells[:k + 1] + [nbformat.v4.new_code_cell("sections.provenance.build(brief)")]
+    tpl = tmp_path / "short.ipynb"
+    nbformat.write(nb, tpl)
+    out = tmp_path / "shared"
     res = runner.render({"data_path": str(DATA), "region": "Region 3", "audience": "public",
-                         "figures_dir": None}, out_dir=out, pdf=False, shared_output=True)
+                         "figures_dir": None}, out_dir=out, pdf=False, shared_output=True,
+                        template=tpl)
     assert _mode(res.html) == 0o644 and _mode(res.notebook) == 0o644
     with pytest.raises(BriefError, match="only for public"):
         runner.render({"data_path": str(DATA)}, out_dir=out, shared_output=True)

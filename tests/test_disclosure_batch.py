@@ -19,10 +19,8 @@ SCOPES = ["statewide", *schema.REGIONS]
 
 
 @pytest.fixture(scope="module")
-def cd():
-    from dmst_eval.casedata import load
-
-    return load(DATA)
+def cd(default_cd):
+    return default_cd
 
 
 @pytest.fixture(scope="module")

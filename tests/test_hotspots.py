@@ -554,3 +554,14 @@ def test_scan_table_hides_small_cluster_counts(grid):
     assert (tab.loc[small.to_numpy(), "cases"] == "<5").all()
     assert (tab.loc[small.to_numpy(), "relative_risk"] == "suppressed").all()
     assert (tab.loc[~small.to_numpy(), "cases"] == res.clusters.loc[~small, "cases"]).all()
+
+
+def test_holm_equals_statsmodels_with_ties_and_ones():
+    from statsmodels.stats.multitest import multipletests
+
+    from dmst_eval.hotspots._util import _holm
+
+    rng = np.random.default_rng(3)
+    for p in (rng.uniform(size=40), np.array([0.01, 0.01, 0.2, 0.2, 1.0, 0.003]),
+              np.array([0.5]), rng.uniform(0, 0.05, size=25).round(3)):
+        np.testing.assert_array_equal(_holm(p), multipletests(p, method="holm")[1])

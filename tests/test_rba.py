@@ -433,3 +433,18 @@ def test_yearly_sums_of_fractional_values_use_the_compensated_groupby_sum():
     frac = np.array([0.1, 0.2, 1e16, 0.3, 1.0, -1e16])
     want = pd.Series(frac).groupby(code).sum().reindex(range(4), fill_value=0.0).to_numpy()
     np.testing.assert_array_equal(rba._sum_by_year(code, frac, 4), want)
+
+
+def test_sparkline_drawn_over_a_previous_one_is_the_same_image(default_cd):
+    """A brief draws every scorecard sparkline on one Figure: each PNG equals a fresh one."""
+    from dmst_eval import plots
+
+    sc = rba.scorecard(default_cd, start="2023-01-01", end="2025-12-31")
+    keys = list(sc.summary["measure"])
+    order = keys[::-1] + keys[:3]  # shares, counts and means, in both orders
+    fresh = {k: plots.png_bytes(sc.sparkline(k)) for k in set(order)}
+    fig = None
+    for k in order:
+        fig = sc.sparkline(k, fig=fig)
+        assert len(fig.axes) == 1
+        assert plots.png_bytes(fig) == fresh[k], k

@@ -25,10 +25,8 @@ COLS = ["measure", "trend", "better if", "value (95% CI)", "n", "of", "baseline"
 
 
 @pytest.fixture(scope="module")
-def cd():
-    from dmst_eval.casedata import load
-
-    return load(DATA)
+def cd(default_cd):
+    return default_cd
 
 
 @pytest.fixture(scope="module")

@@ -34,10 +34,13 @@ from dmst_eval.errors import BriefError
 
 __all__ = ["Brief", "Section", "section", "STACK"]
 
-#: Modules the sections compute with (imported by :meth:`Brief.from_params`).
-STACK = ("geopandas", "statsmodels.api", "matplotlib.pyplot", "dmst_eval.tracking",
-         "dmst_eval.rba", "dmst_eval.risk", "dmst_eval.recidivism", "dmst_eval.evaluation",
-         "dmst_eval.hotspots", "dmst_eval.geography")
+#: Modules the sections compute with (imported by :meth:`Brief.from_params`; the benchmark's
+#: floor imports the same list). ``esda`` (with libpysal, for the towns' spatial statistics)
+#: and ``jinja2`` (the HTML templates) are imported lazily by the library, but every brief needs
+#: them.
+STACK = ("geopandas", "statsmodels.api", "matplotlib.pyplot", "esda.moran", "jinja2",
+         "dmst_eval.tracking", "dmst_eval.rba", "dmst_eval.risk", "dmst_eval.recidivism",
+         "dmst_eval.evaluation", "dmst_eval.hotspots", "dmst_eval.geography")
 
 
 class Section:

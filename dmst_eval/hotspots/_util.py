@@ -186,6 +186,18 @@ def _fdr(p) -> np.ndarray:
     return out
 
 
+def _holm(p) -> np.ndarray:
+    """Holm's step-down adjusted p-values of finite ``p`` (what statsmodels'
+    ``multipletests(p, method="holm")[1]`` returns, without the ``gc.collect()`` it runs, which
+    costs a brief a third of a second with a full heap)."""
+    p = np.asarray(p, dtype=float)
+    order = np.argsort(p)
+    adj = np.minimum(np.maximum.accumulate(p[order] * np.arange(len(p), 0, -1)), 1.0)
+    out = np.empty_like(adj)
+    out[order] = adj
+    return out
+
+
 def _suppressed(events, suppress_below) -> np.ndarray:
     e = np.asarray(events, dtype=float)
     if suppress_below is None or suppress_below <= 1:

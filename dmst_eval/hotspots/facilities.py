@@ -208,12 +208,12 @@ def facility_excess(cd, start=None, end=None, adjust: str = "holm", *, alpha: fl
         out["ci_upper"] = np.where(Ex > 0, hi / Ex, np.nan)
     p = np.where(tested & (Ex > 0), stats.poisson.sf(O - 1, np.where(Ex > 0, Ex, 1)), np.nan)
     out["p_value"] = p
-    from statsmodels.stats.multitest import multipletests
+    from dmst_eval.hotspots._util import _fdr, _holm
 
     padj = np.full(len(out), np.nan)
     okp = np.isfinite(p)
     if okp.any():
-        padj[okp] = multipletests(p[okp], method="holm" if adjust == "holm" else "fdr_bh")[1]
+        padj[okp] = _holm(p[okp]) if adjust == "holm" else _fdr(p[okp])
     out["p_adjusted"] = padj
     out["flagged"] = (padj < alpha) & (O > Ex)
     out = out[tested].sort_values(["p_value", "facility_id"]).reset_index(drop=True)

@@ -127,8 +127,9 @@ def _shown(v) -> bool:
         isinstance(v, float) and np.isnan(v))
 
 
-def _sparkline(brief, sc, r: pd.Series, pub: pd.Series) -> str:
-    """The sparkline of one row, drawn from published numbers only."""
+def _sparkline(brief, sc, r: pd.Series, pub: pd.Series, fig=None):
+    """The sparkline of one row, drawn from published numbers only: (HTML, Figure). ``fig``,
+    the previous row's Figure, is drawn over (one set of axes for the whole scorecard)."""
     from dmst_eval import plots, rba
 
     kind = r["kind"]
@@ -143,11 +144,11 @@ def _sparkline(brief, sc, r: pd.Series, pub: pd.Series) -> str:
     shown = rba.ScorecardResult(summary=sc.summary, annual=published, measures=sc.measures,
                                 start=sc.start, end=sc.end, baseline=sc.baseline,
                                 region=sc.region, forecast_annual=band)
-    fig = shown.sparkline(r["measure"])
+    fig = shown.sparkline(r["measure"], fig=fig)
     y0, y1 = int(data["year"].min()), int(data["year"].max())
     alt = (f"{r['label']}: yearly values {y0}–{y1}, the baseline forecast with its 95% band"
            + (" and the target" if np.isfinite(r["target"]) else ""))
-    return brief.figure(fig, f"scorecard_{r['measure']}", caption=alt, data=data, alt=alt)
+    return brief.figure(fig, f"scorecard_{r['measure']}", caption=alt, data=data, alt=alt), fig
 
 
 def _row_text(r: pd.Series, pub: pd.Series) -> dict:
@@ -221,6 +222,7 @@ def build(brief) -> Section:
           "there is no change from the forecast. Whether better means up or down is the "
           "measure's polarity.")
     parts, tables = [intro], {"scorecard": pub}
+    spark_fig = None
     for strategy in rba.STRATEGIES:
         idx = np.flatnonzero(sm["strategy"].to_numpy() == strategy)
         if not len(idx):
@@ -229,7 +231,7 @@ def build(brief) -> Section:
         last_q = None
         for i in idx:
             r, p = sm.iloc[i], pub.iloc[i]
-            sparks[r["measure"]] = _sparkline(brief, sc, r, p)
+            sparks[r["measure"]], spark_fig = _sparkline(brief, sc, r, p, spark_fig)
             if r["question"] != last_q:  # a group row: the RBA question
                 rows.append({"measure": _GROUP + r["question"], "n": "", "of": ""})
             rows.append({"measure": r["label"], "trend": _SPARK.format(r["measure"]),
