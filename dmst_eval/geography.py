@@ -314,7 +314,9 @@ def weights(kind: str = "queen", gdf=None, ids: str = "town", **kw):
         gdf = towns()
         cache_key = (kind, ids, tuple(sorted(kw.items())))
     else:
-        cache_key = None
+        # the same areas again (a brief's town statistics, region after region): keyed by the
+        # ids and the geometries themselves, so any other map gets its own weights
+        cache_key = _areas_key(gdf, kind, ids, kw)
     if cache_key is not None and cache_key in _WEIGHTS_CACHE:
         w = _WEIGHTS_CACHE[cache_key]
         w.transform = "o"
@@ -343,6 +345,23 @@ def weights(kind: str = "queen", gdf=None, ids: str = "town", **kw):
     if cache_key is not None:
         _WEIGHTS_CACHE[cache_key] = w
     return w
+
+
+def _areas_key(gdf, kind: str, ids: str, kw: dict):
+    """Cache key of weights built from ``gdf``: kind, options, the id column's values in order
+    and a hash of the geometries and CRS; None when ``gdf`` cannot be keyed."""
+    import hashlib
+
+    import shapely
+
+    try:
+        kw_key = tuple(sorted((k, repr(v)) for k, v in kw.items()))
+        h = hashlib.sha256(shapely.to_wkb(gdf.geometry.to_numpy()).astype(object).sum()
+                           if len(gdf) else b"")
+        h.update(repr((tuple(map(str, gdf[ids])), str(gdf.crs))).encode())
+    except Exception:  # an unusual frame: no caching
+        return None
+    return (kind, ids, kw_key, h.hexdigest())
 
 
 def _accepts_ids(cls) -> bool:

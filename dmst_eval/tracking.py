@@ -707,17 +707,25 @@ class _Answer:
 
 def region_bundle(cd, region: str | None):
     """The bundle restricted to the children of ``region`` (every table keyed by child; other
-    tables whole). ``None`` returns ``cd`` itself."""
+    tables whole). ``None`` returns ``cd`` itself.
+
+    The sub-bundle's ``meta["content_hashes"]`` name it by its parent's hashes and the region
+    rather than hashing its rows again (``.data_hash`` still hashes the rows when asked)."""
     if region is None:
         return cd
     _check_region(region)
+    import hashlib
+
     from dmst_eval.casedata import CaseData
 
     ids = set(cd.children.loc[cd.children["region"].astype(str) == region, "child_id"]
               .astype(str))
     tabs = {name: (df[df["child_id"].astype(str).isin(ids)] if "child_id" in df.columns else df)
             for name, df in cd.tables.items()}
-    return CaseData(tabs, meta=dict(cd.meta), truth=None)
+    parent = cd.meta.get("content_hashes") or {}
+    hashes = {t: hashlib.sha256(f"{parent.get(t, '')}|{region}|{t}".encode()).hexdigest()
+              for t in cd.tables}
+    return CaseData(tabs, meta=dict(cd.meta), truth=None, _hashes=hashes)
 
 
 def _episodes_in(cd, lo, hi, region=None) -> pd.DataFrame:

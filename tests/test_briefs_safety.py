@@ -23,7 +23,8 @@ from dmst_eval.briefs import Brief, BriefError, BriefParams, batch, bundle, runn
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data" / "synthetic"
 PKG = REPO / "dmst_eval"
-pytestmark = pytest.mark.xdist_group("briefs")
+# only the test that reads the session's rendered briefs joins the "briefs" group (the worker
+# that renders them); the others spread over both workers
 
 
 def _mode(p: Path) -> int:
@@ -117,7 +118,9 @@ def _sleeping_template(tmp_path: Path) -> Path:
     return p
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM,
+                                 # the same clean-up path: make test (CI) runs it too
+                                 pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_killed_render_leaves_no_kernel_and_no_work_folder(tmp_path, sig):
     import psutil
 
@@ -252,6 +255,7 @@ def test_numeric_child_ids_render_every_brief(cd, tmp_path):
 
 
 # ------------------------------------------------------------------ 4: private outputs
+@pytest.mark.xdist_group("briefs")
 def test_render_outputs_are_private_and_paths_relative(rendered_briefs, tmp_path):
     out, rendered = rendered_briefs  # rendered once per session into <tmp>/new/reports
     assert _mode(out) == 0o700

@@ -18,7 +18,6 @@ from dmst_eval.briefs.sections import scorecard as scs
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data" / "synthetic"
-pytestmark = pytest.mark.xdist_group("briefs")
 
 COLS = ["measure", "trend", "better if", "value (95% CI)", "n", "of", "baseline", "target",
         "against the target", "against the curve"]
