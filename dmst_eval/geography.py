@@ -352,12 +352,9 @@ def _areas_key(gdf, kind: str, ids: str, kw: dict):
     and a hash of the geometries and CRS; None when ``gdf`` cannot be keyed."""
     import hashlib
 
-    import shapely
-
     try:
         kw_key = tuple(sorted((k, repr(v)) for k, v in kw.items()))
-        h = hashlib.sha256(shapely.to_wkb(gdf.geometry.to_numpy()).astype(object).sum()
-                           if len(gdf) else b"")
+        h = hashlib.sha256(b"".join(gdf.geometry.to_wkb()))
         h.update(repr((tuple(map(str, gdf[ids])), str(gdf.crs))).encode())
     except Exception:  # an unusual frame: no caching
         return None
