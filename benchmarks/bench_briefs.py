@@ -6,7 +6,8 @@ Measures, on the same machine state:
 
 1. **floor** — what no brief can beat: papermill in a fresh ``dmst-eval`` kernel (started the
    way :func:`dmst_eval.briefs.render` starts it) on a notebook that only imports the brief's
-   stack (pandas, geopandas, statsmodels, scipy, matplotlib, every dmst_eval analysis module),
+   stack (pandas, geopandas, statsmodels, scipy, matplotlib, esda/libpysal, jinja2, every
+   dmst_eval analysis module: ``briefs.context.STACK``, what ``Brief.from_params`` imports),
    plus the same HTML export.
 2. **brief** — the default statewide brief end to end with :func:`dmst_eval.briefs.render`
    (fresh kernel, data validated in it, sections, export, disclosure audit, private publish;
