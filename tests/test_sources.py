@@ -158,7 +158,6 @@ def postgres():
         yield url
 
 
-@pytest.mark.slow  # starts a server and loads 180k rows through to_sql: a minute or two
 def test_postgresql_through_mapping_equals_folder(cd, postgres):
     to_postgres(postgres, agency_tables(cd))
     mapping = agency_mapping()
