@@ -16,12 +16,21 @@ from tests.agency import agency_mapping, agency_tables, to_postgres
 from tests.conftest import REPO, require_tool
 from tests.pgserver import pg_bin, temporary_postgres
 
-DATA = REPO / "data" / "synthetic"
 
 
 @pytest.fixture(scope="module")
-def cd():
-    return dmst_eval.load(DATA)
+def data_dir(tmp_path_factory):
+    """A small synthetic bundle (a tenth of the default's children, every table and code): the
+    round trips below check equality of hashes, which does not need 89,000 children; the 1M
+    benchmark covers size."""
+    from dmst_eval.synthetic import generate
+
+    return generate(scale=0.1, seed=5).save(tmp_path_factory.mktemp("bundle") / "b")
+
+
+@pytest.fixture(scope="module")
+def cd(data_dir):
+    return dmst_eval.load(data_dir)
 
 
 def _same(a, b):
@@ -35,7 +44,7 @@ def test_mask_url_hides_the_password_only():
     assert sources.mask_url("postgresql+psycopg://me:p%40ss:w@db:5432/x") == \
         "postgresql+psycopg://me:***@db:5432/x"
     assert sources.mask_url("sqlite:///cases.db") == "sqlite:///cases.db"
-    assert sources.is_url("duckdb:///c.duckdb") and not sources.is_url(str(DATA))
+    assert sources.is_url("duckdb:///c.duckdb") and not sources.is_url(str(REPO / "data" / "synthetic"))
 
 
 def test_unreachable_server_error_never_prints_the_password():
@@ -46,8 +55,8 @@ def test_unreachable_server_error_never_prints_the_password():
 
 
 # ---- DuckDB ------------------------------------------------------------------------------------
-def test_duckdb_import_equals_folder_and_is_private(cd, tmp_path):
-    res = CliRunner().invoke(app, ["import", str(DATA), "--to", str(tmp_path / "c.duckdb")])
+def test_duckdb_import_equals_folder_and_is_private(cd, data_dir, tmp_path):
+    res = CliRunner().invoke(app, ["import", str(data_dir), "--to", str(tmp_path / "c.duckdb")])
     assert res.exit_code == 0, res.output
     db = tmp_path / "c.duckdb"
     assert db.stat().st_mode & 0o777 == 0o600
