@@ -94,9 +94,11 @@ def batch_ledger(cd, params: dict | None = None) -> Ledger:
     ledger = Ledger()
     hooks = [sections.module(n) for n in sections.ORDER]
     hooks = [m for m in hooks if hasattr(m, "cells")]
+    shared: dict = {}  # statewide computations the seven scopes subset (in process only)
     for region in SCOPES:
         b = Brief(cd, dict(base, region=region, audience="internal", figures_dir=None,
                            data_path=None), strict=True)
+        b.cache["batch_shared"] = shared
         for m in hooks:
             m.cells(b, ledger)
     link_regions(ledger)

@@ -133,6 +133,7 @@ class Ledger:
     def __init__(self):
         self._cells: dict[CellKey, _Cell] = {}
         self.relations: list[Relation] = []
+        self._signatures: dict = {}  # relation -> its index (the same relation is kept once)
 
     # -- cells ------------------------------------------------------------------------------
     def add(self, measure, value, *, region: str = "statewide", period="all",
@@ -216,7 +217,16 @@ class Ledger:
         auds = {audiences} if isinstance(audiences, str) else set(audiences or AUDIENCES)
         if auds - set(AUDIENCES):
             raise DisclosureError(f"audience must be one of {AUDIENCES}, got {sorted(auds)}")
+        # the same relation registered twice (two sections show the same share, two briefs
+        # the same table) is kept once: it tells a reader nothing new
+        sig = (tuple(sorted(coefs.items())), float(lower), float(upper))
+        i = self._signatures.get(sig)
+        if i is not None:
+            old = self.relations[i]
+            old.audiences = old.audiences | frozenset(auds)
+            return old
         rel = Relation(coefs, float(lower), float(upper), name, frozenset(auds))
+        self._signatures[sig] = len(self.relations)
         self.relations.append(rel)
         return rel
 

@@ -27,7 +27,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["answers", "study_to_date", "num", "interval", "pct", "share", "ratio_phrase",
+__all__ = ["answers", "study_to_date", "num", "interval", "pct", "share", "planned_share",
+           "cells_label", "ratio_phrase",
            "difference_phrase", "risk_finding", "period_of"]
 
 #: What an odds ratio of the risk model means, in the words every risk finding uses.
@@ -188,3 +189,29 @@ def risk_finding(odds_ratios: pd.DataFrame, prose, where: str = "") -> str:
             f"largest association with being identified as a victim: odds "
             f"{num(top['odds_ratio'], 1)} times as high ({interval(top['ci_lower'], top['ci_upper'], 1)}), "
             f"other factors held equal; {IDENTIFICATION_CAVEAT}.")
+
+
+def planned_share(brief, k: int, n: int, lo: float, hi: float, key_k, key_n,
+                  what: str = "") -> str:
+    """:func:`share` under the batch disclosure plan: each count is shown as the plan says
+    (``brief.count(…, key=…)``), and the percentage with its interval only when the plan shows
+    both counts — the plan's audit then guarantees that the complement ``n − k`` cannot be
+    narrowed below the threshold either, so the share reveals nothing the counts do not
+    (issue 14, point 4). The keys must be registered with their complement
+    (:meth:`~dmst_eval.disclosure.Ledger.add_share`) in the section's ``cells()``."""
+    k, n = int(k), int(n)
+    if n == 0:
+        return "none (no cases in the period)"
+    if not (brief.shown(key_k) and brief.shown(key_n)):
+        return f"{brief.count(k, key=key_k)} of {brief.count(n, key=key_n)}"
+    return f"{k:,} of {n:,}{' ' + what if what else ''} ({pct(k / n)}; {interval(lo, hi, as_pct=True)})"
+
+
+def cells_label(lo, hi_inclusive) -> str:
+    """The ledger's period label of a window given by its first and last day (as
+    :meth:`Brief.window_label <dmst_eval.briefs.Brief.window_label>`): ``"2008-2025"`` for
+    whole calendar years, else the two dates."""
+    s, e = pd.Timestamp(lo), pd.Timestamp(hi_inclusive)
+    if (s.month, s.day, e.month, e.day) == (1, 1, 12, 31):
+        return f"{s.year}-{e.year}"
+    return f"{s.strftime('%Y-%m-%d')}..{e.strftime('%Y-%m-%d')}"

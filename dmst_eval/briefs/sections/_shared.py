@@ -26,6 +26,18 @@ def _memo(brief, key, compute):
     return brief.cache[key]
 
 
+def batch_memo(brief, key, compute):
+    """Like :func:`_memo`, but shared by every brief of one batch ledger
+    (:func:`dmst_eval.briefs.disclosure_plan.batch_ledger` gives its seven briefs one dict,
+    ``brief.cache["batch_shared"]``), for statewide computations each scope then subsets.
+    In process only; a lone brief memoises in its own cache."""
+    shared = brief.cache.get("batch_shared")
+    store = brief.cache if shared is None else shared
+    if key not in store:
+        store[key] = compute()
+    return store[key]
+
+
 # -- data views -----------------------------------------------------------------------------
 def children(brief) -> pd.DataFrame:
     """Children in the brief's scope (home town's region)."""
@@ -216,3 +228,31 @@ def prose(term: str) -> str:
     ('being male', 'substance use')
     """
     return _PROSE.get(str(term), label(term))
+
+
+def planned_bars(table: pd.DataFrame, x: str, y: str, ax=None, ylabel: str | None = None,
+                 title: str | None = None):
+    """Bars of a count as published (numbers, ``"<t"`` or ``"suppressed"``): shown counts
+    drawn at their value; hidden ones not drawn at any value on the data axis, but marked by
+    a hatched band over the whole axis height (:func:`dmst_eval.disclosure.mark_hidden_bars`;
+    issue 14, point 5)."""
+    from dmst_eval import disclosure, plots
+
+    plots.apply_style()
+    if ax is None:
+        _, ax = plots.new_figure((6.5, 2.4))
+    h, hid = disclosure.bar_heights(table[y])
+    xs = np.arange(len(table))
+    ax.bar(xs[~hid], h[~hid], color=plots.OKABE_ITO["blue"], width=0.8)
+    if hid.any():
+        disclosure.mark_hidden_bars(ax, xs, hid, label="hidden (height not data)")
+        ax.legend(frameon=False, fontsize=7)
+    shown = h[~hid]
+    ax.set_ylim(0, max(1.0, float(np.nanmax(shown)) * 1.15 if shown.size else 1.0))
+    step = max(1, len(xs) // 10)
+    ax.set_xticks(xs[::step])
+    ax.set_xticklabels([str(s) for s in table[x].iloc[::step]])
+    ax.set_ylabel(ylabel or y)
+    if title:
+        ax.set_title(title)
+    return ax
