@@ -292,12 +292,11 @@ def _candidates(reader: Reader, key, pinned_by: str, eligible: set, hidden: dict
 
     groups = []
     mine = [reader.relations[i] for i in reader.by_cell.get(key, [])]
+    cells, rels = reader.component(key)  # once: a breadth-first search over the relations
     pinned = [r for r in mine if r.name == pinned_by] or \
-        [r for r in reader.relations if r.name == pinned_by and
-         any(k in r.coefs for k in reader.component(key)[0])]
+        [reader.relations[i] for i in rels if reader.relations[i].name == pinned_by]
     groups.append({k for r in pinned for k in r.coefs if ok(k)})
     groups.append({k for r in mine for k in r.coefs if ok(k)})
-    cells, rels = reader.component(key)
     groups.append({k for i in rels for k in reader.relations[i].coefs if ok(k)})
     out, seen = [], set()
     for g in groups:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from dmst_eval.briefs import markup
 from dmst_eval.briefs.context import Section, section
+from dmst_eval.briefs.sections import _shared as sh
 
 TITLE = "Results-Based Accountability scorecard"
 #: What an internal brief shows where the program has not written the story yet.
@@ -53,9 +54,137 @@ def scorecard(brief, baseline=None):
     return brief.cache[key]
 
 
+#: Scorecard counts that are the same count as a cell another section shows
+#: ({(measure key, "n" | "of"): ledger measure}): registered under that cell's key (when the
+#: values agree) so that the plan hides it in both places or neither.
+ALIASES = {("identified_within_30d", "of"): "Confirmed victims",
+           ("referred_within_30d", "of"): "Confirmed victims"}
+
+
+def _label(r) -> str:
+    return str(r["label"])
+
+
+def _parts(kind: str) -> tuple:
+    """The counts a row shows: n and of for shares, n alone otherwise."""
+    return ("n", "of") if kind == "share" else ("n",)
+
+
+def _cell_keys(brief, sc, ledger=None) -> dict:
+    """Ledger keys of every count the scorecard shows: {(measure, part, period): CellKey},
+    part "n" or "of", period "period", "baseline" or a year. With ``ledger``, a count that is
+    also another section's cell (:data:`ALIASES`) takes that cell's key when the values
+    agree."""
+    sm = sc.summary
+    b0, b1 = sc.baseline
+    labels = {"period": brief.window_label("period"), "baseline": f"{b0}-{b1}"}
+    out = {}
+    for _, r in sm.iterrows():
+        for part in _parts(r["kind"]):
+            for per, lab in labels.items():
+                out[(r["measure"], part, per)] = brief.key(f"Scorecard: {_label(r)} ({part})",
+                                                           lab)
+            for y in sc.annual.loc[sc.annual["measure"] == r["measure"], "year"]:
+                out[(r["measure"], part, int(y))] = brief.key(
+                    f"Scorecard: {_label(r)} ({part})", str(int(y)))
+    return out
+
+
+def _values(sc) -> dict:
+    """{(measure, part, period): true count} for every key of :func:`_cell_keys`."""
+    out = {}
+    for _, r in sc.summary.iterrows():
+        kind = r["kind"]
+        for part, col, bcol in (("n", "n", "baseline_n"), ("of", "of", "baseline_of")):
+            if part not in _parts(kind):
+                continue
+            for per, c in (("period", col), ("baseline", bcol)):
+                v = r[c]
+                out[(r["measure"], part, per)] = None if pd.isna(v) else int(v)
+        a = sc.annual[sc.annual["measure"] == r["measure"]]
+        if kind == "mean":
+            yn = a["denominator"]
+        else:
+            yn = a["numerator"]
+        for y, v in zip(a["year"], yn):
+            out[(r["measure"], "n", int(y))] = int(round(float(v)))
+        if kind == "share":
+            for y, v in zip(a["year"], a["denominator"]):
+                out[(r["measure"], "of", int(y))] = int(round(float(v)))
+    return out
+
+
+def _tracking_cells(brief) -> dict:
+    """{CellKey: count} of the tracking table (victims, repeat victims, episodes by year and
+    window), which the scorecard's aliases refer to."""
+    from dmst_eval.briefs.sections import tracking
+
+    def compute():
+        tab, ks, _ = tracking._counts(brief)
+        return {ks.at[i, c]: int(tab.at[i, c]) for i in tab.index for c in tab.columns}
+    return sh._memo(brief, "tracking_cells", compute)
+
+
+def keys(brief) -> dict:
+    """The scorecard's ledger keys, a count that is also a tracking-table cell
+    (:data:`ALIASES`) under that cell's key when the two are equal."""
+    def compute():
+        sc = scorecard(brief)
+        ks = _cell_keys(brief, sc)
+        vals = _values(sc)
+        known = _tracking_cells(brief)
+        for (m, part, per), k in list(ks.items()):
+            alias = ALIASES.get((m, part))
+            if alias is None:
+                continue
+            ak = brief.key(alias, k.period)
+            if ak in known and known[ak] == vals.get((m, part, per)):
+                ks[(m, part, per)] = ak
+        return ks
+    return sh._memo(brief, "scorecard_keys", compute)
+
+
+def cells(brief, ledger) -> None:
+    """Register every count the scorecard shows: n (and of, with the complement of − n, for
+    shares) for the period, the baseline and each year; the years add up to each window
+    (exactly, or at most the sum where a person counts once a window)."""
+    sc = scorecard(brief)
+    ks = keys(brief)
+    vals = _values(sc)
+    for (m, part, per), k in ks.items():
+        v = vals.get((m, part, per))
+        if v is None:
+            continue
+        ledger.add(k, v)
+    b0, b1 = sc.baseline
+    windows = {"period": list(range(sc.start.year, sc.end.year + 1)),
+               "baseline": list(range(b0, b1 + 1))}
+    for _, r in sc.summary.iterrows():
+        m = r["measure"]
+        years = {int(y) for y in sc.annual.loc[sc.annual["measure"] == m, "year"]}
+        for part in _parts(r["kind"]):
+            for per, ys in windows.items():
+                tot = ks.get((m, part, per))
+                parts = [ks[(m, part, y)] for y in ys if y in years]
+                if tot is not None and tot in ledger and len(parts) == len(ys):
+                    ledger.add_sum_if_holds(tot, parts, name="years add up to the period")
+        if r["kind"] == "share":  # "20 of 28 not re-victimized" must not tell the 8
+            for per in ["period", "baseline", *sorted(years)]:
+                kn, ko = ks.get((m, "n", per)), ks.get((m, "of", per))
+                if kn is None or ko is None or kn not in ledger or ko not in ledger:
+                    continue
+                comp = ledger.add(f"Scorecard: {_label(r)} (of − n)", ledger.value(ko)
+                                  - ledger.value(kn), region=brief.region, period=kn.period,
+                                  audience=None)
+                ledger.add_sum(ko, [kn, comp], name="n + complement = of")
+
+
 def _numbers(brief, sm: pd.DataFrame) -> pd.DataFrame:
-    """The published numbers of every row, suppressed: a value, its interval and its verdicts
-    are hidden with the counts they are built on."""
+    """The published numbers of every row, as the batch plan shows them: a value, its interval
+    and its verdicts are hidden with the counts they are built on."""
+    from dmst_eval import disclosure
+
+    ks = keys(brief)
     df = pd.DataFrame({
         "strategy": sm["strategy"], "question": sm["question"], "measure": sm["label"],
         "key": sm["measure"],
@@ -67,23 +196,29 @@ def _numbers(brief, sm: pd.DataFrame) -> pd.DataFrame:
         "forecast": sm["forecast"].astype(float),
         "target_verdict": sm["target_verdict"], "curve_verdict": sm["curve_verdict"],
     })
+    kf = pd.DataFrame({c: [ks.get((m, part, per)) if pd.notna(v) else None
+                           for m, v in zip(sm["measure"], sm[c])]
+                       for c, part, per in (("n", "n", "period"), ("of", "of", "period"),
+                                            ("baseline_n", "n", "baseline"),
+                                            ("baseline_of", "of", "baseline"))},
+                      index=df.index, dtype=object)
     period = ["n", "of"]
     both = ["n", "of", "baseline_n", "baseline_of"]
-    return brief.suppress(df, count_cols=both, complementary=False,
-                          rate_cols={"value": period, "value_lower": period,
-                                     "value_upper": period, "target_verdict": period,
-                                     "baseline": ["baseline_n", "baseline_of"],
-                                     "forecast": ["baseline_n", "baseline_of"],
-                                     "curve_verdict": both})
+    return disclosure.apply_plan(df, kf, brief.plan, brief.audience,
+                                 rate_cols={"value": period, "value_lower": period,
+                                            "value_upper": period, "target_verdict": period,
+                                            "baseline": ["baseline_n", "baseline_of"],
+                                            "forecast": ["baseline_n", "baseline_of"],
+                                            "curve_verdict": both})
 
 
 def _annual(brief, sc, key: str, kind: str) -> pd.DataFrame:
-    """One measure's yearly series as published (suppressed) numbers.
+    """One measure's yearly series as published: each year's n (and of) as the batch plan
+    shows it (the plan knows that the years add up to the windows the table shows, so no
+    hidden year can be worked out), the value hidden with its counts."""
+    from dmst_eval import disclosure
 
-    The table shows each window's total (the reporting period's and the baseline's n / of), so a
-    single hidden year inside a window could be worked out from the total and the other years:
-    when any year of a window is hidden, every year of that window is (complementary
-    suppression)."""
+    ks = keys(brief)
     a = sc.annual[sc.annual["measure"] == key]
     if kind in _COUNT_KINDS:
         n, of = a["numerator"], pd.Series(pd.NA, index=a.index)
@@ -91,33 +226,17 @@ def _annual(brief, sc, key: str, kind: str) -> pd.DataFrame:
         n, of = a["numerator"], a["denominator"]
     else:  # mean: n is the number of values averaged
         n, of = a["denominator"], pd.Series(pd.NA, index=a.index)
-    df = pd.DataFrame({"year": a["year"].astype(int).to_numpy(),
+    years = a["year"].astype(int).to_numpy()
+    df = pd.DataFrame({"year": years,
                        "n": pd.array(np.round(n.astype(float)), dtype="Int64"),
                        "of": pd.array(pd.to_numeric(of, errors="coerce").round(),
                                       dtype="Int64"),
                        "value": a["value"].astype(float).to_numpy()})
-    out = brief.suppress(df, count_cols=["n", "of"], rate_cols={"value": ["n", "of"]},
-                         complementary=False)
-    from dmst_eval import disclosure
-
-    years = out["year"].to_numpy()
-    windows = [(years >= lo) & (years <= hi) for lo, hi in (sc.baseline,
-                                                            (sc.start.year, sc.end.year))]
-    for c in ("n", "of"):
-        col = out[c].astype(object).to_numpy()
-        hid = np.array([disclosure.is_hidden(v) for v in col])
-        known = np.array([not disclosure.is_hidden(v) and not pd.isna(v) and v != 0
-                          for v in col])
-        for w in windows:
-            if hid[w].any():  # one hidden year = the window's total minus the others
-                col[w & known] = disclosure.SUPPRESSED
-        out[c] = col
-    gone = np.array([disclosure.is_hidden(a) or disclosure.is_hidden(b)
-                     for a, b in zip(out["n"], out["of"])])
-    val = out["value"].astype(object).to_numpy()
-    val[gone & ~np.array([disclosure.is_hidden(v) for v in val])] = disclosure.SUPPRESSED
-    out["value"] = val
-    return out
+    kf = pd.DataFrame({"n": [ks.get((key, "n", int(y))) for y in years],
+                       "of": [ks.get((key, "of", int(y))) for y in years]},
+                      index=df.index, dtype=object)
+    return disclosure.apply_plan(df, kf, brief.plan, brief.audience,
+                                 rate_cols={"value": ["n", "of"]})
 
 
 def _shown(v) -> bool:
