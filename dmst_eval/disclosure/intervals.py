@@ -54,6 +54,12 @@ class Reader:
         self.hi: dict = {}
         self.rlo: dict = {}
         self.rhi: dict = {}
+        # witnesses: the smallest and largest value each cell took in an integer solution
+        # found so far. Hiding a count only widens boxes, so every solution stays feasible and
+        # a cell seen at <= 1 and at >= t - 1 is protected without another solve; when a box
+        # narrows (a trial hide undone) they are forgotten
+        self.wlo: dict = {}
+        self.whi: dict = {}
         self.refresh(thresholds, hidden)
         vis = set(self.visible)
         self.relations = [r for r in ledger.relations if r.audiences & vis]
@@ -100,9 +106,25 @@ class Reader:
     def update(self, key, thresholds, hidden) -> None:
         masked = {a: any(v == ZERO for v in hidden[a].values()) for a in self.visible}
         if masked != self.zero_masked:
+            self.forget()
             self.refresh(thresholds, hidden)
         else:
+            lo, hi = self.lo[key], self.hi[key]
             self._box(key, thresholds, hidden)
+            if self.lo[key] > lo or self.hi[key] < hi:  # narrowed: old solutions may not hold
+                self.forget()
+
+    def forget(self) -> None:
+        """Drop the witnesses (after a box narrowed)."""
+        self.wlo.clear()
+        self.whi.clear()
+
+    def _witness(self, cells, x) -> None:
+        for k, v in zip(cells, x):
+            if v < self.wlo.get(k, math.inf):
+                self.wlo[k] = v
+            if v > self.whi.get(k, -math.inf):
+                self.whi[k] = v
 
     def known(self, key) -> bool:
         return self.lo[key] == self.hi[key]
@@ -181,8 +203,11 @@ class Reader:
         # shows, for every cell at once, values that cell can take. A cell already seen at <= 1
         # (or >= t-1) needs no solve in that direction: the range reported is then the range
         # seen, which the true range contains
-        seen_lo = np.full(n, np.inf)
-        seen_hi = np.full(n, -np.inf)
+        own = lo_d is self.lo  # the reader's own boxes (not the relaxed ones): witnesses apply
+        seen_lo = np.array([self.wlo.get(k, np.inf) if own else np.inf for k in cells],
+                           dtype=float)
+        seen_hi = np.array([self.whi.get(k, -np.inf) if own else -np.inf for k in cells],
+                           dtype=float)
         for key in keys:
             j = idx[key]
             cost = np.zeros(n)
@@ -219,6 +244,8 @@ class Reader:
                                             np.full(n, highspy.HighsVarType.kContinuous))
                 xr = np.round(x)
                 seen_lo, seen_hi = np.minimum(seen_lo, xr), np.maximum(seen_hi, xr)
+                if own:
+                    self._witness(cells, xr)
                 bounds.append(float(xr[j]))
                 d = np.abs(duals)
                 pins.append(names[int(np.argmax(d))] if d.size and d.max() > 1e-9 else "")
@@ -234,6 +261,9 @@ class Reader:
 
     def protected(self, key, iv=None) -> tuple[bool, "CellInterval"]:
         """Does ``key``'s range still cover 1 .. t − 1 (all a "<t" marker tells)?"""
+        if iv is None and self.wlo.get(key, math.inf) <= 1 and \
+                self.whi.get(key, -math.inf) >= self.t - 1:
+            return True, CellInterval(key, self.wlo[key], self.whi[key], "")
         iv = iv or self.interval(key)
         return bool(iv.lower <= 1 and iv.upper >= self.t - 1), iv
 
