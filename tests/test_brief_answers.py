@@ -244,27 +244,65 @@ def test_every_brief_answers_the_five_questions(pages, region):
     assert "No area stands out" not in page
 
 
+def _share_text(b, k, n, kk, kn) -> str:
+    """How a brief must show "k of n" under its batch plan (the counts come from the data)."""
+    if b.shown(kk) and b.shown(kn):
+        return f"{k:,} of {n:,} ("
+    return f"{b.count(k, key=kk)} of {b.count(n, key=kn)}"
+
+
 def test_statewide_answers_equal_the_data(pages, cd):
+    """Issue 15 point 5: the statewide brief's victims, repeat victims, AWOL shares and
+    congregate settings with 2+ victims equal those computed directly from the tables for
+    the window (shown as the batch disclosure plan says; no number of the default data is
+    written into the test)."""
+    from dmst_eval.briefs.sections import awol, congregate_care, repeat_victims
+
     b, secs = pages["statewide"]
     start, end = b.period
     ep = _confirmed_in(cd, start, end)
     txt = {n: _text(secs[n].html) for n in QUESTION_SECTIONS}
-    assert f", {ep['child_id'].nunique()} children in Connecticut" in txt["victims"]
+    w = b.window_label("period")
+    kv = b.key("Confirmed victims", w)
+    assert f", {b.count(ep['child_id'].nunique(), key=kv)} children in Connecticut" in \
+        txt["victims"]
+    # AWOL: of all confirmed episodes, and of those of children in care at the time
+    k = awol.keys(b)
     n_aw, n = int((ep["status_at_time"] == "awol").sum()), len(ep)
-    assert f"{n_aw} of {n} (" in txt["awol"]
     care = int(ep["status_at_time"].isin(["awol", "placement"]).sum())
-    assert f"{n_aw} of {care} (" in txt["awol"]
+    assert _share_text(b, n_aw, n, k["awol"], k["episodes"]) in txt["awol"]
+    assert _share_text(b, n_aw, care, k["awol"], k["care"]) in txt["awol"]
+    # repeat victims: victims of the window with 2+ confirmed episodes identified by its end
+    allc = cd.episodes[cd.episodes["confirmed"].fillna(False).astype(bool)]
+    upto = allc[allc["identified_at"] < pd.Timestamp(end) + pd.Timedelta(days=1)]
+    n_by = upto.groupby("child_id", observed=True).size()
+    n_rep = int((n_by.reindex(ep["child_id"].unique()) >= 2).sum())
+    n_vic = int(ep["child_id"].nunique())
+    rk = repeat_victims.keys(b)
+    assert _share_text(b, n_rep, n_vic, rk["repeat"], rk["victims"]) in txt["repeat_victims"]
+    # congregate care: settings with 2+ distinct victims in the period and from the start of
+    # the data, out of all congregate settings; the setting with most victims named
+    cong = cd.facilities[cd.facilities["setting"].isin(schema.CONGREGATE_SETTINGS)]
+    for which, (lo, hi) in (("period", (start, end)),
+                            ("study_to_date", (cd.meta["study_start"], end))):
+        e = _confirmed_in(cd, lo, hi)
+        e = e[e["facility_id"].isin(cong["facility_id"])]
+        g = e.groupby("facility_id", observed=True).agg(
+            victims=("child_id", "nunique"), episodes=("episode_id", "size"))
+        several = int((g["victims"] >= 2).sum())
+        shown = b.count(several, key=congregate_care.key_several(b, which))
+        assert f"{shown} of the {len(cong)} congregate-care settings" in txt["congregate_care"]
+        if which == "study_to_date" and several:
+            top = g.reset_index().sort_values(["victims", "episodes", "facility_id"],
+                                              ascending=[False, False, True]).iloc[0]
+            town = cong.set_index("facility_id").loc[top["facility_id"], "town"]
+            assert f"{top['facility_id']} in {town}" in txt["congregate_care"]
+    # the repeat estimate is the notebook's (Aalen-Johansen at 12 months, aging out competing)
+    from dmst_eval.briefs.sections import _answers as A
+
     rep = tracking.repeat_answer(cd, start, end)
-    assert f"{int(rep.value('repeat_victims'))} of {int(rep.value('victims'))} (" in \
-        txt["repeat_victims"]
-    # congregate: 1 setting with 2+ victims in 2023-2025 (so the answer does not add the study
-    # to date); 34 over the study in the study-to-date table, F021 in Berlin (9) the most
-    assert "2025, 1 of the 110 congregate-care settings" in txt["congregate_care"]
-    assert "34 settings in all" in txt["congregate_care"] and "F021 in Berlin (9 victims" in \
-        txt["congregate_care"]
-    # the repeat estimate is the notebook's (Aalen-Johansen, 27% at 12 months)
-    assert "an estimated 27% had a second confirmed episode within 12 months" in \
-        txt["repeat_victims"]
+    assert f"an estimated {A.pct(rep.value('cif_12m'))} had a second confirmed episode " \
+        "within 12 months" in txt["repeat_victims"]
 
 
 def test_key_findings_rules(pages):

@@ -244,3 +244,134 @@ def test_render_batch_refuses_a_failing_plan(tmp_path, monkeypatch):
     assert (res["status"] == "failed").all()
     assert res["error"].str.contains("disclosure plan failed, no brief was rendered").all()
     assert not list(out.glob("*.html")) and not list(out.glob(".brief_*"))
+
+
+# ---------------------------------------------------------------------------------------------
+# the question sections and the scorecard under the batch plan (issues 14 and 15)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("region", ["statewide", "Region 2", "Region 5"])
+def test_section_counts_equal_the_answers(cd, region):
+    """The cheap counts each section registers in the batch ledger are the ones its analysis
+    (tracking.*_answer) shows, so the plan decides about the numbers the brief prints."""
+    from dmst_eval import tracking
+    from dmst_eval.briefs.sections import awol, congregate_care, repeat_victims, towns
+
+    b = Brief(cd, {"region": region, "figures_dir": None, "data_path": None}, strict=True)
+    r = b.region_arg
+    a = tracking.awol_answer(cd, *b.period, region=r)
+    c = awol.counts(b)
+    for name, k, n in (("awol_share", "awol", "episodes"), ("awol_share_in_care", "awol", "care"),
+                       ("within_48h", "within_48h", "timed"), ("within_7d", "within_7d", "timed")):
+        row = a.row(name)
+        assert (row["numerator"], row["denominator"]) == (c[k], c[n]), name
+    assert int(c["bins"].sum()) == c["timed"] == len(a.hours)
+    rep = tracking.repeat_answer(cd, *b.period, region=r)
+    c = repeat_victims.counts(b)
+    assert c["followed"] == rep.value("children_followed")
+    assert c["aged_out"] == rep.value("aged_out_before_repeat")
+    assert (c["victims"], c["repeat"]) == (rep.value("victims"), rep.value("repeat_victims"))
+    assert [c["at_risk"][float(m)] for m in rep.at_risk["months"]] == \
+        rep.at_risk["at_risk"].tolist()
+    cc = congregate_care.counts(b)
+    for which, (lo, last) in congregate_care._windows(b).items():
+        f = tracking.facilities_answer(cd, lo, last, region=r)
+        assert cc[which]["several"] == f.value("facilities_with_several_victims")
+        sev = f.facilities[f.facilities["several"]].head(congregate_care.LIST_MAX)
+        assert cc[which]["listed"]["facility_id"].tolist() == sev["facility_id"].tolist()
+        assert cc[which]["listed"]["victims"].tolist() == sev["victims"].tolist()
+        obs = cc[which]["settings"].set_index("facility_id")["observed"]
+        ex = f.excess.summary.set_index("facility_id")["observed"]
+        assert obs.reindex(ex.index).tolist() == ex.tolist()
+    tw = tracking.towns_answer(cd, *b.period, region=r)
+    tc = towns.town_counts(b).set_index("town")["victims"]
+    assert tc.reindex(tw.towns["town"]).tolist() == tw.towns["victims"].tolist()
+
+
+def test_ledger_holds_the_new_sections_and_their_relations(cd, ledger):
+    names = {r.name for r in ledger.relations}
+    assert {"towns add up to the region", "numbers at risk only fall",
+            "episodes at least victims", "parts add up to the whole"} <= names
+    measures = {k.measure for k in ledger}
+    assert any(m.startswith("Victims living in ") for m in measures)
+    assert any(m.startswith("Victims at congregate setting ") for m in measures)
+    assert "AWOL-onset episodes beginning within 48 hours" in measures
+    assert "Children followed after a first confirmed episode" in measures
+    # the scorecard's complements: "20 of 28 not re-victimized" must not tell the 8
+    from dmst_eval.briefs.sections import scorecard
+
+    b = Brief(cd, {"region": "statewide", "figures_dir": None, "data_path": None}, strict=True)
+    row = scorecard.scorecard(b).summary.set_index("measure").loc["no_revictimization_12m"]
+    comp = disclosure.CellKey(f"Scorecard: {row['label']} (of − n)", "statewide",
+                              b.window_label("period"))
+    assert ledger.value(comp) == int(row["of"]) - int(row["n"])
+    assert not ledger.audiences(comp)  # never shown, still checked
+    # a scorecard count that is a tracking cell is that cell (hidden in both or neither)
+    ks = scorecard.keys(b)
+    assert ks[("identified_within_30d", "of", "period")] == \
+        b.key("Confirmed victims", b.window_label("period"))
+
+
+def test_attacks_on_the_new_sections_found_without_secondary_suppression(ledger):
+    weak = disclosure.plan(ledger, dp.thresholds({}), secondary=False)
+    f = weak.audit.failures
+    by = f.groupby("pinned_by")["measure"].apply(set)
+    assert any(m.endswith("(of − n)") for m in by.get("n + complement = of", set()))
+    assert any(m.startswith("Victims living in ") for m in by.get("towns add up to the region",
+                                                                  set()))
+    assert any(m.startswith("Scorecard: ") for m in by.get("regions add up to statewide", set()))
+
+
+def _count_cells_ok(tab, t) -> list:
+    """Problems in a published table: a count shown between 1 and t - 1."""
+    info = tab.attrs.get("disclosure", {})
+    bad = []
+    for c in info.get("count_cols", []):
+        for v in tab[c]:
+            if isinstance(v, (int, np.integer)) and 0 < int(v) < t:
+                bad.append((c, int(v)))
+    return bad
+
+
+def _pairs_ok(pairs, t) -> list:
+    """n and of both shown as numbers: their difference must be 0 or at least t."""
+    out = []
+    for n, of in pairs:
+        if isinstance(n, (int, np.integer)) and isinstance(of, (int, np.integer)) and \
+                0 < int(of) - int(n) < t:
+            out.append((int(n), int(of)))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("audience", ["internal", "public"])
+def test_question_sections_and_scorecard_follow_the_plan(cd, plan, audience):
+    """Statewide and two regional briefs: every count in the question sections' tables and the
+    scorecard (tables and sparkline data) is 0, at least the threshold or a marker, and no
+    n / of pair shown in full leaves a small complement."""
+    import json
+
+    t = plan.thresholds[audience]
+    for region in ("statewide", "Region 2", "Region 5"):
+        b = Brief(cd, {"region": region, "audience": audience, "figures_dir": None,
+                       "data_path": None}, strict=True)
+        b.cache["disclosure_plan"] = plan
+        for name in ("repeat_victims", "towns", "awol", "congregate_care", "scorecard"):
+            sec = b.section(name)
+            for tname, tab in sec.tables.items():
+                assert not _count_cells_ok(tab, t), (region, name, tname)
+            for m in re.finditer(r'<script type="application/json"[^>]*>(.*?)</script>',
+                                 sec.html, re.S):
+                doc = json.loads(m[1])
+                cols = doc.get("columns", [])
+                for row in doc.get("rows", []):
+                    for c in doc.get("count_cols", []):
+                        v = row[cols.index(c)]
+                        assert not (isinstance(v, int) and 0 < v < t), (region, name, c, v)
+                    if "n" in cols and "of" in cols:
+                        assert not _pairs_ok([(row[cols.index("n")], row[cols.index("of")])],
+                                             t), (region, name, doc["name"])
+        sc = b.section("scorecard").tables["scorecard"]
+        assert not _pairs_ok(zip(sc["n"], sc["of"]), t), region
+        assert not _pairs_ok(zip(sc["baseline_n"], sc["baseline_of"]), t), region
+        aw = b.section("awol").tables["awol"]
+        assert not _pairs_ok(zip(aw["episodes"], aw["of_episodes"]), t), region

@@ -198,11 +198,11 @@ def _police_reports(brief) -> tuple[str, dict, list]:
     else:
         parts.append(markup.note("Too few police reports to fit an interrupted time series."))
     fig, ax = plots.new_figure((6.5, 2.4))
-    plots.count_bars(ysup, "year", "police_reports", ax=ax, threshold=t,
-                     ylabel="police reports")
+    sh.planned_bars(ysup, "year", "police_reports", ax=ax, ylabel="police reports")
     parts.append(brief.figure(fig, "police_reports_by_year",
                               "Police reports to the Careline by year (the table below has "
-                              "the numbers).", data=ysup))
+                              "the numbers; hatched: a hidden count, the column's height is "
+                              "not data).", data=ysup))
     figs.append("police_reports_by_year")
     h, y2 = brief.table(ysup, caption="Police reports to the Careline by year")
     parts.append(h)
