@@ -109,6 +109,7 @@ class _Cell:
     value: int
     audiences: set = field(default_factory=set)
     suppressible: bool = True
+    priority: int = 0
 
 
 class Ledger:
@@ -137,8 +138,8 @@ class Ledger:
 
     # -- cells ------------------------------------------------------------------------------
     def add(self, measure, value, *, region: str = "statewide", period="all",
-            audience: str | Sequence[str] | None = AUDIENCES, suppressible: bool = True
-            ) -> CellKey:
+            audience: str | Sequence[str] | None = AUDIENCES, suppressible: bool = True,
+            priority: int = 0) -> CellKey:
         """Register one count.
 
         Parameters
@@ -154,6 +155,10 @@ class Ledger:
         suppressible : bool
             ``False`` for numbers that must be shown as they are (an official total published
             elsewhere, a population): secondary suppression will not hide them.
+        priority : int
+            Headline counts (a brief's answer to a question) get a higher priority: secondary
+            suppression hides them only when no count of lower priority will do. The highest
+            priority registered for a cell is kept.
         """
         key = measure if isinstance(measure, CellKey) else CellKey(str(measure), str(region),
                                                                    str(period))
@@ -165,13 +170,14 @@ class Ledger:
             raise DisclosureError(f"audience must be one of {AUDIENCES}, got {sorted(bad)}")
         cell = self._cells.get(key)
         if cell is None:
-            self._cells[key] = _Cell(v, auds, bool(suppressible))
+            self._cells[key] = _Cell(v, auds, bool(suppressible), int(priority))
         else:
             if cell.value != v:
                 raise DisclosureError(f"cell {key.label()!r} registered twice with different "
                                       "values: two numbers cannot carry the same label")
             cell.audiences |= auds
             cell.suppressible = cell.suppressible and bool(suppressible)
+            cell.priority = max(cell.priority, int(priority))
         return key
 
     def __len__(self) -> int:
@@ -195,6 +201,10 @@ class Ledger:
 
     def suppressible(self, key) -> bool:
         return self._cells[as_key(key)].suppressible
+
+    def priority(self, key) -> int:
+        """How reluctantly secondary suppression hides the cell (0: as its value says)."""
+        return self._cells[as_key(key)].priority
 
     def published(self, audience: str) -> set:
         """Cells shown (as a number or a marker) in the briefs of ``audience``."""

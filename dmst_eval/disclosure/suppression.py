@@ -19,7 +19,8 @@
      linear-programming relaxation), then the other counts sharing a relation with it, then
      any count in its connected component;
    * **cost**: within each group, the smallest count first (the cell's value is its cost, as
-     the default weights of R ``sdcTable``; ties by label). The first of the three cheapest
+     the default weights of R ``sdcTable``; ties by label), headline counts registered with a
+     higher ``priority`` last. The first of the three cheapest
      candidates that alone protects the failing count is taken; if none does, the cheapest is
      taken and the audit is run again. So the plan hides few cells, and small ones.
 
@@ -288,7 +289,7 @@ def _candidates(reader: Reader, key, pinned_by: str, eligible: set, hidden: dict
 
     def cost(k):
         v = reader.ledger.value(k)
-        return (k in shared, v == 0, v, k)
+        return (k in shared, reader.ledger.priority(k), v == 0, v, k)
 
     groups = []
     mine = [reader.relations[i] for i in reader.by_cell.get(key, [])]

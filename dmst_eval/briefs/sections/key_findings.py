@@ -38,8 +38,11 @@ def cells(brief, ledger) -> None:
     and the complement a reader could work out)."""
     p, c = sh.headline(brief)["period"], sh.headline(brief)["comparison"]
     k = _keys(brief)
-    ledger.add(k["victims"], p["victims"])
-    ledger.add(k["victims_c"], c["victims"])
+    # the headline counts: hidden to protect another count only when nothing else will do
+    for name in ("victims", "repeat_victims", "episodes", "awol_episodes"):
+        ledger.add(k[name], p[name], priority=1)
+    ledger.add(k["victims"], p["victims"], priority=1)
+    ledger.add(k["victims_c"], c["victims"], priority=1)
     from dmst_eval.briefs.disclosure_plan import thresholds
 
     for n, of in (("repeat_victims", "victims"), ("awol_episodes", "episodes"),
