@@ -265,6 +265,8 @@ def _protect(ledger: Ledger, thresholds: dict, hidden: dict, aud: str, published
                     "every other count there must be shown")
             pick = None
             for c in cands[:3]:
+                # the witnesses of the state before the trial hold again once it is undone
+                snap = (dict(reader.wlo), dict(reader.whi))
                 hide(c)
                 ok, iv2 = reader.protected(key)
                 if ok:
@@ -272,6 +274,7 @@ def _protect(ledger: Ledger, thresholds: dict, hidden: dict, aud: str, published
                     iv = iv2
                     break
                 unhide(c)
+                reader.wlo, reader.whi = snap
             if pick is None:
                 hide(cands[0])
                 ok, iv = reader.protected(key)
