@@ -51,7 +51,8 @@ PLAN_FILE = "dmst-disclosure-plan.json"
 #: The scopes of the standard batch.
 SCOPES = ("statewide", *schema.REGIONS)
 #: Parameters that change the published numbers (the rest — region, audience, paths — do not).
-_PLAN_PARAMS = ("period_start", "period_end", "comparison_start", "comparison_end")
+_PLAN_PARAMS = ("period_start", "period_end", "comparison_start", "comparison_end",
+                "rba_baseline_start", "rba_baseline_end")
 
 
 def thresholds(params: dict) -> dict:
