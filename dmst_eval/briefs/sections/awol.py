@@ -18,8 +18,10 @@ from dmst_eval.briefs.sections import _shared as sh
 
 TITLE = "How much victimization happens while a child is AWOL?"
 
-_BINS = [0, 24, 48, 168, 672, np.inf]
-_LABELS = ["under 24 h", "24 to 48 h", "2 to 7 days", "1 to 4 weeks", "over 4 weeks"]
+#: The timing chart's bars: the same cuts as the shares (within 48 hours, within 7 days), so
+#: its first bar is the within-48-hours count and no finer split of small counts is published.
+#: Drawn in the statewide brief only (regional counts are too small to split further).
+_LABELS = ["within 48 hours", "2 to 7 days", "over 7 days"]
 #: Ledger measures (the first two are the tracking table's cells).
 M_AWOL = "Episodes that began during AWOL"
 M_EPISODES = "Confirmed episodes"
@@ -28,7 +30,7 @@ M_PLACED = "Confirmed episodes that began in placement"
 M_HOME = "Confirmed episodes of children not in care"
 M_TIMED = "AWOL-onset episodes with a known AWOL start"
 M_UNTIMED = "AWOL-onset episodes without a known AWOL start"
-M_48 = "AWOL-onset episodes beginning within 48 hours"
+M_48 = "AWOL-onset episodes beginning within 48 hours"  # also the timing chart's first bar
 M_7D = "AWOL-onset episodes beginning within 7 days"
 
 
@@ -55,9 +57,8 @@ def counts(brief) -> dict:
                 a, on="awol_id", how="inner")
             hours = ((e["began_at"] - e["awol_start"]) / pd.Timedelta(hours=1)).to_numpy(float)
         hours = np.sort(hours[hours >= 0])
-        bins = pd.cut(pd.Series(hours, dtype=float), bins=_BINS, labels=_LABELS, right=True,
-                      include_lowest=True).value_counts().reindex(_LABELS).fillna(0) \
-            .astype(int)
+        w48, w7 = int((hours <= 48).sum()), int((hours <= 168).sum())
+        bins = pd.Series([w48, w7 - w48, len(hours) - w7], index=_LABELS)
         return {"episodes": len(ep), "awol": int(aw.sum()), "care": int(care.sum()),
                 "timed": len(hours), "within_48h": int((hours <= 48).sum()),
                 "within_7d": int((hours <= 168).sum()), "bins": bins}
@@ -70,7 +71,7 @@ def keys(brief) -> dict:
            (("awol", M_AWOL), ("episodes", M_EPISODES), ("care", M_CARE),
             ("placed", M_PLACED), ("home", M_HOME), ("timed", M_TIMED),
             ("untimed", M_UNTIMED), ("within_48h", M_48), ("within_7d", M_7D))}
-    out["bins"] = [brief.key(_bin_measure(lab), w) for lab in _LABELS]
+    out["bins"] = [out["within_48h"]] + [brief.key(_bin_measure(lab), w) for lab in _LABELS[1:]]
     return out
 
 
@@ -80,8 +81,6 @@ def cells(brief, ledger) -> None:
     c, k = counts(brief), keys(brief)
     for name in ("awol", "episodes", "care", "timed", "within_48h", "within_7d"):
         ledger.add(k[name], c[name])
-    for kb, v in zip(k["bins"], c["bins"]):
-        ledger.add(kb, int(v))
     # never shown, but a reader can subtract: registered unpublished, so they are checked too
     ledger.add(k["placed"], c["care"] - c["awol"], audience=None)
     ledger.add(k["home"], c["episodes"] - c["care"], audience=None)
@@ -89,9 +88,14 @@ def cells(brief, ledger) -> None:
     ledger.add_sum(k["care"], [k["awol"], k["placed"]], name="parts add up to the whole")
     ledger.add_sum(k["episodes"], [k["care"], k["home"]], name="parts add up to the whole")
     ledger.add_sum(k["awol"], [k["timed"], k["untimed"]], name="parts add up to the whole")
-    ledger.add_sum(k["timed"], k["bins"], name="parts add up to the whole")
-    ledger.add_sum(k["within_48h"], k["bins"][:2], name="parts add up to the whole")
-    ledger.add_sum(k["within_7d"], k["bins"][:3], name="parts add up to the whole")
+    # the timing bars (statewide brief only): 2 to 7 days and over 7 days are published there;
+    # elsewhere they are the differences a reader can take
+    shown = None if brief.region_arg else disclosure.AUDIENCES
+    ledger.add(k["bins"][1], int(c["bins"].iloc[1]), audience=shown)
+    ledger.add(k["bins"][2], int(c["bins"].iloc[2]), audience=shown)
+    ledger.add_sum(k["within_7d"], [k["within_48h"], k["bins"][1]],
+                   name="parts add up to the whole")
+    ledger.add_sum(k["timed"], [k["within_7d"], k["bins"][2]], name="parts add up to the whole")
 
 
 def _share(brief, row, kk, kn) -> str:
@@ -161,12 +165,14 @@ def build(brief) -> Section:
                                 "regional briefs.")
     parts.append(h)
     tables["awol"] = shown
-    # timing, binned (no individual times are shown), as the batch plan says
+    # timing, binned at the shares' cuts (no individual times are shown), as the batch plan
+    # says; statewide only
     c = counts(brief)
-    bins = pd.DataFrame({"time_from_going_awol": _LABELS, "episodes": c["bins"].to_numpy()})
-    bk = pd.DataFrame({"episodes": k["bins"]}, index=bins.index, dtype=object)
-    bins = disclosure.apply_plan(bins, bk, brief.plan, brief.audience)
-    if int(c["bins"].sum()) > 0:
+    if int(c["bins"].sum()) > 0 and not brief.region_arg:
+        bins = pd.DataFrame({"time_from_going_awol": _LABELS,
+                             "episodes": c["bins"].to_numpy()})
+        bk = pd.DataFrame({"episodes": k["bins"]}, index=bins.index, dtype=object)
+        bins = disclosure.apply_plan(bins, bk, brief.plan, brief.audience)
         fig, ax = plots.new_figure((6.5, 3.0))
         sh.planned_bars(bins, "time_from_going_awol", "episodes", ax=ax,
                         ylabel="confirmed episodes",

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from dmst_eval import disclosure
-from dmst_eval.disclosure import share_text
 from dmst_eval.briefs import markup
 from dmst_eval.briefs.context import Section, section
 from dmst_eval.briefs.sections import _answers as A
@@ -34,41 +32,21 @@ def _keys(brief) -> dict:
 
 
 def cells(brief, ledger) -> None:
-    """Register the headline counts and the shares shown with them (numerator, denominator
-    and the complement a reader could work out)."""
+    """Register the headline counts and, for each share the question sections show, its
+    numerator, denominator and the complement a reader could work out. The shares themselves
+    add nothing: the sections show a percentage only where the plan shows both its counts
+    (:func:`dmst_eval.briefs.sections._answers.planned_share`)."""
     p, c = sh.headline(brief)["period"], sh.headline(brief)["comparison"]
     k = _keys(brief)
     # the headline counts: hidden to protect another count only when nothing else will do
     for name in ("victims", "repeat_victims", "episodes", "awol_episodes"):
         ledger.add(k[name], p[name], priority=1)
-    ledger.add(k["victims"], p["victims"], priority=1)
     ledger.add(k["victims_c"], c["victims"], priority=1)
-    from dmst_eval.briefs.disclosure_plan import thresholds
-
     for n, of in (("repeat_victims", "victims"), ("awol_episodes", "episodes"),
                   ("police_reports", "reports")):
         ledger.add_share(k[n].measure, p[n], p[of], region=brief.region,
                          period=k[n].period, of_measure=k[of].measure,
                          publish_n=n != "police_reports")
-        # the share is shown (percentage or band, by each audience's threshold) only where
-        # its denominator is shown, and with its numerator unless that is small
-        for aud, t in thresholds(brief.params.as_dict()).items():
-            small = (lambda v: 1 <= v < t)
-            if not p[of] or small(p[of]) or (n != "police_reports" and small(p[n])):
-                continue
-            band = share_text(p[n], p[of], t).band
-            if band is not None:
-                ledger.add_ratio(k[n], k[of], (band[0] + band[1]) / 2,
-                                 half_width=(band[1] - band[0]) / 2, audience=aud,
-                                 name=f"share shown for {k[n].measure}")
-
-
-def _share(brief, p, k, n, of) -> str | None:
-    """"18 of 38 (47%)" when the plan shows both counts and the share rule allows it."""
-    if not (brief.shown(k[n]) and brief.shown(k[of])) or not p[of]:
-        return None
-    txt = share_text(p[n], p[of], brief.threshold).text
-    return None if txt == disclosure.SUPPRESSED else txt
 
 
 @section(TITLE)
