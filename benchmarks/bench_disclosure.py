@@ -3,7 +3,9 @@
 Times, on ``data/synthetic`` (loading the bundle is not timed):
 
 * ``ledger`` — :func:`dmst_eval.briefs.disclosure_plan.batch_ledger`: the counts every section
-  with a ``cells()`` hook registers for statewide + six regions (both audiences share them);
+  with a ``cells()`` hook registers for statewide + six regions (both audiences share them):
+  tracking table, key findings, the five question sections, program effects and the RBA
+  scorecard (its ``rba.scorecard`` per scope is most of this time);
 * ``plan`` — :func:`dmst_eval.disclosure.plan`: primary and secondary suppression for the
   public (10) and internal (5) audiences, with the interval audit of every protected count;
 * ``audit`` — :func:`dmst_eval.disclosure.interval_audit` recomputed from scratch (what a
