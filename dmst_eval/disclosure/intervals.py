@@ -73,7 +73,7 @@ class Reader:
     def refresh(self, thresholds, hidden) -> None:
         """Recompute every cell's box. "<t" means 1 .. t-1 while no audience the reader sees
         hides a zero, 0 .. t-1 once one does (the reader cannot tell which "<t" is a zero)."""
-        self.zero_masked = {a: any(v == ZERO for v in hidden[a].values())
+        self.zero_masked = {a: ZERO in hidden[a].values()
                             for a in self.visible}
         for key in self.ledger:
             self._box(key, thresholds, hidden)
@@ -104,7 +104,7 @@ class Reader:
         self.rlo[key], self.rhi[key] = rlo, rhi
 
     def update(self, key, thresholds, hidden) -> None:
-        masked = {a: any(v == ZERO for v in hidden[a].values()) for a in self.visible}
+        masked = {a: ZERO in hidden[a].values() for a in self.visible}
         if masked != self.zero_masked:
             self.forget()
             self.refresh(thresholds, hidden)
