@@ -84,6 +84,8 @@ def _cell_keys(brief, sc, ledger=None) -> dict:
             for per, lab in labels.items():
                 out[(r["measure"], part, per)] = brief.key(f"Scorecard: {_label(r)} ({part})",
                                                            lab)
+            if brief.region_arg:  # yearly numbers (the sparklines) statewide only
+                continue
             for y in sc.annual.loc[sc.annual["measure"] == r["measure"], "year"]:
                 out[(r["measure"], part, int(y))] = brief.key(
                     f"Scorecard: {_label(r)} ({part})", str(int(y)))
@@ -156,12 +158,17 @@ def cells(brief, ledger) -> None:
         if v is None:
             continue
         ledger.add(k, v)
+    if brief.region_arg:  # no yearly numbers in a regional brief: windows only
+        years_of = {}
+    else:
+        years_of = None
     b0, b1 = sc.baseline
     windows = {"period": list(range(sc.start.year, sc.end.year + 1)),
                "baseline": list(range(b0, b1 + 1))}
     for _, r in sc.summary.iterrows():
         m = r["measure"]
-        years = {int(y) for y in sc.annual.loc[sc.annual["measure"] == m, "year"]}
+        years = set() if years_of is not None else \
+            {int(y) for y in sc.annual.loc[sc.annual["measure"] == m, "year"]}
         for part in _parts(r["kind"]):
             for per, ys in windows.items():
                 tot = ks.get((m, part, per))
@@ -350,10 +357,13 @@ def build(brief) -> Section:
         last_q = None
         for i in idx:
             r, p = sm.iloc[i], pub.iloc[i]
-            sparks[r["measure"]], spark_fig = _sparkline(brief, sc, r, p, spark_fig)
+            if not brief.region_arg:
+                sparks[r["measure"]], spark_fig = _sparkline(brief, sc, r, p, spark_fig)
             if r["question"] != last_q:  # a group row: the RBA question
                 rows.append({"measure": _GROUP + r["question"], "n": "", "of": ""})
-            rows.append({"measure": r["label"], "trend": _SPARK.format(r["measure"]),
+            rows.append({"measure": r["label"],
+                         "trend": _SPARK.format(r["measure"]) if not brief.region_arg
+                         else "statewide brief",
                          "better if": ("↑ higher" if r["polarity"] == "higher" else "↓ lower"),
                          **_row_text(r, p), "n": _cell(p["n"]), "of": _cell(p["of"])})
             last_q = r["question"]
@@ -375,6 +385,11 @@ def build(brief) -> Section:
                             '<table class="dmst-table dmst-scorecard"', 1)
         parts.append(html)
         parts.append(_story(brief, sm.iloc[idx]))
+    if brief.region_arg:
+        parts.append(markup.note(
+            "Regional briefs show no yearly trend lines: a region's yearly counts are too "
+            "small to publish without giving small numbers away (they would be hidden almost "
+            "everywhere). The statewide brief shows the trends."))
     parts.append(markup.render_template("scorecard_legend.html.j2"))
     parts.append(markup.note(
         "Counts per year are yearly averages over the period (n is the period's total, a whole "
