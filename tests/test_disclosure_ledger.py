@@ -180,6 +180,34 @@ def test_no_feasible_pattern_raises():
     assert "Region 1" in str(e.value) and "3" not in str(e.value)
 
 
+def test_withheld_fallback_when_markers_pin_the_parts():
+    # seed 11's tracking row: years 2, 4, 4 ("<5" internally) and a period total of 10, which
+    # the public plan hides as "suppressed" (so at least 10): each year is then at least 2, and
+    # no shown count is left to hide. The fallback shows the row's hidden counts as "suppressed"
+    # with no "at least t" meaning (withheld), which protects them; without it, no pattern.
+    both = ("internal", "public")
+    led = Ledger()
+    ys = [led.add("episodes", n, period=y, audience=both)
+          for n, y in [(2, "2020"), (4, "2021"), (4, "2022")]]
+    tot = led.add("episodes", 10, period="2020-2022", audience=both)
+    led.add_sum(tot, ys, name="years add up to the period")
+    thresholds = {"internal": 5, "public": 10}
+    p = plan(led, thresholds)
+    assert p.audit.passed
+    fresh = interval_audit(led, p)
+    assert fresh.passed
+    assert {p.status(k, "internal") for k in (*ys, tot)} == {"withheld"}
+    assert {p.display(k, "internal", 0) for k in (*ys, tot)} == {"suppressed"}
+    lo, hi = interval(fresh, period="2020", reader="internal")
+    assert lo <= 1 and hi >= 4
+    # the same row with the fallback's marker meaning "at least t" is pinned (the test can fail)
+    p.hidden["internal"][tot] = "secondary"
+    p.hidden["public"][tot] = "secondary"
+    for k in ys:
+        p.hidden["internal"][k] = "primary"
+    assert not interval_audit(led, p).passed
+
+
 def test_markers_and_zeros_pin_a_total_then_a_zero_is_hidden():
     # four regions "<5" beside two zeros and a statewide "<5": each region is 1 and the
     # statewide 4 -- unless one of the zeros is shown as "<5" too

@@ -277,7 +277,7 @@ class Brief:
                 "register it in the section's cells()")
         if st in ("primary", "zero"):
             return f"fewer than {self.threshold}"
-        if st == "secondary":
+        if st in ("secondary", "withheld"):
             return "a number not shown"
         return f"{int(n):,}"
 

@@ -36,6 +36,10 @@ from dmst_eval.disclosure.ledger import CellKey, Ledger
 from dmst_eval.errors import DisclosureError
 
 PRIMARY, SECONDARY, ZERO = "primary", "secondary", "zero"
+#: A count hidden by the planner's fallback (:func:`dmst_eval.disclosure.plan`): shown as
+#: "suppressed" like a secondary one, but it may be any number, small ones included, so a reader
+#: learns nothing about it from the marker.
+WITHHELD = "withheld"
 
 
 class Reader:
@@ -98,8 +102,9 @@ class Reader:
                 floor = 0.0 if self.zero_masked[a] else 1.0
                 lo, rlo = max(lo, floor), max(rlo, floor)
                 hi, rhi = min(hi, t - 1.0), min(rhi, t - 1.0)
-            else:
+            elif kind == SECONDARY:
                 lo, rlo = max(lo, t), max(rlo, t)
+            # WITHHELD: the marker tells nothing (0 .. unbounded)
         self.lo[key], self.hi[key] = lo, hi
         self.rlo[key], self.rhi[key] = rlo, rhi
 

@@ -124,7 +124,7 @@ def apply_plan(table: pd.DataFrame, keys: pd.DataFrame, plan, audience: str,
             if st in ("primary", "zero"):
                 vals.append(f"<{t}")
                 n_pri += 1
-            elif st == "secondary":
+            elif st in ("secondary", "withheld"):
                 vals.append(SUPPRESSED)
                 n_sec += 1
             else:

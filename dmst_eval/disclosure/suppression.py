@@ -24,7 +24,11 @@
      candidates that alone protects the failing count is taken; if none does, the cheapest is
      taken and the audit is run again. So the plan hides few cells, and small ones.
 
-   If a failing count has no candidate left, **no secondary pattern exists** and
+   If a failing count has no candidate left, the **fallback** shows the hidden counts of the
+   relation that pins it (then of all its relations, then of its connected group) as
+   "suppressed" *without* the meaning "at least the threshold" (kind ``"withheld"``: small
+   counts among them lose their "<t" marker, so a reader learns nothing from the markers
+   there). If even that changes nothing, **no secondary pattern exists** and
    :class:`~dmst_eval.errors.DisclosureError` is raised, naming the count and the relation.
 
 The plan is deterministic: it depends only on the ledger (so on the data and the standard
@@ -53,7 +57,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from dmst_eval.disclosure.intervals import (PRIMARY, SECONDARY, ZERO, IntervalAuditResult,
+from dmst_eval.disclosure.intervals import (PRIMARY, SECONDARY, WITHHELD, ZERO,
+                                            IntervalAuditResult,
                                             Reader, audit_row,
                                             audit_reader, sensitive_cells)
 from dmst_eval.disclosure.ledger import CellKey, Ledger, as_key
@@ -74,7 +79,7 @@ class SuppressionPlan:
     thresholds : dict
         audience → threshold.
     hidden : dict
-        audience → {CellKey: "primary" | "secondary"}.
+        audience → {CellKey: "primary" | "secondary" | "zero" | "withheld"}.
     published : dict
         audience → set of CellKey the batch publishes to it.
     audit : IntervalAuditResult or None
@@ -107,7 +112,7 @@ class SuppressionPlan:
         st = self.status(key, audience)
         if st in ("primary", "zero"):
             return f"<{self.thresholds[audience]}"
-        if st == "secondary":
+        if st in (SECONDARY, WITHHELD):
             return SUPPRESSED
         if st == "unplanned":
             raise DisclosureError(f"count {as_key(key).label()!r} is not in the batch plan for "
@@ -115,7 +120,7 @@ class SuppressionPlan:
         return f"{int(value):,}"
 
     def is_hidden(self, key, audience: str) -> bool:
-        return self.status(key, audience) in (PRIMARY, SECONDARY, ZERO)
+        return self.status(key, audience) in (PRIMARY, SECONDARY, ZERO, WITHHELD)
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -258,6 +263,9 @@ def _protect(ledger: Ledger, thresholds: dict, hidden: dict, aud: str, published
             if rounds > _MAX_ROUNDS:
                 raise DisclosureError("secondary suppression did not converge")
             cands = _candidates(reader, key, iv.pinned_by, eligible, hidden[aud], shared)
+            if not cands and _withhold(reader, key, iv.pinned_by, hidden, thresholds):
+                ok, iv = reader.protected(key)
+                continue
             if not cands:
                 raise DisclosureError(
                     f"no secondary suppression pattern protects {key.label()!r} for the {aud} "
@@ -283,6 +291,32 @@ def _protect(ledger: Ledger, thresholds: dict, hidden: dict, aud: str, published
     # only widen later: the rows are the final interval audit of this reader (bounds a reader
     # can work out are at least this wide)
     return rows
+
+
+def _withhold(reader: Reader, key, pinned_by: str, hidden: dict, thresholds: dict) -> bool:
+    """The fallback when no count is left to hide: the hidden counts of the relation that pins
+    ``key`` (then, if that changes nothing, of every relation of ``key``, then of its whole
+    connected group), ``key`` included, in every audience, are shown as "suppressed" *without*
+    the usual meaning "at least the threshold"
+    (:data:`~dmst_eval.disclosure.intervals.WITHHELD`): small counts among them lose their
+    "<t" marker, so markers cannot pin the others. Returns False when there is nothing left to
+    change (no pattern exists)."""
+    mine = [reader.relations[i] for i in reader.by_cell.get(key, [])]
+    levels = ([r for r in mine if r.name == pinned_by], mine,
+              [reader.relations[i] for i in reader.component(key)[1]])
+    for rels in levels:
+        changed = False
+        for r in rels:
+            for k in r.coefs:
+                for h in hidden.values():
+                    if k in h and h[k] != WITHHELD:
+                        h[k] = WITHHELD
+                        changed = True
+        if changed:
+            reader.forget()
+            reader.refresh(thresholds, hidden)
+            return True
+    return False
 
 
 def _candidates(reader: Reader, key, pinned_by: str, eligible: set, hidden: dict,
