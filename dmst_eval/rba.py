@@ -983,7 +983,8 @@ def _years(x, what: str) -> tuple[int, int]:
 
 def scorecard(cd, start=None, end=None, region: str | None = None, baseline=None,
               targets: str | Path | dict | None = None, measures: str | Path | list | None = None,
-              pass_mark: float = DEFAULT_PASS_MARK, level: float = 0.95) -> ScorecardResult:
+              pass_mark: float = DEFAULT_PASS_MARK, level: float = 0.95,
+              forecast: bool = True) -> ScorecardResult:
     """Compute the RBA scorecard.
 
     Parameters
@@ -1007,6 +1008,9 @@ def scorecard(cd, start=None, end=None, region: str | None = None, baseline=None
         Post-test pass mark (points).
     level : float
         Confidence level of the value's interval and of the forecast's prediction interval.
+    forecast : bool
+        ``False`` skips the baseline forecasts and the curve verdicts (``forecast*`` NaN,
+        ``curve_verdict`` "not computed"): the counts alone, for the disclosure ledger.
 
     Returns
     -------
@@ -1081,16 +1085,20 @@ def scorecard(cd, start=None, end=None, region: str | None = None, baseline=None
         if m.kind == "mean":
             bx = x[r.in_window[1] & ok]
             s2 = float(np.var(bx, ddof=1)) if len(bx) > 1 else np.nan
-        fc, flo, fhi, by_year = _forecast(_kind_of(m), a, base_years, report_years,
-                                          den if m.is_rate else 1.0, s2, level,
-                                          base_window=(bnum, bden))
+        if forecast:
+            fc, flo, fhi, by_year = _forecast(_kind_of(m), a, base_years, report_years,
+                                              den if m.is_rate else 1.0, s2, level,
+                                              base_window=(bnum, bden))
+        else:
+            fc = flo = fhi = np.nan
+            by_year = None
         if by_year is not None:
             fyear.append(by_year.assign(measure=m.key))
         tgt = tg.get(m.key, np.nan)
         tverdict, gap = _target_verdict(val, tgt, m.polarity)
         n, of = _n_of(m, num, den)
         bn, bof = _n_of(m, bnum, bden)
-        curve = _curve_verdict(val, flo, fhi, m.polarity)
+        curve = _curve_verdict(val, flo, fhi, m.polarity) if forecast else "not computed"
         rows.append(dict(strategy=m.strategy, question=m.question, measure=m.key,
                          label=m.label, kind=m.kind, unit=m.unit, polarity=m.polarity,
                          value=val, value_lower=vlo, value_upper=vhi, n=n, of=of,

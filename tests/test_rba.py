@@ -448,3 +448,17 @@ def test_sparkline_drawn_over_a_previous_one_is_the_same_image(default_cd):
         fig = sc.sparkline(k, fig=fig)
         assert len(fig.axes) == 1
         assert plots.png_bytes(fig) == fresh[k], k
+
+
+def test_counts_only_scorecard_has_the_same_counts_and_no_forecast():
+    # what the disclosure ledger uses: the same counts, values and yearly table, no forecasts
+    # (a three-year baseline, so the full scorecard has forecasts)
+    kw = dict(start="2012-01-01", end="2012-12-31", baseline=(2009, 2011))
+    sc = rba.scorecard(hand_bundle(), **kw)
+    lite = rba.scorecard(hand_bundle(), **kw, forecast=False)
+    cols = ["measure", "n", "of", "baseline_n", "baseline_of", "value", "baseline_value"]
+    pd.testing.assert_frame_equal(lite.summary[cols], sc.summary[cols])
+    pd.testing.assert_frame_equal(lite.annual, sc.annual)
+    assert lite.summary["forecast"].isna().all() and sc.summary["forecast"].notna().any()
+    assert set(lite.summary["curve_verdict"]) == {"not computed"}
+    assert lite.forecast_annual.empty

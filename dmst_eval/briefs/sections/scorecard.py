@@ -31,12 +31,14 @@ _SPARK = "@@sparkline-{}@@"
 _GROUP = "@@question@@"
 
 
-def scorecard(brief, baseline=None):
+def scorecard(brief, baseline=None, forecast=True):
     """The brief's :class:`~dmst_eval.rba.ScorecardResult` (computed once per brief).
 
     ``baseline`` (first, last) defaults to the brief's parameters ``rba_baseline_start`` /
     ``rba_baseline_end`` and, without them, to the brief's comparison period, so the scorecard's
     baseline and the comparison the rest of the brief makes are the same years.
+    ``forecast=False`` is enough for the counts (the ledger's :func:`cells`, :func:`keys`): the
+    full scorecard when the brief has it, else one without forecasts (cheaper).
     """
     from dmst_eval import rba
 
@@ -46,6 +48,13 @@ def scorecard(brief, baseline=None):
         if start or end:
             baseline = (start or brief.cs, end or brief.ce)
     key = ("scorecard", None if baseline is None else tuple(str(x) for x in baseline))
+    if not forecast and key not in brief.cache:
+        ckey = (*key, "counts")
+        if ckey not in brief.cache:
+            b = baseline or (brief.cs, brief.ce)
+            brief.cache[ckey] = rba.scorecard(brief.cd, region=brief.region_arg, start=brief.ps,
+                                              end=brief.pe, baseline=b, forecast=False)
+        return brief.cache[ckey]
     if key not in brief.cache:
         b = baseline or (brief.cs, brief.ce)
         brief.cache[key] = rba.scorecard(brief.cd, region=brief.region_arg, start=brief.ps,
@@ -131,7 +140,7 @@ def keys(brief) -> dict:
     """The scorecard's ledger keys, a count that is also a tracking-table cell
     (:data:`ALIASES`) under that cell's key when the two are equal."""
     def compute():
-        sc = scorecard(brief)
+        sc = scorecard(brief, forecast=False)
         ks = _cell_keys(brief, sc)
         vals = _values(sc)
         known = _tracking_cells(brief)
@@ -150,7 +159,7 @@ def cells(brief, ledger) -> None:
     """Register every count the scorecard shows: n (and of, with the complement of − n, for
     shares) for the period, the baseline and each year; the years add up to each window
     (exactly, or at most the sum where a person counts once a window)."""
-    sc = scorecard(brief)
+    sc = scorecard(brief, forecast=False)
     ks = keys(brief)
     vals = _values(sc)
     for (m, part, per), k in ks.items():
