@@ -91,7 +91,11 @@ def _service_counts(brief):
     from dmst_eval import evaluation as ev
 
     def compute():
-        sf = ev.service_frame(brief.cd, region=brief.region_arg)
+        # one row per victim, computed child by child: the region's frame is the statewide
+        # frame's rows of that region (computed once for the seven scopes of a batch ledger)
+        sf = sh.batch_memo(brief, "service_frame", lambda: ev.service_frame(brief.cd))
+        if brief.region_arg is not None:
+            sf = sf[sf["region"] == brief.region_arg].reset_index(drop=True)
         groups = ["referred within 30 days", "not referred"]
         counts = pd.DataFrame({"group": groups,
                                "victims": [int((sf["referred"] == 1).sum()),

@@ -104,24 +104,23 @@ def _cell_keys(brief, sc, ledger=None) -> dict:
 def _values(sc) -> dict:
     """{(measure, part, period): true count} for every key of :func:`_cell_keys`."""
     out = {}
-    for _, r in sc.summary.iterrows():
-        kind = r["kind"]
+    annual = dict(tuple(sc.annual.groupby("measure", sort=False)))
+    empty = sc.annual.iloc[:0]
+    for r in sc.summary.itertuples(index=False):
+        kind = r.kind
         for part, col, bcol in (("n", "n", "baseline_n"), ("of", "of", "baseline_of")):
             if part not in _parts(kind):
                 continue
             for per, c in (("period", col), ("baseline", bcol)):
-                v = r[c]
-                out[(r["measure"], part, per)] = None if pd.isna(v) else int(v)
-        a = sc.annual[sc.annual["measure"] == r["measure"]]
-        if kind == "mean":
-            yn = a["denominator"]
-        else:
-            yn = a["numerator"]
+                v = getattr(r, c)
+                out[(r.measure, part, per)] = None if pd.isna(v) else int(v)
+        a = annual.get(r.measure, empty)
+        yn = a["denominator"] if kind == "mean" else a["numerator"]
         for y, v in zip(a["year"], yn):
-            out[(r["measure"], "n", int(y))] = int(round(float(v)))
+            out[(r.measure, "n", int(y))] = int(round(float(v)))
         if kind == "share":
             for y, v in zip(a["year"], a["denominator"]):
-                out[(r["measure"], "of", int(y))] = int(round(float(v)))
+                out[(r.measure, "of", int(y))] = int(round(float(v)))
     return out
 
 
