@@ -128,12 +128,16 @@ def test_killed_render_leaves_no_kernel_and_no_work_folder(tmp_path, sig):
     code = ("from dmst_eval import briefs\n"
             f"briefs.render({{'data_path': {str(DATA)!r}, 'figures_dir': None}}, "
             f"out_dir={str(out)!r}, template={str(_sleeping_template(tmp_path))!r}, pdf=False)")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    # stderr to a file, not a pipe: a pipe nobody reads fills up (64 KB of log and traceback
+    # on the way out) and blocks the exiting render, which then looks like a hang
+    err = tmp_path / "stderr.txt"
+    with open(err, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
+                                stderr=fh, text=True)
     try:
         deadline = time.monotonic() + 240
         while not (out / "started.flag").exists():
-            assert proc.poll() is None, proc.stderr.read()[-2000:]
+            assert proc.poll() is None, err.read_text()[-2000:]
             assert time.monotonic() < deadline, "the render never reached the sleeping cell"
             time.sleep(0.2)
         kernels = [c for c in psutil.Process(proc.pid).children(recursive=True)
@@ -145,7 +149,11 @@ def test_killed_render_leaves_no_kernel_and_no_work_folder(tmp_path, sig):
         assert json.loads(conn.read_text())["transport"] == "ipc" and sockets.is_dir()
         assert _mode(sockets) == 0o700
         proc.send_signal(sig)
-        proc.wait(timeout=60)
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the render did not stop within 90 s of the signal; its last "
+                                 f"messages: {err.read_text()[-2000:]}") from None
         gone, alive = psutil.wait_procs(kernels, timeout=15)
         assert not alive, "the kernel outlived the render"
     finally:
