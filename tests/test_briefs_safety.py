@@ -132,8 +132,11 @@ def test_killed_render_leaves_no_kernel_and_no_work_folder(tmp_path, sig):
     # on the way out) and blocks the exiting render, which then looks like a hang
     err = tmp_path / "stderr.txt"
     with open(err, "w") as fh:
+        # SIGINT as in a terminal (Ctrl-C): a test run started in the background (CI under
+        # nohup, `cmd &`) inherits SIGINT ignored, and a process that ignores it rightly does
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
-                                stderr=fh, text=True)
+                                stderr=fh, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 240
         while not (out / "started.flag").exists():
