@@ -726,30 +726,31 @@ def town_rate_map(gdf, column: str, *, counts: str | None = None, threshold: int
 def count_bars(table, x: str, y: str, ax=None, threshold: int = 5,
                ylabel: str | None = None, title: str | None = None):
     """A small bar chart of a count by ``x`` (e.g. police reports by year) whose hidden
-    (suppressed) cells are drawn as hatched grey bars of no meaningful height.
+    (suppressed) cells are marked by a hatched band over the whole axis height
+    (:func:`dmst_eval.disclosure.figures.mark_hidden_bars`): never a bar at a value on the
+    data axis.
 
     Examples
     --------
     >>> import pandas as pd
     >>> t = pd.DataFrame({"year": ["2010", "2011"], "n": [12, "<5"]})
     >>> ax = count_bars(t, "year", "n")
-    >>> len(ax.patches)
-    2
+    >>> [float(b.get_height()) for b in ax.containers[0]]  # only the shown year is a bar
+    [12.0]
     """
     import numpy as np
-    import pandas as pd
+
+    from dmst_eval.disclosure.figures import bar_heights, mark_hidden_bars
 
     apply_style()
     if ax is None:
         _, ax = new_figure((6.5, 2.4))
-    v = pd.to_numeric(table[y], errors="coerce").to_numpy(dtype=float)
-    hid = ~np.isfinite(v)
+    v, hid = bar_heights(table[y])
     xs = np.arange(len(table))
     ax.bar(xs[~hid], v[~hid], color=OKABE_ITO["blue"], width=0.8)
     if hid.any():
-        ax.bar(xs[hid], [max(1, threshold - 1)] * int(hid.sum()), color=SUPPRESSED_COLOR,
-               hatch=SUPPRESSED_HATCH, edgecolor="#999999", width=0.8,
-               label=f"hidden (1 to {threshold - 1}; bar height not data)")
+        mark_hidden_bars(ax, xs, hid, width=0.8,
+                         label=f"hidden (fewer than {threshold}; not drawn to scale)")
         ax.legend(frameon=False, fontsize=7)
     step = max(1, len(xs) // 10)
     ax.set_xticks(xs[::step])
