@@ -33,6 +33,8 @@ from typing import Any
 
 import pandas as pd
 
+from dmst_eval.errors import InputError
+
 LOG_ODDS_TERMS = ("intercept", "male", "age_at_start", "prior_sexual_abuse",
                   "male:prior_sexual_abuse", "prior_runaway", "substance_use",
                   "juvenile_justice", "lgbtq", "congregate_before", "awol_before")
@@ -71,7 +73,7 @@ class SyntheticConfig:
     >>> SyntheticConfig(scale=-1)
     Traceback (most recent call last):
     ...
-    ValueError: SyntheticConfig.scale = -1: must be > 0 (at least 0.001)
+    dmst_eval.errors.InputError: SyntheticConfig.scale = -1: must be > 0 (at least 0.001)
     """
 
     # ---------------------------------------------------------------- general
@@ -278,7 +280,7 @@ class SyntheticConfig:
         return {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(cls)}
 
     def validate(self) -> "SyntheticConfig":
-        """Check types and ranges; raise ``ValueError`` naming the field and the expectation."""
+        """Check types and ranges; raise :class:`~dmst_eval.errors.InputError` (a ``ValueError``) naming the field and the expectation."""
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             lo, hi, keys = f.metadata.get("min"), f.metadata.get("max"), f.metadata.get("keys")
@@ -286,58 +288,58 @@ class SyntheticConfig:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
             if isinstance(default, bool):
                 if not isinstance(v, bool):
-                    raise ValueError(f"{name} = {v!r}: must be true or false")
+                    raise InputError(f"{name} = {v!r}: must be true or false")
                 continue
             if isinstance(default, (int, float)):
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                    raise ValueError(f"{name} = {v!r}: must be a finite number")
+                    raise InputError(f"{name} = {v!r}: must be a finite number")
                 if isinstance(default, int) and not isinstance(default, bool) and int(v) != v:
-                    raise ValueError(f"{name} = {v!r}: must be a whole number")
+                    raise InputError(f"{name} = {v!r}: must be a whole number")
                 if lo is not None and v < lo:
                     if f.name == "scale":
-                        raise ValueError(f"{name} = {v!r}: must be > 0 (at least {lo})")
-                    raise ValueError(f"{name} = {v!r}: must be at least {lo}")
+                        raise InputError(f"{name} = {v!r}: must be > 0 (at least {lo})")
+                    raise InputError(f"{name} = {v!r}: must be at least {lo}")
                 if hi is not None and v > hi:
-                    raise ValueError(f"{name} = {v!r}: must be at most {hi}")
+                    raise InputError(f"{name} = {v!r}: must be at most {hi}")
             elif isinstance(default, str):
                 try:
                     ts = pd.Timestamp(v)
                     if ts is pd.NaT:
                         raise ValueError
                 except (ValueError, TypeError):
-                    raise ValueError(f"{name} = {v!r}: must be an ISO date (YYYY-MM-DD)") from None
+                    raise InputError(f"{name} = {v!r}: must be an ISO date (YYYY-MM-DD)") from None
             elif isinstance(default, dict):
                 if not isinstance(v, dict):
-                    raise ValueError(f"{name} = {v!r}: must be a mapping")
+                    raise InputError(f"{name} = {v!r}: must be a mapping")
                 if keys is not None:
                     unknown = sorted(set(v) - set(keys))
                     if unknown:
-                        raise ValueError(f"{name}: unknown key(s) {unknown}; expected {list(keys)}")
+                        raise InputError(f"{name}: unknown key(s) {unknown}; expected {list(keys)}")
                 for k, x in v.items():
                     if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
-                        raise ValueError(f"{name}[{k!r}] = {x!r}: must be a finite number")
+                        raise InputError(f"{name}[{k!r}] = {x!r}: must be a finite number")
                 if f.name in ("race_shares", "flag_prevalence", "flag_missing"):
                     bad = {k: x for k, x in v.items() if not 0 <= x <= 1}
                     if bad:
-                        raise ValueError(f"{name}: values must be in [0, 1], got {bad}")
+                        raise InputError(f"{name}: values must be in [0, 1], got {bad}")
                 if f.name == "hazard_ratios":
                     bad = {k: x for k, x in v.items() if x <= 0}
                     if bad:
-                        raise ValueError(f"{name}: hazard ratios must be > 0, got {bad}")
+                        raise InputError(f"{name}: hazard ratios must be > 0, got {bad}")
             elif isinstance(default, list):
                 if not isinstance(v, (list, tuple)):
-                    raise ValueError(f"{name} = {v!r}: must be a list")
+                    raise InputError(f"{name} = {v!r}: must be a list")
                 if f.name == "hotspot_towns":
                     from dmst_eval.geography import town_names
                     unknown = sorted(set(v) - set(town_names()))
                     if unknown:
-                        raise ValueError(f"{name}: unknown town(s) {unknown}; use official "
+                        raise InputError(f"{name}: unknown town(s) {unknown}; use official "
                                          "Connecticut town names")
         if pd.Timestamp(self.study_start) >= pd.Timestamp(self.study_end):
-            raise ValueError(f"SyntheticConfig.study_start ({self.study_start}) must be before "
+            raise InputError(f"SyntheticConfig.study_start ({self.study_start}) must be before "
                              f"study_end ({self.study_end})")
         if (pd.Timestamp(self.study_end) - pd.Timestamp(self.study_start)).days < 730:
-            raise ValueError("SyntheticConfig: the study window must be at least two years long")
+            raise InputError("SyntheticConfig: the study window must be at least two years long")
         return self
 
     # ------------------------------------------------------------------------------------------
@@ -352,13 +354,13 @@ class SyntheticConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "SyntheticConfig":
-        """Build from a mapping; unknown keys raise ``ValueError``; dict fields are merged over
+        """Build from a mapping; unknown keys raise ``InputError``; dict fields are merged over
         the defaults (so a YAML file may give only some log-odds)."""
         d = dict(d or {})
         names = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - set(names))
         if unknown:
-            raise ValueError(f"SyntheticConfig: unknown key(s) {unknown}; valid keys are "
+            raise InputError(f"SyntheticConfig: unknown key(s) {unknown}; valid keys are "
                              f"{sorted(names)}")
         kw = {}
         for k, v in d.items():
@@ -369,7 +371,7 @@ class SyntheticConfig:
                 if keys is not None:
                     bad = sorted(set(v) - set(keys))
                     if bad:
-                        raise ValueError(f"SyntheticConfig.{k}: unknown key(s) {bad}; expected "
+                        raise InputError(f"SyntheticConfig.{k}: unknown key(s) {bad}; expected "
                                          f"{list(keys)}")
                 base.update(v)
                 v = base
@@ -379,12 +381,12 @@ class SyntheticConfig:
         return cls(**kw)
 
     def replace(self, **overrides) -> "SyntheticConfig":
-        """A copy with some fields replaced (validated; unknown names raise ``ValueError``)."""
+        """A copy with some fields replaced (validated; unknown names raise ``InputError``)."""
         d = self.to_dict()
         names = set(d)
         unknown = sorted(set(overrides) - names)
         if unknown:
-            raise ValueError(f"SyntheticConfig: unknown key(s) {unknown}; valid keys are "
+            raise InputError(f"SyntheticConfig: unknown key(s) {unknown}; valid keys are "
                              f"{sorted(names)}")
         d.update(overrides)
         return SyntheticConfig.from_dict(d)
@@ -401,11 +403,11 @@ class SyntheticConfig:
             try:
                 d = yaml.safe_load(fh)
             except yaml.YAMLError as e:
-                raise ValueError(f"{p}: not valid YAML ({e})") from None
+                raise InputError(f"{p}: not valid YAML ({e})") from None
         if d is None:
             d = {}
         if not isinstance(d, dict):
-            raise ValueError(f"{p}: expected a mapping of SyntheticConfig fields")
+            raise InputError(f"{p}: expected a mapping of SyntheticConfig fields")
         return cls.from_dict(d)
 
     def to_yaml(self, path) -> Path:
