@@ -724,7 +724,8 @@ def town_rate_map(gdf, column: str, *, counts: str | None = None, threshold: int
 
 
 def count_bars(table, x: str, y: str, ax=None, threshold: int = 5,
-               ylabel: str | None = None, title: str | None = None):
+               ylabel: str | None = None, title: str | None = None,
+               hidden_label: str | None = None):
     """A small bar chart of a count by ``x`` (e.g. police reports by year) whose hidden
     (suppressed) cells are marked by a hatched band over the whole axis height
     (:func:`dmst_eval.disclosure.figures.mark_hidden_bars`): never a bar at a value on the
@@ -749,9 +750,11 @@ def count_bars(table, x: str, y: str, ax=None, threshold: int = 5,
     xs = np.arange(len(table))
     ax.bar(xs[~hid], v[~hid], color=OKABE_ITO["blue"], width=0.8)
     if hid.any():
-        mark_hidden_bars(ax, xs, hid, width=0.8,
-                         label=f"hidden (fewer than {threshold}; not drawn to scale)")
+        mark_hidden_bars(ax, xs, hid, width=0.8, label=hidden_label or
+                         f"hidden (fewer than {threshold}; not drawn to scale)")
         ax.legend(frameon=False, fontsize=7)
+    shown = v[~hid]
+    ax.set_ylim(0, max(1.0, float(np.nanmax(shown)) * 1.15 if shown.size else 1.0))
     step = max(1, len(xs) // 10)
     ax.set_xticks(xs[::step])
     ax.set_xticklabels([str(s) for s in table[x].iloc[::step]])

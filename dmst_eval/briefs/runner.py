@@ -409,19 +409,17 @@ def render(params: dict | BriefParams | None = None, out_dir: str | Path = "repo
         params = BriefParams(data_path="data/synthetic")
     elif isinstance(params, dict):
         params = BriefParams(**params)
+    if shared_output and params.audience != "public":
+        raise BriefError("shared_output (--shared-output) is only for public briefs")
     from dmst_eval.briefs import bundle
 
     if bundle.needs_copy(params.data_path, mapping):  # a database URL, or through a mapping
         import dataclasses
 
-        if shared_output and params.audience != "public":
-            raise BriefError("shared_output (--shared-output) is only for public briefs")
         with bundle.validated_copy(params.data_path, out_dir, mapping) as copy:
             return render(dataclasses.replace(params, data_path=str(copy)), out_dir=out_dir,
                           progress=progress, pdf=pdf, timeout=timeout, template=template,
                           child_ids=child_ids, strict=strict, shared_output=shared_output)
-    if shared_output and params.audience != "public":
-        raise BriefError("shared_output (--shared-output) is only for public briefs")
     mode = SHARED_FILE_MODE if shared_output else FILE_MODE
     data_path = Path(params.data_path).resolve()
     if not data_path.exists():

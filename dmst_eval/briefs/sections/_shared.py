@@ -236,23 +236,7 @@ def planned_bars(table: pd.DataFrame, x: str, y: str, ax=None, ylabel: str | Non
     drawn at their value; hidden ones not drawn at any value on the data axis, but marked by
     a hatched band over the whole axis height (:func:`dmst_eval.disclosure.mark_hidden_bars`;
     issue 14, point 5)."""
-    from dmst_eval import disclosure, plots
+    from dmst_eval import plots
 
-    plots.apply_style()
-    if ax is None:
-        _, ax = plots.new_figure((6.5, 2.4))
-    h, hid = disclosure.bar_heights(table[y])
-    xs = np.arange(len(table))
-    ax.bar(xs[~hid], h[~hid], color=plots.OKABE_ITO["blue"], width=0.8)
-    if hid.any():
-        disclosure.mark_hidden_bars(ax, xs, hid, label="hidden (height not data)")
-        ax.legend(frameon=False, fontsize=7)
-    shown = h[~hid]
-    ax.set_ylim(0, max(1.0, float(np.nanmax(shown)) * 1.15 if shown.size else 1.0))
-    step = max(1, len(xs) // 10)
-    ax.set_xticks(xs[::step])
-    ax.set_xticklabels([str(s) for s in table[x].iloc[::step]])
-    ax.set_ylabel(ylabel or y)
-    if title:
-        ax.set_title(title)
-    return ax
+    return plots.count_bars(table, x, y, ax=ax, ylabel=ylabel, title=title,
+                            hidden_label="hidden (height not data)")
