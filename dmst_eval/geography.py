@@ -286,6 +286,7 @@ def normalise_towns(values: pd.Series) -> pd.Series:
 
 
 _WEIGHTS_CACHE: dict = {}
+_WEIGHTS_CACHE_SIZE = 16  # in process only; the oldest set of weights goes first
 
 
 def weights(kind: str = "queen", gdf=None, ids: str = "town", **kw):
@@ -344,6 +345,8 @@ def weights(kind: str = "queen", gdf=None, ids: str = "town", **kw):
         raise ValueError(f"weights kind must be one of queen, rook, knn, distance; got {kind!r}")
     if cache_key is not None:
         _WEIGHTS_CACHE[cache_key] = w
+        while len(_WEIGHTS_CACHE) > _WEIGHTS_CACHE_SIZE:
+            _WEIGHTS_CACHE.pop(next(iter(_WEIGHTS_CACHE)))
     return w
 
 
