@@ -19,6 +19,27 @@ DATA = REPO / "data" / "synthetic"
 FULL_SEEDS = os.environ.get("DMST_EVAL_FULL_SEEDS", "") not in ("", "0")
 
 
+def pytest_configure(config):
+    """The per-user plan cache (:mod:`dmst_eval.briefs.plan_cache`) of the test run: one new
+    private folder (0700) shared by the xdist workers and the brief kernels (they inherit the
+    environment), removed at the end; the user's own cache is never touched."""
+    if hasattr(config, "workerinput") or os.environ.get("DMST_EVAL_TEST_CACHE"):
+        return
+    import tempfile
+
+    d = tempfile.mkdtemp(prefix="dmst-eval-test-cache-")
+    os.environ["DMST_EVAL_TEST_CACHE"] = os.environ["XDG_CACHE_HOME"] = d
+    config._dmst_test_cache = d
+
+
+def pytest_unconfigure(config):
+    d = getattr(config, "_dmst_test_cache", None)
+    if d:
+        import shutil
+
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def n_seeds(full: int, fast: int) -> int:
     """Seeds to use: ``full`` under ``make test-slow``, ``fast`` otherwise."""
     return full if FULL_SEEDS else fast

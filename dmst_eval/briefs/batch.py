@@ -75,7 +75,7 @@ def _plan_batch(cd, copy: Path, out_dir: Path, params: dict) -> tuple[str, str]:
     """The batch disclosure plan (:mod:`dmst_eval.briefs.disclosure_plan`), computed once:
     written (JSON, 0600) into the private copy for the briefs' kernels, and the disclosure
     report beside the briefs. Returns (report text, error message or "")."""
-    from dmst_eval.briefs import disclosure_plan as dp
+    from dmst_eval.briefs import disclosure_plan as dp, plan_cache
     from dmst_eval.disclosure import DisclosureReport
     from dmst_eval.errors import DisclosureError
 
@@ -84,6 +84,7 @@ def _plan_batch(cd, copy: Path, out_dir: Path, params: dict) -> tuple[str, str]:
     except DisclosureError as e:
         return "", f"disclosure plan failed, no brief was rendered: {e}"
     plan.to_json(copy / dp.PLAN_FILE, fingerprint=plan.fingerprint)
+    plan_cache.save(plan, plan.fingerprint)  # for briefs later rendered on their own
     rep = DisclosureReport.from_plan(plan)
     rep.write(out_dir / REPORT_FILE)
     return rep.to_text(), ""

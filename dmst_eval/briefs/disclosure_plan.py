@@ -14,7 +14,9 @@ no figures), links each region's count to the statewide one, and runs
   private data copy, where each brief's kernel reads it; and writes the disclosure report beside
   the briefs.
 * A single brief (``dmst-eval brief``) computes the same plan itself — the plan depends only on
-  the data and the batch parameters, so briefs rendered on different days agree.
+  the data and the batch parameters, so briefs rendered on different days agree — and keeps it
+  in the per-user plan cache (:mod:`dmst_eval.briefs.plan_cache`: JSON, 0600, keyed by the
+  data's hash and the code), so the next brief on the same data reuses it.
 
 Adding a count to the ledger (for section authors)
 --------------------------------------------------
@@ -41,6 +43,7 @@ import json
 from pathlib import Path
 
 from dmst_eval import disclosure, schema
+from dmst_eval.briefs import plan_cache
 from dmst_eval.disclosure import Ledger, SuppressionPlan
 from dmst_eval.errors import BriefError, DisclosureError
 
@@ -144,7 +147,8 @@ def batch_plan(cd, params: dict | None = None) -> SuppressionPlan:
 
 def plan_for(brief) -> SuppressionPlan:
     """The batch plan for this brief: read from the batch's private copy when the batch left
-    one for these data and parameters, else computed (and kept in ``brief.cache``)."""
+    one for these data and parameters, else from this process or the per-user plan cache
+    (:mod:`dmst_eval.briefs.plan_cache`), else computed (and kept in both)."""
     if "disclosure_plan" in brief.cache:
         return brief.cache["disclosure_plan"]
     params = brief.params.as_dict()
@@ -168,7 +172,10 @@ def plan_for(brief) -> SuppressionPlan:
     if p is None:
         import weakref
 
-        p = batch_plan(brief.cd, params)
+        p = plan_cache.load(fp)
+        if p is None:
+            p = batch_plan(brief.cd, params)
+            plan_cache.save(p, fp)
         _PLANS.clear()  # one entry: the data and parameters in use
         _PLANS[fp] = (weakref.ref(brief.cd), p)
     brief.cache["disclosure_plan"] = p
