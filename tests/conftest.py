@@ -65,9 +65,12 @@ def standard_plan(default_cd):
     """The batch disclosure plan of the default bundle with the default parameters — what
     :func:`dmst_eval.briefs.render_batch` hands every brief, and what a lone brief with the
     default windows computes for itself — computed once."""
+    from dmst_eval.briefs import plan_cache
     from dmst_eval.briefs.disclosure_plan import batch_plan
 
-    return batch_plan(default_cd, {})
+    p = batch_plan(default_cd, {})
+    plan_cache.save(p, p.fingerprint)  # the test run's own cache: rendered briefs read it
+    return p
 
 
 @pytest.fixture(scope="session")
