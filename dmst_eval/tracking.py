@@ -783,6 +783,15 @@ def _child_years(region, lo, hi) -> float:
     return float(pop["population_under18"].sum()) * (hi - lo).days / DAYS_PER_YEAR
 
 
+def _question(cd, start, end, region, choices):
+    """What every ``*_answer`` starts with: the analysis choices, the region checked, the
+    window resolved (``lo`` inclusive, ``hi`` exclusive) and its label."""
+    ch = _choices(choices)
+    _check_region(region)
+    lo, hi = _resolve(cd, start, end)
+    return ch, lo, hi, period_label(lo, hi)
+
+
 def victims_answer(cd, start=None, end=None, region: str | None = None, comparison=None,
                    choices=None) -> VictimsResult:
     """Confirmed victims in the window, their rate per 10,000 children per year, and the rate
@@ -810,11 +819,8 @@ def victims_answer(cd, start=None, end=None, region: str | None = None, comparis
     """
     from dmst_eval.hotspots import garwood_ci
 
-    ch = _choices(choices)
-    _check_region(region)
-    lo, hi = _resolve(cd, start, end)
+    ch, lo, hi, lab = _question(cd, start, end, region, choices)
     per, level = float(ch.place["per"]), float(ch.level)
-    lab = period_label(lo, hi)
     n = int(_episodes_in(cd, lo, hi, region)["child_id"].nunique())
     cy = _child_years(region, lo, hi)
     glo, ghi = garwood_ci([n], level)
@@ -923,11 +929,8 @@ def repeat_answer(cd, start=None, end=None, region: str | None = None,
     """
     from dmst_eval import recidivism as rc
 
-    ch = _choices(choices)
-    _check_region(region)
-    lo, hi = _resolve(cd, start, end)
+    ch, lo, hi, lab = _question(cd, start, end, region, choices)
     level = float(ch.level)
-    lab = period_label(lo, hi)
     ep = confirmed_episodes(cd, region)
     ep = ep.assign(child_id=ep["child_id"].astype(str))
     vic = ep.loc[(ep["identified_at"] >= lo) & (ep["identified_at"] < hi), "child_id"].unique()
@@ -1128,10 +1131,7 @@ def towns_answer(cd, start=None, end=None, region: str | None = None,
     """
     from dmst_eval import geography, hotspots
 
-    ch = _choices(choices)
-    _check_region(region)
-    lo, hi = _resolve(cd, start, end)
-    lab = period_label(lo, hi)
+    ch, lo, hi, lab = _question(cd, start, end, region, choices)
     pl = ch.place
     town = _place_events(cd, _episodes_in(cd, lo, hi), ch)
     events = pd.DataFrame({"town": town.to_numpy()})
@@ -1268,11 +1268,8 @@ def awol_answer(cd, start=None, end=None, region: str | None = None,
     """
     from dmst_eval import recidivism as rc
 
-    ch = _choices(choices)
-    _check_region(region)
-    lo, hi = _resolve(cd, start, end)
+    ch, lo, hi, lab = _question(cd, start, end, region, choices)
     level = float(ch.level)
-    lab = period_label(lo, hi)
     ep = _episodes_in(cd, lo, hi, region)
     st = ep["status_at_time"].astype("object")
     aw = (st == "awol").to_numpy()
@@ -1381,10 +1378,7 @@ def facilities_answer(cd, start=None, end=None, region: str | None = None,
     """
     from dmst_eval import hotspots
 
-    ch = _choices(choices)
-    _check_region(region)
-    lo, hi = _resolve(cd, start, end)
-    lab = period_label(lo, hi)
+    ch, lo, hi, lab = _question(cd, start, end, region, choices)
     k_min = int(ch.facilities["min_victims"])
     fac = cd.facilities.assign(facility_id=cd.facilities["facility_id"].astype(str))
     fac = fac[fac["setting"].astype("object").isin(schema.CONGREGATE_SETTINGS)]
