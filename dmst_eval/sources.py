@@ -290,6 +290,18 @@ class SourceRead:
     unmapped: pd.DataFrame
 
 
+def _absent(t: str, tm, existing: set, label: str, problems: list,
+            qualified_ok: bool = True) -> bool:
+    """True (and a problem listed) when table ``t``'s source is not among ``existing``; a query,
+    or a schema-qualified name where the database lists only its own schema's tables
+    (``qualified_ok``), is left for the read itself to check."""
+    name = tm.source or t
+    if tm.query or name in existing or (qualified_ok and "." in name):
+        return False
+    problems.append(_problem(t, f"a table or view {tm.source_name!r} in {label}"))
+    return True
+
+
 def _problem(table: str, expected: str) -> dict:
     return {"table": table, "column": None, "rows": [], "n_rows": 0, "expected": expected}
 
@@ -334,8 +346,7 @@ def _read_duckdb(path: str, mapping: Mapping, label: str, problems: list):
             files = dict(con.execute(f"SELECT name, content FROM {FILES_TABLE}").fetchall())
         for t in TABLE_NAMES:
             tm = mapping[t]
-            if not tm.query and (tm.source or t) not in existing:
-                problems.append(_problem(t, f"a table or view {tm.source_name!r} in {label}"))
+            if _absent(t, tm, existing, label, problems, qualified_ok=False):
                 continue
             try:
                 rel = con.sql(_sql(tm))
@@ -368,9 +379,7 @@ def _read_sqlalchemy(url: str, mapping: Mapping, label: str, problems: list, chu
                 files = dict(conn.execute(sa.text(f"SELECT name, content FROM {FILES_TABLE}")).all())
             for t in TABLE_NAMES:
                 tm = mapping[t]
-                name = tm.source or t
-                if not tm.query and "." not in name and name not in existing:
-                    problems.append(_problem(t, f"a table or view {tm.source_name!r} in {label}"))
+                if _absent(t, tm, existing, label, problems):
                     continue
                 try:
                     chunks = list(pd.read_sql_query(sa.text(_sql(tm)), conn, chunksize=chunksize,
@@ -530,9 +539,7 @@ def _read_postgres(url: str, mapping: Mapping, label: str, problems: list, chunk
             files = dict(conn.execute(f"SELECT name, content FROM {FILES_TABLE}").fetchall())
         for t in TABLE_NAMES:
             tm = mapping[t]
-            name = tm.source or t
-            if not tm.query and "." not in name and name not in existing:
-                problems.append(_problem(t, f"a table or view {tm.source_name!r} in {label}"))
+            if _absent(t, tm, existing, label, problems):
                 continue
             try:
                 raw[t] = _pg_frame(_pg_table(conn, _sql(tm), chunk_bytes))
