@@ -198,6 +198,13 @@ def test_withheld_fallback_when_markers_pin_the_parts():
     assert fresh.passed
     assert {p.status(k, "internal") for k in (*ys, tot)} == {"withheld"}
     assert {p.display(k, "internal", 0) for k in (*ys, tot)} == {"suppressed"}
+    # the report names them as withheld, not as small or as secondary
+    from dmst_eval.disclosure import DisclosureReport
+
+    rep = DisclosureReport.from_plan(p).summary.set_index("audience")
+    assert rep.loc["internal", ["primary", "secondary", "withheld"]].tolist() == [0, 0, 4]
+    assert p.summary.set_index("audience").loc["internal", "withheld"] == 4
+    assert "4 withheld" in DisclosureReport.from_plan(p).to_text()
     lo, hi = interval(fresh, period="2020", reader="internal")
     assert lo <= 1 and hi >= 4
     # the same row with the fallback's marker meaning "at least t" is pinned (the test can fail)
@@ -225,6 +232,12 @@ def test_markers_and_zeros_pin_a_total_then_a_zero_is_hidden():
     assert sum(v == "zero" for v in kinds.values()) >= 1
     assert p.display(ks[4], "internal", 0) in ("<5", "0")
     assert "<5" in {p.display(k, "internal", 0) for k in ks[4:]}
+    # a hidden zero is a small count: the report counts it with the primary ones
+    from dmst_eval.disclosure import DisclosureReport
+
+    row = DisclosureReport.from_plan(p).summary.set_index("audience").loc["internal"]
+    assert row["primary"] == sum(v in ("primary", "zero") for v in kinds.values())
+    assert row["secondary"] == sum(v == "secondary" for v in kinds.values())
 
 
 def test_audiences_are_consistent_and_internal_reader_holds_public_briefs():

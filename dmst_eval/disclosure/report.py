@@ -1,7 +1,8 @@
 """The disclosure report of a batch: what was hidden, how well, at what cost — no hidden value.
 
-It lists, per audience: counts published, hidden as small (primary) and hidden to protect them
-(secondary); the cost of secondary suppression (cells hidden beyond the small ones, as a count
+It lists, per audience: counts published, hidden as small (primary: below the threshold, zeros
+included) and hidden to protect them (secondary, and withheld where the planner's fallback
+had to hide counts of any size); the cost of secondary suppression (cells hidden beyond the small ones, as a count
 and as a share of what was published, and the measures they come from); and the narrowest
 interval the interval audit found for a hidden published count — the bounds a reader could
 compute anyway, never the value. Counts never published (complements) are audited too but not
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dmst_eval.disclosure.intervals import PRIMARY
+from dmst_eval.disclosure.intervals import PRIMARY, WITHHELD, ZERO
 from dmst_eval.disclosure.suppression import SuppressionPlan
 
 
@@ -53,9 +54,11 @@ class DisclosureReport:
         for a in order:
             h = plan.hidden.get(a, {})
             pub = len(plan.published.get(a, ()))
-            sec = [k for k, v in h.items() if v != PRIMARY]
+            sec = [k for k, v in h.items() if v not in (PRIMARY, ZERO)]  # hidden to protect
+            n_withheld = sum(v == WITHHELD for v in h.values())
             row = {"audience": a, "threshold": plan.thresholds[a], "published": pub,
-                   "primary": len(h) - len(sec), "secondary": len(sec),
+                   "primary": len(h) - len(sec), "secondary": len(sec) - n_withheld,
+                   "withheld": n_withheld,
                    "secondary_share": round(len(sec) / pub, 3) if pub else 0.0,
                    "audit": "not run", "protected_checked": 0, "narrowest": ""}
             if len(audit):
@@ -84,12 +87,15 @@ class DisclosureReport:
             lines.append(
                 f"- {r.audience} (threshold {r.threshold}): {r.published:,} counts published; "
                 f"hidden: {r.primary:,} small (primary), {r.secondary:,} to protect them "
-                f"(secondary; cost {r.secondary_share:.1%} of published counts). Interval audit "
+                f"(secondary)"
+                + (f", {r.withheld:,} withheld where no other pattern existed (shown as "
+                   "suppressed, which then says nothing about their size)" if r.withheld else "")
+                + f"; cost {r.secondary_share:.1%} of published counts. Interval audit "
                 f"of {r.protected_checked:,} protected counts: {r.audit}."
                 + (f" Narrowest range a reader can work out for a hidden count: {r.narrowest}."
                    if r.narrowest else ""))
         if len(self.secondary_by_measure):
-            lines.append("Secondary suppression by measure:")
+            lines.append("Hidden to protect small counts, by measure:")
             for r in self.secondary_by_measure.itertuples(index=False):
                 lines.append(f"  {r.audience}: {r.measure}: {r.secondary}")
         lines.append(f"Planned and audited in {self.seconds:.2f} s.")

@@ -124,14 +124,16 @@ class SuppressionPlan:
 
     @property
     def summary(self) -> pd.DataFrame:
-        """Cells published, hidden primary and hidden secondary, per audience."""
+        """Cells published, hidden primary (small counts, zeros included), hidden secondary
+        and withheld (the planner's fallback), per audience."""
         rows = []
         for a, t in self.thresholds.items():
             h = self.hidden.get(a, {})
             rows.append({"audience": a, "threshold": t,
                          "published": len(self.published.get(a, ())),
-                         "primary": sum(v == PRIMARY for v in h.values()),
-                         "secondary": sum(v != PRIMARY for v in h.values())})
+                         "primary": sum(v in (PRIMARY, ZERO) for v in h.values()),
+                         "secondary": sum(v == SECONDARY for v in h.values()),
+                         "withheld": sum(v == WITHHELD for v in h.values())})
         return pd.DataFrame(rows)
 
     # -- a private file, no pickle ------------------------------------------------------------
