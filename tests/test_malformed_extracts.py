@@ -367,9 +367,9 @@ KINDS = ["meta_folder", "truth_folder", "deep_json", "date_beyond_pandas", "meta
 
 
 @st.composite
-def malformed(draw):
+def malformed(draw, kinds=tuple(KINDS)):
     """(kind, builder(folder) -> bundle path, expected (table, column) — any is acceptable)."""
-    kind = draw(st.sampled_from(KINDS))
+    kind = draw(st.sampled_from(kinds))
     f = valid_frames()
     meta = dict(META)
     t, c = draw(st.sampled_from(DATE_COLS))
@@ -468,9 +468,23 @@ def malformed(draw):
     return kind, build, expected
 
 
+@pytest.mark.parametrize("kind", KINDS)
+@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_every_malformed_kind_gives_one_clear_error(kind, data):
+    """Every kind, each run: two random bundles damaged by it."""
+    _one_clear_error(data.draw(malformed(kinds=(kind,))))
+
+
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=malformed())
-def test_every_malformed_kind_gives_one_clear_error(case):
+def test_malformed_kinds_at_random_give_one_clear_error(case):
+    """The wider corpus: 60 bundles, each damaged by a kind drawn at random."""
+    _one_clear_error(case)
+
+
+def _one_clear_error(case):
     kind, build, expected = case
     with tempfile.TemporaryDirectory() as tmp:
         d = build(Path(tmp) / "b")
