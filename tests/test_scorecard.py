@@ -19,6 +19,10 @@ from dmst_eval.briefs.sections import scorecard as scs
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data" / "synthetic"
 
+# one worker runs the module: the shared internal brief and the batch disclosure plan are
+# computed once
+pytestmark = pytest.mark.xdist_group("scorecard")
+
 COLS = ["measure", "trend", "better if", "value (95% CI)", "n", "of", "baseline", "target",
         "against the target", "against the curve"]
 
@@ -29,8 +33,8 @@ def cd(default_cd):
 
 
 @pytest.fixture(scope="module")
-def internal(cd):
-    b = Brief(cd, {"figures_dir": None}, strict=True)
+def internal(cd, with_plan):
+    b = with_plan(Brief(cd, {"figures_dir": None}, strict=True))
     return b, b.section("scorecard")
 
 
@@ -123,9 +127,8 @@ def test_baseline_defaults_to_the_comparison_period_and_is_shown(internal, cd):
         briefs.BriefParams(rba_baseline_start="not a date")
 
 
-def test_story_behind_the_curve_shown_or_marked(cd, monkeypatch):
-    b, sec = Brief(cd, {"figures_dir": None}, strict=True), None
-    sec = b.section("scorecard")
+def test_story_behind_the_curve_shown_or_marked(cd, internal, with_plan, monkeypatch):
+    _, sec = internal
     assert sec.html.count(scs.TO_BE_WRITTEN) == len(rba.load_measures())
     # a written story is shown, and only the missing parts are marked
     ms = [m.__dict__ | ({"story": "Training moved to roll calls in 2023.",
@@ -134,7 +137,7 @@ def test_story_behind_the_curve_shown_or_marked(cd, monkeypatch):
           for m in rba.load_measures()]
     real = rba.scorecard
     monkeypatch.setattr(rba, "scorecard", lambda *a, **k: real(*a, **k, measures=ms))
-    b2 = Brief(cd, {"figures_dir": None}, strict=True)
+    b2 = with_plan(Brief(cd, {"figures_dir": None}, strict=True))
     html = b2.section("scorecard").html
     assert "Training moved to roll calls in 2023." in html and "State police; MDTs" in html
     item = BeautifulSoup(html, "html.parser").find(
@@ -143,14 +146,14 @@ def test_story_behind_the_curve_shown_or_marked(cd, monkeypatch):
         f"What works: {scs.TO_BE_WRITTEN}"
     assert html.count(scs.TO_BE_WRITTEN) == len(ms)
     # public briefs: written stories only, no markers
-    b3 = Brief(cd, {"figures_dir": None, "audience": "public"}, strict=True)
+    b3 = with_plan(Brief(cd, {"figures_dir": None, "audience": "public"}, strict=True))
     pub = b3.section("scorecard").html
     assert scs.TO_BE_WRITTEN not in pub and "Training moved to roll calls" in pub
 
 
-def test_public_scorecard_hides_small_counts_and_what_they_build(cd, tmp_path):
-    b = Brief(cd, {"figures_dir": None, "audience": "public", "region": "Region 6"},
-              strict=True)
+def test_public_scorecard_hides_small_counts_and_what_they_build(cd, with_plan, tmp_path):
+    b = with_plan(Brief(cd, {"figures_dir": None, "audience": "public", "region": "Region 6"},
+                        strict=True))
     sec = b.section("scorecard")
     hidden = 0
     for _, _, tds in _rows(sec.html):
@@ -213,7 +216,7 @@ def test_scorecard_page_screenshot(internal, tmp_path):
     assert blue > 200, blue
 
 
-def test_sparkline_years_cannot_be_worked_out_from_the_window_totals(cd):
+def test_sparkline_years_cannot_be_worked_out_from_the_window_totals(cd, with_plan):
     """The table shows each window's total n / of (the period's in the n and of columns, the
     baseline's through the baseline value); a year hidden inside a window must not be
     derivable as the total minus the other years. The batch disclosure plan knows that the
@@ -223,8 +226,8 @@ def test_sparkline_years_cannot_be_worked_out_from_the_window_totals(cd):
 
     engaged = 0
     for region in ("statewide",):  # regional briefs draw no trend lines
-        b = Brief(cd, {"figures_dir": None, "region": region, "audience": "public"},
-                  strict=True)
+        b = with_plan(Brief(cd, {"figures_dir": None, "region": region, "audience": "public"},
+                            strict=True))
         sc = scs.scorecard(b)
         sec = b.section("scorecard")
         pub = sec.tables["scorecard"].set_index("measure")

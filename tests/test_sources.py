@@ -16,6 +16,9 @@ from tests.agency import agency_mapping, agency_tables, to_postgres
 from tests.conftest import REPO, require_tool
 from tests.pgserver import pg_bin, temporary_postgres
 
+# one worker runs the module: the bundle below, its loaded copy and the PostgreSQL server are
+# made once
+pytestmark = pytest.mark.xdist_group("sources")
 
 
 @pytest.fixture(scope="module")
