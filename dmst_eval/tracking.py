@@ -614,7 +614,7 @@ def town_ranking(cd, start=None, end=None, region: str | None = None,
     Examples
     --------
     >>> from dmst_eval.synthetic import generate
-    >>> cd = generate(seed=1)
+    >>> cd = generate(scale=0.3, seed=1)
     >>> tw = town_ranking(cd, "2012-01-01", "2014-12-31", top=3)
     >>> list(tw.columns[:4]), len(tw)
     (['rank', 'town', 'region', 'victims'], 3)
@@ -812,7 +812,7 @@ def victims_answer(cd, start=None, end=None, region: str | None = None, comparis
     Examples
     --------
     >>> from dmst_eval.synthetic import generate
-    >>> r = victims_answer(generate(seed=1), "2011-01-01", "2011-12-31",
+    >>> r = victims_answer(generate(scale=0.3, seed=1), "2011-01-01", "2011-12-31",
     ...                    comparison=("2008-01-01", "2008-12-31"))
     >>> list(r.summary["measure"])
     ['victims', 'child_years', 'rate', 'comparison_victims', 'comparison_rate', 'rate_ratio']
@@ -921,7 +921,7 @@ def repeat_answer(cd, start=None, end=None, region: str | None = None,
     Examples
     --------
     >>> from dmst_eval.synthetic import generate
-    >>> r = repeat_answer(generate(seed=1), "2010-01-01", "2012-12-31")
+    >>> r = repeat_answer(generate(scale=0.3, seed=1), "2010-01-01", "2012-12-31")
     >>> r.value("repeat_victims") <= r.value("victims")
     True
     >>> 0 < r.value("cif_12m") <= r.value("cif_24m") < 1
@@ -1125,7 +1125,7 @@ def towns_answer(cd, start=None, end=None, region: str | None = None,
     Examples
     --------
     >>> from dmst_eval.synthetic import generate
-    >>> tw = towns_answer(generate(seed=1), "2008-01-01", "2013-12-31")
+    >>> tw = towns_answer(generate(scale=0.3, seed=1), "2008-01-01", "2013-12-31")
     >>> len(tw.towns), int(tw.towns["victims"].sum()) > 0
     (169, True)
     """
@@ -1261,7 +1261,7 @@ def awol_answer(cd, start=None, end=None, region: str | None = None,
     Examples
     --------
     >>> from dmst_eval.synthetic import generate
-    >>> a = awol_answer(generate(seed=1), "2008-01-01", "2013-12-31")
+    >>> a = awol_answer(generate(scale=0.3, seed=1), "2008-01-01", "2013-12-31")
     >>> r = a.row("awol_share")
     >>> bool(r["numerator"] <= r["denominator"] and r["ci_lower"] <= r["value"] <= r["ci_upper"])
     True
@@ -1372,7 +1372,7 @@ def facilities_answer(cd, start=None, end=None, region: str | None = None,
     Examples
     --------
     >>> from dmst_eval.synthetic import generate
-    >>> f = facilities_answer(generate(seed=1), "2008-01-01", "2011-12-31")
+    >>> f = facilities_answer(generate(scale=0.3, seed=1), "2008-01-01", "2011-12-31")
     >>> int(f.value("facilities_with_several_victims")) == int(f.facilities["several"].sum())
     True
     """
@@ -1453,7 +1453,7 @@ def answers(cd, start=None, end=None, region: str | None = None, comparison=None
     Examples
     --------
     >>> from dmst_eval.synthetic import generate
-    >>> a = answers(generate(seed=1), "2008-01-01", "2011-12-31")
+    >>> a = answers(generate(scale=0.3, seed=1), "2008-01-01", "2011-12-31")
     >>> sorted(a.summary["question"].unique())
     ['AWOL', 'congregate care', 'repeat victims', 'towns', 'victims']
     """

@@ -131,7 +131,7 @@ def facility_excess(cd, start=None, end=None, adjust: str = "holm", *, alpha: fl
     Examples
     --------
     >>> from dmst_eval.synthetic import generate
-    >>> cd = generate(seed=1)
+    >>> cd = generate(scale=0.3, seed=1)
     >>> fx = facility_excess(cd, "2008-01-01", "2025-12-31", adjust="bh")
     >>> set(fx.flagged) <= set(cd.facilities["facility_id"])
     True

@@ -60,7 +60,7 @@ def case_events(cd, start=None, end=None, confirmed_only: bool = True,
     Examples
     --------
     >>> from dmst_eval.synthetic import generate
-    >>> cd = generate(seed=1)
+    >>> cd = generate(scale=0.3, seed=1)
     >>> ev = case_events(cd, "2008-01-01", "2011-12-31")
     >>> rates = area_rates(ev, unit="child_id")  # victims (distinct children) by town
     >>> len(rates.summary)
@@ -102,7 +102,7 @@ def victims(cd, start=None, end=None, place: str = "home_town", confirmed_only: 
     Examples
     --------
     >>> from dmst_eval.synthetic import generate
-    >>> v = victims(generate(seed=1), "2008-01-01", "2011-12-31")
+    >>> v = victims(generate(scale=0.3, seed=1), "2008-01-01", "2011-12-31")
     >>> rates = area_rates(v)  # victims per 10,000 children by home town
     >>> int(rates.summary["events"].sum()) == v["child_id"].nunique()
     True

@@ -127,7 +127,7 @@ def awol_timing(cd, start: Any = None, end: Any = None, censor_age: float = 18,
     Examples
     --------
     >>> from dmst_eval.synthetic import generate
-    >>> res = awol_timing(generate(seed=1))
+    >>> res = awol_timing(generate(scale=0.3, seed=1))
     >>> list(res.summary.index[:2])
     ['share_episodes_during_awol', 'share_first_episodes_during_awol']
     >>> bool(0 <= res.summary.loc["share_within_48h", "estimate"] <= 1)

@@ -95,7 +95,7 @@ def analysis_frame(cd: Any, start: Any = None, end: Any = None,
     --------
     >>> from dmst_eval import risk
     >>> from dmst_eval.synthetic import generate
-    >>> cd = generate(seed=1)
+    >>> cd = generate(scale=0.3, seed=1)
     >>> df = risk.analysis_frame(cd, "2008-01-01", "2011-12-31")
     >>> bool(df["victim"].sum() > 0) and df["child_id"].is_unique
     True
@@ -215,7 +215,7 @@ def screening_features(cd: Any, frame: pd.DataFrame) -> pd.DataFrame:
     --------
     >>> from dmst_eval import risk
     >>> from dmst_eval.synthetic import generate
-    >>> cd = generate(seed=1)
+    >>> cd = generate(scale=0.3, seed=1)
     >>> df = risk.screening_features(cd, risk.analysis_frame(cd))
     >>> df["wiser_like"] = risk.wiser_like_score(df)
     >>> bool((df["wiser_like"] >= 0).all())
