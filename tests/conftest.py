@@ -61,14 +61,22 @@ def default_cd():
 
 
 @pytest.fixture(scope="session")
-def standard_plan(default_cd):
+def standard_ledger(default_cd):
+    """Every count the standard batch of the default bundle publishes, with its relations."""
+    from dmst_eval.briefs.disclosure_plan import batch_ledger
+
+    return batch_ledger(default_cd, {})
+
+
+@pytest.fixture(scope="session")
+def standard_plan(default_cd, standard_ledger):
     """The batch disclosure plan of the default bundle with the default parameters — what
     :func:`dmst_eval.briefs.render_batch` hands every brief, and what a lone brief with the
     default windows computes for itself — computed once."""
     from dmst_eval.briefs import plan_cache
     from dmst_eval.briefs.disclosure_plan import batch_plan
 
-    p = batch_plan(default_cd, {})
+    p = batch_plan(default_cd, {}, ledger=standard_ledger)
     plan_cache.save(p, p.fingerprint)  # the test run's own cache: rendered briefs read it
     return p
 

@@ -14,6 +14,9 @@ from dmst_eval import disclosure, schema
 from dmst_eval.briefs import Brief, disclosure_plan as dp, sections
 from tests.conftest import REPO
 
+# one worker: the 14 briefs' tables (the `shown` fixture) are built once
+pytestmark = pytest.mark.xdist_group("disclosure_batch")
+
 DATA = REPO / "data" / "synthetic"
 SCOPES = ["statewide", *schema.REGIONS]
 
@@ -24,13 +27,13 @@ def cd(default_cd):
 
 
 @pytest.fixture(scope="module")
-def ledger(cd):
-    return dp.batch_ledger(cd, {})
+def ledger(standard_ledger):
+    return standard_ledger
 
 
 @pytest.fixture(scope="module")
-def plan(ledger):
-    return disclosure.plan(ledger, dp.thresholds({}))
+def plan(standard_plan):
+    return standard_plan
 
 
 def _render(cd, plan, findings: bool = True) -> dict:

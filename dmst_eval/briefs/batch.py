@@ -184,13 +184,14 @@ def render_batch(regions="all", data_path: str = "data/synthetic", audience: str
                 plan_params, mapping)
             if (out / REPORT_FILE).exists():
                 report = (out / REPORT_FILE).read_text(encoding="utf-8").rstrip()
-            for w in warm:
-                w.result()
-            if err:
+            if err:  # nothing to render: stop the workers still importing
+                _stop_workers(ex)
                 for k, j in enumerate(jobs):
                     rows[k] = {"region": j["region"], "audience": j["audience"],
                                "status": "failed", "path": "", "seconds": 0.0, "error": err}
             else:
+                for w in warm:
+                    w.result()
                 futs = {ex.submit(_render_one, dict(j, data_path=str(copy)), str(out), pdf,
                                   timeout, strict, shared_output): k
                         for k, j in enumerate(jobs)}

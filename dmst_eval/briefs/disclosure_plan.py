@@ -133,11 +133,13 @@ def link_regions(ledger: Ledger) -> int:
     return n
 
 
-def batch_plan(cd, params: dict | None = None) -> SuppressionPlan:
+def batch_plan(cd, params: dict | None = None, ledger: Ledger | None = None) -> SuppressionPlan:
     """The plan of the standard batch; raises :class:`~dmst_eval.errors.DisclosureError` if
-    no pattern exists or the interval audit fails."""
+    no pattern exists or the interval audit fails. ``ledger``: the batch's
+    :func:`batch_ledger` for these data and parameters, when already at hand."""
     params = dict(params or {})
-    ledger = batch_ledger(cd, params)
+    if ledger is None:
+        ledger = batch_ledger(cd, params)
     p = disclosure.plan(ledger, thresholds(params))
     p.audit.raise_if_failed()
     p.fingerprint = fingerprint(cd, params)
