@@ -186,18 +186,12 @@ def test_public_brief_has_no_small_counts_or_ids(rendered, cd):
     assert "&lt;10" in html or "fewer than 10" in html
 
 
-def _bad_template(tmp_path, code: str, full: bool = False) -> Path:
-    """The brief template with ``code`` as an extra cell: after the setup and header cells
-    (fails fast), followed only by the provenance table unless ``full``."""
+def _bad_template(tmp_path, code: str) -> Path:
+    """The brief template's parameters cell and ``code``: what the runner does with a failing
+    or leaking notebook does not depend on the brief's own cells (and no stack is imported)."""
     nb = nbformat.read(briefs.BRIEF_NOTEBOOK, as_version=4)
-    cells = nb.cells
-    setup = next(k for k, c in enumerate(cells) if "sections.header.build" in c.source)
-    if full:
-        cells = cells + [nbformat.v4.new_code_cell(code)]
-    else:
-        cells = cells[:setup + 1] + [nbformat.v4.new_code_cell(code),
-                                     nbformat.v4.new_code_cell("sections.provenance.build(brief)")]
-    nb.cells = cells
+    params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    nb.cells = [params, nbformat.v4.new_code_cell(code)]
     p = tmp_path / "bad.ipynb"
     nbformat.write(nb, p)
     return p

@@ -107,15 +107,23 @@ def test_stale_work_folders_removed_fresh_ones_kept(tmp_path):
     assert not old.exists() and new.exists() and other.exists() and running.exists()
 
 
-def _sleeping_template(tmp_path: Path) -> Path:
-    """The brief template with a cell after the header that signals it started, then sleeps."""
+def _small_template(tmp_path: Path, name: str, code: str) -> Path:
+    """The brief template's parameters cell, a cell that loads the data (the kernel then
+    holds it in memory, as a brief's does), and ``code``; no section runs."""
     nb = nbformat.read(briefs.BRIEF_NOTEBOOK, as_version=4)
-    k = next(i for i, c in enumerate(nb.cells) if "sections.header.build" in c.source)
-    nb.cells = nb.cells[:k + 1] + [nbformat.v4.new_code_cell(
-        "import time\nopen('started.flag', 'w').close()\ntime.sleep(300)")]
-    p = tmp_path / "sleepy.ipynb"
+    params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    nb.cells = [params, nbformat.v4.new_code_cell(
+        "from dmst_eval.casedata import load\ncd = load(data_path)"),
+        nbformat.v4.new_code_cell(code)]
+    p = tmp_path / name
     nbformat.write(nb, p)
     return p
+
+
+def _sleeping_template(tmp_path: Path) -> Path:
+    """A template that loads the data, signals it started, then sleeps."""
+    return _small_template(tmp_path, "sleepy.ipynb", "import time\n"
+                           "open('started.flag', 'w').close()\ntime.sleep(300)")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM,
@@ -207,13 +215,8 @@ def test_scrub_blanks_dates_and_id_like_tokens():
 
 
 def test_failing_cell_message_and_failed_txt_show_no_data(tmp_path):
-    nb = nbformat.read(briefs.BRIEF_NOTEBOOK, as_version=4)
-    k = next(i for i, c in enumerate(nb.cells) if "sections.header.build" in c.source)
-    nb.cells = nb.cells[:k + 1] + [nbformat.v4.new_code_cell(
-        "c = brief.cd.children.iloc[0]\n"
-        "raise KeyError(f\"{c['child_id']} born {c['birth_date']:%Y-%m-%d}\")")]
-    tpl = tmp_path / "leaky.ipynb"
-    nbformat.write(nb, tpl)
+    tpl = _small_template(tmp_path, "leaky.ipynb", "c = cd.children.iloc[0]\n"
+                          "raise KeyError(f\"{c['child_id']} born {c['birth_date']:%Y-%m-%d}\")")
     from dmst_eval.casedata import load
 
     first = load(DATA).children.iloc[0]

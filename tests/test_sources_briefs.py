@@ -28,7 +28,7 @@ from tests.pgserver import pg_bin, temporary_postgres
 
 DATA = REPO / "data" / "synthetic"
 SECRET = "Sup3rSecretPw"
-pytestmark = pytest.mark.xdist_group("briefs")
+pytestmark = pytest.mark.xdist_group("sources_briefs")  # the folder brief and the database built once
 
 
 @pytest.fixture(scope="module")
