@@ -398,9 +398,9 @@ window.addEventListener('load', function () {
 </script>"""
 
 
-@pytest.mark.parametrize("region", ["statewide", "Region 4"] + (
-    list(SCOPES[1:4]) + list(SCOPES[5:]) if __import__("tests.conftest").conftest.FULL_SEEDS
-    else []))
+@pytest.mark.parametrize("region", ["statewide", pytest.param("Region 4", marks=pytest.mark.slow)]
+                         + (list(SCOPES[1:4]) + list(SCOPES[5:])
+                            if __import__("tests.conftest").conftest.FULL_SEEDS else []))
 def test_screenshot_review_in_headless_chromium(pages, region, tmp_path):
     """Every section heading is on the rendered page, every figure loads and is not empty,
     and the page text has no signed zero."""

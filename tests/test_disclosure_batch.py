@@ -43,16 +43,22 @@ def _render(cd, plan, findings: bool = True) -> dict:
 
     mp = pytest.MonkeyPatch()
     mp.setattr(key_findings, "analysis_findings", lambda brief: [])
-    out = {}
+    out, raw = {}, {}
     try:
         for aud in ("internal", "public"):
             for region in SCOPES:
                 b = Brief(cd, {"region": region, "audience": aud, "figures_dir": None,
                                "data_path": None}, strict=True)
                 b.cache["disclosure_plan"] = plan  # what render_batch hands every brief
+                # the five answers do not depend on the audience (what is shown of them does):
+                # the public brief reuses the internal brief's, as computed
+                b.cache.update(raw.get(region, {}))
                 out[(region, aud)] = (
                     sections.module("tracking").build(b).tables["tracking"],
                     sections.module("key_findings").build(b).html if findings else "")
+                raw[region] = {k: b.cache[k] for k in ("answers_period",
+                                                      "facilities_study_to_date")
+                               if k in b.cache}
     finally:
         mp.undo()
     return out
