@@ -77,13 +77,17 @@ def test_private_copy_is_private_faithful_and_not_validated_again(cd, tmp_path, 
         shutil.rmtree(holder, ignore_errors=True)
 
 
-def test_batch_removes_its_private_copy_on_interrupt(tmp_path, monkeypatch):
+def test_batch_removes_its_private_copy_on_interrupt(tmp_path, monkeypatch, standard_plan):
     import concurrent.futures as cf
+
+    from dmst_eval.briefs import disclosure_plan
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cf, "as_completed", interrupted)
+    # the copy, not the plan, is under test: the session's plan of these data stands in
+    monkeypatch.setattr(disclosure_plan, "batch_plan", lambda *a, **k: standard_plan)
     out = tmp_path / "reports"
     with pytest.raises(KeyboardInterrupt):
         briefs.render_batch(regions="statewide", data_path=str(DATA), out_dir=out, workers=1)
