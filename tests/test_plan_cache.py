@@ -132,3 +132,14 @@ def test_the_key_follows_the_code_the_reference_files_and_the_area_offices(
     assert len({k0, k1, k2}) == 3
     monkeypatch.setattr(plan_cache, "_package_hash", lambda: "edited source")
     assert plan_cache.key("fp") != k2
+
+
+def test_the_study_window_is_part_of_the_key(default_cd):
+    """The default brief windows follow the study window in ``meta`` (not in the tables'
+    hash): another study end must not find the old plan."""
+    import copy
+
+    other = copy.copy(default_cd)
+    other.meta = dict(default_cd.meta, study_end="2024-12-31")
+    params = _brief(default_cd).params.as_dict()
+    assert dp.fingerprint(other, params) != dp.fingerprint(default_cd, params)

@@ -80,10 +80,14 @@ def _plan_params(params: dict) -> dict:
 
 
 def fingerprint(cd, params: dict) -> str:
-    """What the plan depends on: the data's hash, the windows, the thresholds, the package."""
+    """What the plan depends on: the data's hash, the study window, the brief windows, the
+    thresholds, the package version."""
     import dmst_eval
 
-    doc = {"data": str(cd.meta.get("data_hash") or cd.data_hash),
+    meta = getattr(cd, "meta", None) or {}
+    doc = {"data": str(meta.get("data_hash") or cd.data_hash),
+           # the default windows follow the study window, which lives in meta, not the tables
+           "study": [str(meta.get("study_start")), str(meta.get("study_end"))],
            "params": {k: None if v is None else str(v) for k, v in _plan_params(params).items()},
            "thresholds": thresholds(params), "package": dmst_eval.__version__}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32]
