@@ -138,3 +138,15 @@ def chromium_or_skip() -> str:
     found = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
                   if shutil.which(n)), None)
     return require_tool(found, "Chromium (Debian package 'chromium')", "DMST_EVAL_REQUIRE_BROWSER")
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A throw-away PostgreSQL server on a free local port (one per test module), stopped even
+    if tests fail; skipped with a reason without the server binaries (required in CI)."""
+    from tests.pgserver import pg_bin, temporary_postgres
+
+    bindir = require_tool(pg_bin(), "PostgreSQL server binaries (Debian package 'postgresql')",
+                          "DMST_EVAL_REQUIRE_POSTGRES")
+    with temporary_postgres(bindir) as url:
+        yield url

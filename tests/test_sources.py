@@ -13,8 +13,7 @@ from dmst_eval import sources
 from dmst_eval.cli import app
 from dmst_eval.errors import DataValidationError, InputError
 from tests.agency import agency_mapping, agency_tables, to_postgres
-from tests.conftest import REPO, require_tool
-from tests.pgserver import pg_bin, temporary_postgres
+from tests.conftest import REPO
 
 # one worker runs the module: the bundle below, its loaded copy and the PostgreSQL server are
 # made once
@@ -161,15 +160,6 @@ def test_docs_mapping_example_is_valid():
 
 
 # ---- PostgreSQL (a real local server) ----------------------------------------------------------
-@pytest.fixture(scope="module")
-def postgres():
-    """A throw-away PostgreSQL server on a free local port; stopped even if tests fail."""
-    bindir = require_tool(pg_bin(), "PostgreSQL server binaries (Debian package 'postgresql')",
-                          "DMST_EVAL_REQUIRE_POSTGRES")
-    with temporary_postgres(bindir) as url:
-        yield url
-
-
 def test_postgresql_through_mapping_equals_folder(cd, postgres):
     to_postgres(postgres, agency_tables(cd))
     mapping = agency_mapping()

@@ -23,8 +23,7 @@ from dmst_eval import briefs, sources
 from dmst_eval.briefs import batch, bundle, runner
 from dmst_eval.cli import app
 from tests.agency import agency_mapping, agency_tables, to_postgres
-from tests.conftest import REPO, require_tool
-from tests.pgserver import pg_bin, temporary_postgres
+from tests.conftest import REPO
 
 DATA = REPO / "data" / "synthetic"
 SECRET = "Sup3rSecretPw"
@@ -159,14 +158,6 @@ def test_describe_source_and_mask_never_show_secrets():
 
 
 # ---- PostgreSQL through the mapping, from the command line ------------------------------------
-@pytest.fixture(scope="module")
-def postgres():
-    bindir = require_tool(pg_bin(), "PostgreSQL server binaries (Debian package 'postgresql')",
-                          "DMST_EVAL_REQUIRE_POSTGRES")
-    with temporary_postgres(bindir) as url:
-        yield url
-
-
 def test_cli_brief_from_postgresql_with_mapping(cd, template, folder_brief, postgres, tmp_path,
                                                 monkeypatch):
     to_postgres(postgres, agency_tables(cd))

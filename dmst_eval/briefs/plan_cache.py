@@ -125,18 +125,22 @@ def _ready_folder(create: bool) -> Path | None:
     return d if _private(d, stat.S_IFDIR) else None
 
 
+def _plan_file(fingerprint: str, create: bool) -> Path | None:
+    """Where this fingerprint's plan lives, or ``None`` when the cache is off or its folder is
+    not private (``create``: make the folder first)."""
+    if not enabled():
+        return None
+    d = _ready_folder(create=create)
+    return None if d is None else d / f"{key(fingerprint)}.json"
+
+
 def load(fingerprint: str):
     """The cached plan for this fingerprint, or ``None`` (missing, unreadable, not private)."""
     from dmst_eval.disclosure import SuppressionPlan
     from dmst_eval.errors import DisclosureError
 
-    if not enabled():
-        return None
-    d = _ready_folder(create=False)
-    if d is None:
-        return None
-    f = d / f"{key(fingerprint)}.json"
-    if not _private(f, stat.S_IFREG):
+    f = _plan_file(fingerprint, create=False)
+    if f is None or not _private(f, stat.S_IFREG):
         return None
     try:
         p = SuppressionPlan.from_json(f, fingerprint=fingerprint)
@@ -153,20 +157,17 @@ def load(fingerprint: str):
 def save(plan, fingerprint: str) -> Path | None:
     """Keep ``plan`` (atomically, 0600) and drop the least recently used beyond
     :data:`MAX_PLANS`. Returns the file, or ``None`` when the cache is off or unusable."""
-    if not enabled():
+    f = _plan_file(fingerprint, create=True)
+    if f is None:
         return None
-    d = _ready_folder(create=True)
-    if d is None:
-        return None
-    f = d / f"{key(fingerprint)}.json"
-    tmp = d / f".{f.name}.{os.getpid()}.tmp"
+    tmp = f.parent / f".{f.name}.{os.getpid()}.tmp"
     try:
         plan.to_json(tmp, fingerprint=fingerprint)
         os.replace(tmp, f)
     except OSError:
         tmp.unlink(missing_ok=True)
         return None
-    _prune(d)
+    _prune(f.parent)
     return f
 
 
