@@ -96,10 +96,12 @@ def with_plan(standard_plan):
 
 
 @pytest.fixture(scope="session")
-def rendered_briefs(tmp_path_factory):
+def rendered_briefs(tmp_path_factory, standard_plan):
     """The default statewide internal brief (with its PDF when Chromium is installed) and the
     Region 4 public brief, rendered end to end once per session with
     :func:`dmst_eval.briefs.render` (strict) into a new private folder ``<tmp>/new/reports``.
+    The kernels read the batch plan from the test run's plan cache (``standard_plan`` put it
+    there; the tests that share these briefs use it in process too).
 
     Returns ``(out_dir, {(region, audience): BriefResult})``; brief tests that only read the
     published files share it instead of rendering the same briefs again.

@@ -41,16 +41,20 @@ def _soup(html: str) -> BeautifulSoup:
     return BeautifulSoup(html, "html.parser")
 
 
-def test_title_block_and_contents_match_the_section_headings(cd, with_plan):
-    b = with_plan(Brief(cd, {"region": "Region 2", "audience": "public", "figures_dir": None}))
-    html = "".join(b.section(m)._repr_html_() for m in sections.ORDER)
-    soup = _soup(html)
-    facts = {dt.get_text(strip=True): dt.find_next_sibling("dd").get_text(strip=True)
-             for dt in soup.select("dl.dmst-titlemeta dt")}
-    assert facts["Region"] == "DCF Region 2"
+def test_title_block_and_contents_match_the_section_headings(rendered_briefs):
+    """On the published page of a public regional brief (rendered end to end, conftest)."""
+    import datetime as dt
+
+    soup = _soup(rendered_briefs[1][("Region 4", "public")].html.read_text())
+    facts = {t.get_text(strip=True): t.find_next_sibling("dd").get_text(strip=True)
+             for t in soup.select("dl.dmst-titlemeta dt")}
+    assert facts["Region"] == "DCF Region 4"
     assert facts["Reporting period"] == "January 2023 to December 2025"
     assert facts["Audience"] == "Public"
-    d = b.started
+    prov = soup.select_one("table.dmst-provenance")
+    run = {r.select("th, td")[0].get_text(strip=True): r.select("th, td")[1].get_text(strip=True)
+           for r in prov.select("tr") if len(r.select("th, td")) == 2}["Run at (UTC)"]
+    d = dt.datetime.strptime(run, "%Y-%m-%d %H:%M")
     assert facts["Published"] == f"{d.day} {d.strftime('%B %Y')}"
     assert "Department of Children and Families" in soup.select_one(".dmst-agency").get_text()
     toc = [(a["href"], a.get_text(strip=True)) for a in soup.select("nav.dmst-toc a")]
