@@ -869,42 +869,36 @@ class ScorecardResult:
         r = self.row(key)
         if ax is None:
             _, ax = plots.new_figure((6, 3.2))
-        _trend_axes(ax, self, key, r, full=True)
+        _trend_axes(ax, self, key, r)
         ax.set_title(textwrap.fill(str(r["label"]), 48), fontsize=9)
         ax.set_xlabel("year")
         ax.set_ylabel(textwrap.fill(str(r["unit"]), 26), fontsize=8)
         return ax
 
-    def sparkline(self, measure: str, size: tuple[float, float] = (2.4, 0.95), fig=None):
-        """A sparkline-sized trend chart of one measure (actual by year, the baseline forecast
-        with its band, the target line, the reporting period shaded); returns the Figure.
-
-        ``fig``, a Figure an earlier call returned (already saved), is drawn over instead of
-        creating a new one: a page of sparklines then builds one set of axes and ticks, which
-        halves its drawing time. The image is the same as from a new Figure.
+    def sparkline(self, measure: str, size: tuple[float, float] = (2.4, 0.95),
+                  title: str | None = None, year_labels: bool = True):
+        """A word-sized trend chart of one measure, as inline SVG
+        (:class:`dmst_eval.sparkline.Sparkline`): actual by year (missing years left out),
+        the baseline forecast with its band, the target line and the reporting period shaded.
+        :meth:`plot` draws the full chart with matplotlib. ``title`` is its accessible name
+        (default: the measure's label); ``year_labels=False`` leaves out the first and last
+        year under the line (a table states them once for a column of sparklines).
         """
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+        from dmst_eval.sparkline import sparkline
 
-        from dmst_eval import plots
-
-        plots.apply_style()
-        if fig is None or len(fig.axes) != 1:
-            # a bare Figure on an Agg canvas: a brief draws one per measure, and pyplot's
-            # figure manager would only add work
-            fig = Figure(figsize=size)
-            FigureCanvasAgg(fig)
-            fig.add_axes((0.02, 0.2, 0.96, 0.76))
-        else:
-            fig.set_size_inches(size)
-            ax = fig.axes[0]
-            for art in [*ax.lines, *ax.collections, *ax.patches]:
-                art.remove()
-            ax.relim()
-            ax.autoscale(True)
-            ax.set_position((0.02, 0.2, 0.96, 0.76))
-        _trend_axes(fig.axes[0], self, measure, self.row(measure), full=False)
-        return fig
+        r = self.row(measure)
+        a = self.annual[self.annual["measure"] == measure]
+        f = self.forecast_annual
+        f = f[f["measure"] == measure] if len(f) else f
+        kw = {}
+        if len(f):
+            kw = dict(forecast=f["forecast"], lower=f["lower"], upper=f["upper"],
+                      forecast_years=f["year"])
+        target = float(r["target"]) if np.isfinite(r["target"]) else None
+        return sparkline(a["year"], pd.to_numeric(a["value"], errors="coerce"), target=target,
+                         shade=(self.start.year, self.end.year), size=size,
+                         title=str(r["label"]) if title is None else title,
+                         year_labels=year_labels, **kw)
 
     def plot_all(self, ncols: int = 3):
         """A grid of trend charts, one per measure (returns the Figure)."""
@@ -924,15 +918,14 @@ class ScorecardResult:
         return fig
 
 
-def _trend_axes(ax, sc: ScorecardResult, key: str, r: pd.Series, full: bool) -> None:
-    """Draw one measure's trend chart on ``ax`` (the full chart or a sparkline)."""
+def _trend_axes(ax, sc: ScorecardResult, key: str, r: pd.Series) -> None:
+    """Draw one measure's full trend chart on ``ax`` (:meth:`ScorecardResult.plot`)."""
     import matplotlib.pyplot as plt
 
     from dmst_eval import plots
 
     c = plots.ROLE_COLORS
     a = sc.annual[sc.annual["measure"] == key]
-    share = r["kind"] == "share"
     ry = (sc.start.year, sc.end.year)
     ax.axvspan(ry[0] - 0.5, ry[1] + 0.5, color=c["reporting"], alpha=0.15, lw=0,
                label="reporting period")
@@ -942,27 +935,15 @@ def _trend_axes(ax, sc: ScorecardResult, key: str, r: pd.Series, full: bool) -> 
         if len(f):
             ax.fill_between(f["year"], f["lower"], f["upper"], color=c["forecast"], alpha=0.15,
                             lw=0, label="95% prediction band (one year)")
-            ax.plot(f["year"], f["forecast"], "--", color=c["forecast"], lw=1.2 if not full
-                    else 1.6, label="baseline forecast")
-    ax.plot(a["year"], a["value"], "o-", color=c["actual"], ms=2.5 if not full else 4,
-            lw=1.4 if not full else 1.8, label="actual")
+            ax.plot(f["year"], f["forecast"], "--", color=c["forecast"], lw=1.6,
+                    label="baseline forecast")
+    ax.plot(a["year"], a["value"], "o-", color=c["actual"], ms=4, lw=1.8, label="actual")
     if np.isfinite(r["target"]):
         ax.axhline(r["target"], color=c["target"], ls=":", lw=1.3, label="target")
-    if share:
+    if r["kind"] == "share":
         ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
-    if full:
-        ax.hlines(r["value"], ry[0] - 0.4, ry[1] + 0.4, color=c["value"], lw=2,
-                  label="reporting-period value")
-        return
-    ax.grid(False)
-    for side in ("left", "top", "right"):
-        ax.spines[side].set_visible(False)
-    ax.set_yticks([])
-    yrs = a["year"].to_numpy()
-    if len(yrs):
-        ax.set_xticks([yrs[0], yrs[-1]])
-        ax.set_xlim(yrs[0] - 0.5, yrs[-1] + 0.5)
-    ax.tick_params(axis="x", labelsize=6.5, length=2, pad=1)
+    ax.hlines(r["value"], ry[0] - 0.4, ry[1] + 0.4, color=c["value"], lw=2,
+              label="reporting-period value")
 
 
 def _year_bounds(y0: int, y1: int) -> tuple[pd.Timestamp, pd.Timestamp]:

@@ -65,8 +65,9 @@ def test_every_measure_row_has_a_chart_a_polarity_and_both_verdicts(internal):
         assert cell["measure"].get_text(strip=True) == r["label"]
         # grouped by strategy (one table each, in order) and by the three questions
         assert rba.STRATEGIES[k] == r["strategy"] and group == r["question"]
-        img = cell["trend"].find("img")
-        assert img is not None and img["src"].startswith("data:image/png;base64,")
+        svg = cell["trend"].find("svg")  # an inline SVG sparkline, named for screen readers
+        assert svg is not None and "dmst-sparkline" in svg["class"]
+        assert svg.find("title").get_text().startswith(r["label"] + ": yearly values")
         assert cell["trend"].find("script", class_="dmst-figure-data") is not None
         assert cell["better if"].get_text(strip=True) in ("↑ higher", "↓ lower")
         tv = cell["against the target"].get_text(strip=True)

@@ -318,19 +318,31 @@ class Brief:
 
     def figure(self, fig, name: str, caption: str, data: pd.DataFrame | None = None,
                alt: str | None = None) -> str:
-        """Embed ``fig`` as a base64 PNG with its (suppressed) data; save it to figures_dir.
+        """Embed ``fig`` with its (suppressed) data; save it to figures_dir.
 
-        The figure is drawn once: the same PNG goes into the brief and into ``figures_dir``.
+        ``fig`` is a matplotlib Figure (embedded as a base64 PNG, drawn once: the same PNG goes
+        into the brief and into ``figures_dir``) or a :class:`~dmst_eval.sparkline.Sparkline`
+        (inline SVG, saved as ``.svg``).
         """
-        import matplotlib.pyplot as plt
+        from dmst_eval.sparkline import Sparkline
 
-        plots.fit_margins(fig)  # fixed margins where the figure is simple enough
-        png = plots.png_bytes(fig)
+        svg = png = None
+        if isinstance(fig, Sparkline):
+            svg = fig.svg
+        else:
+            import matplotlib.pyplot as plt
+
+            plots.fit_margins(fig)  # fixed margins where the figure is simple enough
+            png = plots.png_bytes(fig)
+            plt.close(fig)
         if self.figures_dir:
             out = Path(self.figures_dir)
             out.mkdir(parents=True, exist_ok=True)
-            (out / f"{plots._safe_name(f'{self.params.slug}_{name}')}.png").write_bytes(png)
-        plt.close(fig)
+            stem = out / plots._safe_name(f"{self.params.slug}_{name}")
+            if svg is not None:
+                fig.save(stem.with_name(stem.name + ".svg"))
+            else:
+                stem.with_name(stem.name + ".png").write_bytes(png)
         data_json = None
         if data is not None:
             info = data.attrs.get("disclosure")
@@ -342,9 +354,10 @@ class Brief:
                 "count_cols": info.get("count_cols", []), "threshold": info["threshold"],
                 "rows": [[_json_safe(v) for v in row]
                          for row in data.itertuples(index=False, name=None)]})
-        return markup.render_template("figure.html.j2", name=name,
-                                      png_b64=base64.b64encode(png).decode(),
-                                      alt=alt or caption, caption=caption, data_json=data_json)
+        return markup.render_template(
+            "figure.html.j2", name=name, svg=svg, alt=alt or caption, caption=caption,
+            png_b64=None if png is None else base64.b64encode(png).decode(),
+            data_json=data_json)
 
     def allowed_dates(self) -> list[str]:
         """The day-precision dates a brief may show (parameters, study window, run date,

@@ -28,6 +28,9 @@ TITLE = "Results-Based Accountability scorecard"
 TO_BE_WRITTEN = "To be written by the program."
 _COUNT_KINDS = ("count", "sum", "nunique")
 _SPARK = "@@sparkline-{}@@"
+#: A sparkline's size in inches: as it is shown in the table (style.css, td.dmst-spark), so
+#: that nothing is scaled. The years are stated once, in the legend under the tables.
+SPARK_SIZE = (1.4, 0.42)
 _GROUP = "@@question@@"
 
 
@@ -261,10 +264,9 @@ def _shown(v) -> bool:
         isinstance(v, float) and np.isnan(v))
 
 
-def _sparkline(brief, sc, r: pd.Series, pub: pd.Series, fig=None):
-    """The sparkline of one row, drawn from published numbers only: (HTML, Figure). ``fig``,
-    the previous row's Figure, is drawn over (one set of axes for the whole scorecard)."""
-    from dmst_eval import plots, rba
+def _sparkline(brief, sc, r: pd.Series, pub: pd.Series) -> str:
+    """The sparkline of one row (inline SVG), drawn from published numbers only."""
+    from dmst_eval import rba
 
     kind = r["kind"]
     data = _annual(brief, sc, r["measure"], kind)
@@ -278,11 +280,12 @@ def _sparkline(brief, sc, r: pd.Series, pub: pd.Series, fig=None):
     shown = rba.ScorecardResult(summary=sc.summary, annual=published, measures=sc.measures,
                                 start=sc.start, end=sc.end, baseline=sc.baseline,
                                 region=sc.region, forecast_annual=band)
-    fig = shown.sparkline(r["measure"], fig=fig)
     y0, y1 = int(data["year"].min()), int(data["year"].max())
     alt = (f"{r['label']}: yearly values {y0}–{y1}, the baseline forecast with its 95% band"
            + (" and the target" if np.isfinite(r["target"]) else ""))
-    return brief.figure(fig, f"scorecard_{r['measure']}", caption=alt, data=data, alt=alt), fig
+    spark = shown.sparkline(r["measure"], size=SPARK_SIZE, title=alt, year_labels=False)
+    return brief.figure(spark,
+                        f"scorecard_{r['measure']}", caption=alt, data=data, alt=alt)
 
 
 def _row_text(r: pd.Series, pub: pd.Series) -> dict:
@@ -356,7 +359,6 @@ def build(brief) -> Section:
           "there is no change from the forecast. Whether better means up or down is the "
           "measure's polarity.")
     parts, tables = [intro], {"scorecard": pub}
-    spark_fig = None
     for strategy in rba.STRATEGIES:
         idx = np.flatnonzero(sm["strategy"].to_numpy() == strategy)
         if not len(idx):
@@ -366,7 +368,7 @@ def build(brief) -> Section:
         for i in idx:
             r, p = sm.iloc[i], pub.iloc[i]
             if not brief.region_arg:
-                sparks[r["measure"]], spark_fig = _sparkline(brief, sc, r, p, spark_fig)
+                sparks[r["measure"]] = _sparkline(brief, sc, r, p)
             if r["question"] != last_q:  # a group row: the RBA question
                 rows.append({"measure": _GROUP + r["question"], "n": "", "of": ""})
             rows.append({"measure": r["label"],
@@ -398,7 +400,9 @@ def build(brief) -> Section:
             "Regional briefs show no yearly trend lines: a region's yearly counts are too "
             "small to publish without giving small numbers away (they would be hidden almost "
             "everywhere). The statewide brief shows the trends."))
-    parts.append(markup.render_template("scorecard_legend.html.j2"))
+    years = (f"{int(sc.annual['year'].min())} to {int(sc.annual['year'].max())}"
+             if not brief.region_arg and len(sc.annual) else None)
+    parts.append(markup.render_template("scorecard_legend.html.j2", years=years))
     parts.append(markup.note(
         "Counts per year are yearly averages over the period (n is the period's total, a whole "
         "number); shares are pooled over the period with n of \"of\"; means are shown with "
