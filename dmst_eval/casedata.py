@@ -854,7 +854,7 @@ def _coerce_column(s: pd.Series, col: schema.Column, keep_arrow: dict | None = N
     if not (isinstance(s.index, pd.RangeIndex) and s.index.start == 0 and s.index.step == 1):
         s = s.reset_index(drop=True)  # (a copy; _validate already passes a 0..n-1 index)
     issues = [] if issues is None else issues
-    present = s.notna().to_numpy(dtype=bool)
+    present = ~np.asarray(s.array.isna(), dtype=bool)  # (s.notna(), without a Series)
     none = np.zeros(len(s), dtype=bool)
     kind = col.kind
     exp = schema.expectation(col)
@@ -911,37 +911,40 @@ def _coerce_column(s: pd.Series, col: schema.Column, keep_arrow: dict | None = N
             if arr is not None:  # complete ISO dates only (no "2019-05", no time zone)
                 form = pc.match_substring_regex(arr, schema.ISO_DATE_PATTERN)
                 form = form.fill_null(False).to_numpy(zero_copy_only=False)
-                text = _string_series(arr, index=s.index)
+                text = arr.to_numpy(zero_copy_only=False)
             else:
-                text = _text(s)
-                form = text.str.match(schema.ISO_DATE_PATTERN).fillna(False).to_numpy(dtype=bool)
-            txt = text.astype(object).where(present & form, None)
+                t = _text(s)
+                form = t.str.match(schema.ISO_DATE_PATTERN).fillna(False).to_numpy(dtype=bool)
+                text = t.to_numpy(dtype=object, na_value=None)
+            txt = np.where(present & form, text, None)  # (object array: text or None)
             try:
-                out = pd.to_datetime(txt, format="ISO8601", errors="coerce")
+                out = pd.Series(pd.to_datetime(txt, format="ISO8601", errors="coerce"),
+                                index=s.index)
             except (ValueError, TypeError, OverflowError):
                 out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
             if isinstance(out.dtype, pd.DatetimeTZDtype):  # pragma: no cover - no offsets left
                 out = out.dt.tz_localize(None)
-            bad = present & out.isna().to_numpy(dtype=bool)
+            bad = present & np.asarray(out.array.isna(), dtype=bool)
         # plausible range; values beyond the safe range are dropped once reported
-        early = (out < lo).to_numpy(dtype=bool)
-        late = (out >= hi).to_numpy(dtype=bool)
+        # (compared on the arrays: the same comparisons as on the Series, without building one)
+        early = np.asarray(out.array < lo, dtype=bool)
+        late = np.asarray(out.array >= hi, dtype=bool)
         if early.any() or late.any():
             bad = bad | early | late
             far = ((out < _SAFE_DATES[0]) | (out >= _SAFE_DATES[1])).to_numpy(dtype=bool)
             if far.any():
                 out = out.where(~far)
-        out = out.astype("datetime64[ns]")  # (a copy, as the other kinds: never the input)
+        if out is s or out.dtype != np.dtype("datetime64[ns]"):
+            out = out.astype("datetime64[ns]")  # (a copy, as the other kinds: never the input)
         return out, bad, exp
     if kind == "bool":
         if pd.api.types.is_bool_dtype(s.dtype):
             return s.astype("boolean"), none, None
         txt = _text(s).str.lower()
-        val = pd.Series(pd.NA, index=s.index, dtype="boolean")
-        val[txt.isin(_TRUE).fillna(False).to_numpy(dtype=bool)] = True
-        val[txt.isin(_FALSE).fillna(False).to_numpy(dtype=bool)] = False
-        bad = present & val.isna().to_numpy(dtype=bool)
-        return val, bad, exp
+        true = txt.isin(_TRUE).fillna(False).to_numpy(dtype=bool)
+        unknown = ~(true | txt.isin(_FALSE).fillna(False).to_numpy(dtype=bool))
+        val = pd.Series(pd.arrays.BooleanArray(true, unknown), index=s.index)
+        return val, present & unknown, exp
     if kind in ("int", "float"):
         if pd.api.types.is_bool_dtype(s.dtype):
             v = np.full(len(s), np.nan)
@@ -1047,14 +1050,29 @@ _PANDERA_CHECK_TEXT = {
 
 
 @functools.lru_cache(maxsize=64)
-def _cached_pandera_schema(table: str, present: tuple[str, ...]):
-    return schema.pandera_schema(table, columns=present)
+def _cached_pandera_schema(table: str, present: tuple[str, ...], dtypes: bool = True):
+    sch = schema.pandera_schema(table, columns=present, dtypes=dtypes)
+    if not dtypes:  # a column with nothing left to check costs pandera's overhead only: skip it
+        idle = [n for n, c in sch.columns.items() if c.nullable and not c.unique and not c.checks]
+        sch = sch.remove_columns(idle)
+    return sch
+
+
+@functools.lru_cache(maxsize=None)
+def _schema_dtypes(table: str) -> dict[str, Any]:
+    """The schema's pandas dtypes of ``table``'s columns, by column name."""
+    return {c.name: pd.api.types.pandas_dtype(c.dtype) for c in TABLES[table].columns}
 
 
 def _pandera_problems(ctx: _Ctx, df: pd.DataFrame, present: list[str], problems: list) -> None:
     import pandera.errors as pae
 
-    sch = _cached_pandera_schema(ctx.name, tuple(present))
+    # _coerce_column casts every column to its schema dtype, so pandera's dtype check (a
+    # costly per-column step) cannot fail: it runs only where a dtype is not exactly the
+    # schema's (the same comparison pandera makes; never, short of a bug)
+    want = _schema_dtypes(ctx.name)
+    exact = all(type(df[c].dtype) is type(want[c]) and df[c].dtype == want[c] for c in present)
+    sch = _cached_pandera_schema(ctx.name, tuple(present), not exact)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)

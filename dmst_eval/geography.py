@@ -273,16 +273,30 @@ def normalise_town(name) -> str | None:
     >>> normalise_town("Springfield") is None
     True
     """
+    return _lookup_town(name, _name_index())
+
+
+def _lookup_town(name, index: dict[str, str]) -> str | None:
+    """:func:`normalise_town` with the name index given (fetched once per call of
+    :func:`normalise_towns`)."""
     if name is None or (isinstance(name, float) and np.isnan(name)) or name is pd.NA:
         return None
-    return _name_index().get(_key(name))
+    return index.get(_key(name))
 
 
 def normalise_towns(values: pd.Series) -> pd.Series:
-    """Vectorised :func:`normalise_town` over a Series (maps unique values once)."""
-    uniq = pd.unique(values.astype("object"))
-    m = {u: normalise_town(u) for u in uniq}
-    return values.astype("object").map(m).astype("string")
+    """Vectorised :func:`normalise_town` over a Series (maps unique values once).
+
+    Examples
+    --------
+    >>> normalise_towns(pd.Series(["hartford", None, "Willimantic"])).tolist()
+    ['Hartford', <NA>, 'Windham']
+    """
+    index = _name_index()  # (locates and stats the reference file: once, not per name)
+    codes, uniq = pd.factorize(values.to_numpy(dtype=object))  # missing values: code -1
+    names = np.array([_lookup_town(u, index) for u in uniq] + [None], dtype=object)
+    return pd.Series(pd.array(names[codes], dtype="string"), index=values.index,
+                     name=values.name)
 
 
 _WEIGHTS_CACHE: dict = {}

@@ -484,7 +484,7 @@ def _range_text(col: Column) -> str:
     return ""
 
 
-def pandera_schema(table: str, columns=None):
+def pandera_schema(table: str, columns=None, *, dtypes: bool = True):
     """The pandera ``DataFrameSchema`` of ``table`` (for frames already cast to schema dtypes).
 
     Checks dtypes, nullability, key uniqueness, value ranges and category levels. Cross-table
@@ -498,12 +498,18 @@ def pandera_schema(table: str, columns=None):
     columns : iterable of str, optional
         Restrict the schema to these columns (used when some columns are missing, so that each
         problem is reported once).
+    dtypes : bool, default True
+        Check each column's dtype. ``False`` leaves the dtypes unchecked, for frames whose
+        dtypes are already known to be the schema's (:func:`dmst_eval.load` casts every column
+        and checks their dtypes itself, which is much cheaper than pandera's per-column check).
 
     Examples
     --------
     >>> s = pandera_schema("trainings")
     >>> sorted(s.columns)[:3]
     ['attendees', 'audience', 'curriculum']
+    >>> s.columns["date"].dtype, pandera_schema("trainings", dtypes=False).columns["date"].dtype
+    (DataType(datetime64[ns]), None)
     """
     import pandera.pandas as pa
 
@@ -521,7 +527,7 @@ def pandera_schema(table: str, columns=None):
         if c.kind == "category":
             checks.append(pa.Check.isin(list(c.levels or ())))
         cols[c.name] = pa.Column(
-            c.dtype, checks=checks, nullable=c.nullable,
+            c.dtype if dtypes else None, checks=checks, nullable=c.nullable,
             unique=(len(spec.key) == 1 and spec.key[0] == c.name),
             description=c.description,
         )
