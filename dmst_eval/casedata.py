@@ -70,10 +70,15 @@ def _canonical(df: pd.DataFrame, table: str) -> pd.DataFrame:
 
 
 def _has_dtype(s: pd.Series, dtype) -> bool:
-    """``s`` has exactly ``dtype`` (categoricals: never assumed; storage of strings counts)."""
+    """``s`` has exactly ``dtype`` (categoricals: the same levels in the same order; storage of
+    strings counts)."""
     dtype = pd.api.types.pandas_dtype(dtype)
-    return (not isinstance(dtype, pd.CategoricalDtype) and s.dtype == dtype
-            and repr(s.dtype) == repr(dtype))
+    if isinstance(dtype, pd.CategoricalDtype):  # (their == ignores the order of the levels)
+        have = s.dtype
+        return (isinstance(have, pd.CategoricalDtype) and have.ordered == dtype.ordered
+                and have.categories.dtype == dtype.categories.dtype
+                and have.categories.equals(dtype.categories))
+    return s.dtype == dtype and repr(s.dtype) == repr(dtype)
 
 
 def content_hash(df: pd.DataFrame, table: str) -> str:
@@ -1070,8 +1075,9 @@ def _pandera_problems(ctx: _Ctx, df: pd.DataFrame, present: list[str], problems:
     # _coerce_column casts every column to its schema dtype, so pandera's dtype check (a
     # costly per-column step) cannot fail: it runs only where a dtype is not exactly the
     # schema's (the same comparison pandera makes; never, short of a bug)
-    want = _schema_dtypes(ctx.name)
-    exact = all(type(df[c].dtype) is type(want[c]) and df[c].dtype == want[c] for c in present)
+    want, have = _schema_dtypes(ctx.name), dict(zip(df.columns, df.dtypes))
+    exact = all(have[c] is want[c] or (type(have[c]) is type(want[c]) and have[c] == want[c])
+                for c in present)
     sch = _cached_pandera_schema(ctx.name, tuple(present), not exact)
     try:
         with warnings.catch_warnings():

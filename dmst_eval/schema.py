@@ -15,6 +15,7 @@ Conventions
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,7 +168,7 @@ class Column:
     max: float | None = None
     references: tuple[str, str] | None = None  # (table, column) foreign key
 
-    @property
+    @functools.cached_property  # (built once: the loader asks for it for every column)
     def dtype(self) -> Any:
         """The pandas dtype this column has in a loaded bundle."""
         if self.kind == "category":
