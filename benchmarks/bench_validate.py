@@ -1,11 +1,19 @@
-"""Benchmark: load + validate the default bundle and a 1M-children agency extract.
+"""Benchmark: load + validate the default bundle (cold and warm), a tiny bundle, and a
+1M-children agency extract.
+
+- default bundle, cold: ``dmst_eval.load`` as the first call of a fresh interpreter (as in the
+  fresh Jupyter kernel of every brief: lazy imports such as pandera's are included; the import
+  of ``dmst_eval`` itself is not);
+- default bundle, warm: the same load again in one process;
+- tiny bundle: the three-row CSV bundle of the tests (``tests/test_casedata.valid_frames``),
+  loaded many times: the fixed cost per load that the tests pay hundreds of times.
 
 The extract is the synthetic generator's data at ``scale=26`` (about one million children, 5.5
 million rows) saved as an *extract* (``source: extract``, no ground truth), so that it is valid
 for any version of the validator. It is built once into a private cache folder (0700, under
 ``~/.cache/dmst-eval/``, or ``$DMST_EVAL_BENCH_DIR``) and reused.
 
-Run: .venv/bin/python benchmarks/bench_validate.py [--repeat N] [--skip-default]
+Run: .venv/bin/python benchmarks/bench_validate.py [--repeat N] [--skip-default] [--skip-1m]
 
 Comparing two versions of the package: run the script alternately with ``PYTHONPATH`` pointing at
 a copy of the other version's ``dmst_eval`` (the machine is shared and noisy: interleave runs and
@@ -15,7 +23,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -61,16 +73,61 @@ def extract_1m() -> Path:
     return path
 
 
+_COLD = """
+import time, dmst_eval
+t0 = time.perf_counter()
+dmst_eval.load({path!r})
+print(time.perf_counter() - t0)
+"""
+
+
+def cold_load(path: Path) -> float:
+    """Seconds of the first ``load`` in a fresh interpreter."""
+    out = subprocess.run([sys.executable, "-c", _COLD.format(path=str(path))], check=True,
+                         capture_output=True, text=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def tiny_bundle(folder: Path) -> Path:
+    """The tests' three-row bundle, written as CSV files into ``folder``."""
+    sys.path.insert(0, str(REPO))
+    from tests.test_casedata import valid_frames, write_csv_bundle
+
+    return write_csv_bundle(valid_frames(), folder / "tiny")
+
+
+def _fmt(ts: list[float], unit: float = 1.0, digits: int = 2) -> str:
+    return (", ".join(f"{t * unit:.{digits}f}" for t in ts)
+            + f" (median {statistics.median(ts) * unit:.{digits}f})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-default", action="store_true")
+    ap.add_argument("--skip-1m", action="store_true")
     args = ap.parse_args()
     print(f"dmst_eval from {Path(dmst_eval.__file__).parent}")
     if not args.skip_default:
-        cd, t = timed(dmst_eval.load, REPO / "data" / "synthetic")
+        default = REPO / "data" / "synthetic"
+        cold = [cold_load(default) for _ in range(args.repeat)]
+        print(f"default bundle: load+validate cold (fresh interpreter) {_fmt(cold)} s")
+        cd, _ = timed(dmst_eval.load, default)
+        warm = [timed(dmst_eval.load, default)[1] for _ in range(max(args.repeat, 3))]
         n = sum(len(v) for v in cd.tables.values())
-        print(f"default bundle ({n:,} rows): load+validate {t:.2f} s")
+        print(f"default bundle ({n:,} rows): load+validate warm {_fmt(warm)} s")
+        work = Path(tempfile.mkdtemp(dir=bench_dir()))  # private (0700), removed below
+        try:
+            tiny = tiny_bundle(work)
+            dmst_eval.load(tiny)
+            ts = [timed(dmst_eval.load, tiny)[1] for _ in range(20 * max(args.repeat, 3))]
+            print(f"tiny bundle (3-row CSV tables): load+validate median "
+                  f"{statistics.median(ts) * 1000:.1f} ms, min {min(ts) * 1000:.1f} ms "
+                  f"over {len(ts)} loads")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    if args.skip_1m:
+        return
     path = extract_1m()
     times, cpus, n_children = [], [], 0
     for _ in range(args.repeat):
