@@ -1381,7 +1381,7 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
             if not usable(t, a, b):
                 continue
             df = tables[t]
-            bad = (df[b] < df[a]).fillna(False).to_numpy(dtype=bool)
+            bad = np.asarray(df[b].array < df[a].array, dtype=bool)  # (NaT compares False)
             ctxs[t].report(problems, b, bad, f"{b} on or after {a}")
 
     # placements: facility_id present exactly for congregate settings
@@ -1430,7 +1430,8 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
         pos = look.positions("awol_episodes", "placement_id", "placements", "placement_id")
         aw = tables["awol_episodes"]
         ps, pe = look.take("placements", "start", pos), look.take("placements", "end", pos)
-        bad = ((aw["start"] < ps) | (aw["start"] > pe)).fillna(False).to_numpy(dtype=bool)
+        bad = np.asarray((aw["start"].array < ps.array) | (aw["start"].array > pe.array),
+                         dtype=bool)
         ctxs["awol_episodes"].report(problems, "start", bad,
                                      "start between the placement's start and end")
 
@@ -1459,13 +1460,15 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
                 continue
             pos = look.positions(t, "child_id", "children", "child_id", rows=has_birth)
             b = look.take("children", "birth_date", pos)
+            # (compared as datetime arrays, not Series: NaT compares False, as before)
+            b = b.array
             limit = b + pd.DateOffset(years=schema.MAX_EVENT_AGE)
             for c in spec.life_events:
                 if not usable(t, c):
                     continue
-                v = tables[t][c]
-                before = (v < b).fillna(False).to_numpy(dtype=bool)
-                after = (v >= limit).fillna(False).to_numpy(dtype=bool)
+                v = tables[t][c].array
+                before = np.asarray(v < b, dtype=bool)
+                after = np.asarray(v >= limit, dtype=bool)
                 ctxs[t].report(problems, c, before, f"{c} on or after the child's birth_date")
                 ctxs[t].report(problems, c, after,
                                f"{c} before the child's {schema.MAX_EVENT_AGE}st birthday")
@@ -1475,8 +1478,8 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
             if others:
                 limit = b + pd.DateOffset(years=schema.MAX_PLAUSIBLE_AGE)
             for c in others:
-                v = tables[t][c]
-                bad = ((v < b) | (v >= limit)).fillna(False).to_numpy(dtype=bool)
+                v = tables[t][c].array
+                bad = np.asarray((v < b) | (v >= limit), dtype=bool)
                 ctxs[t].report(problems, c, bad, f"{c} at a child's age of 0 to "
                                f"{schema.MAX_PLAUSIBLE_AGE} years (from the birth_date)")
 
@@ -1486,9 +1489,9 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
         for c in spec.columns:
             if c.kind != "datetime" or not usable(t, c.name):
                 continue
-            v = tables[t][c.name]
+            v = tables[t][c.name].array  # (a datetime array: NaT compares False)
             done = coerced.get((t, c.name))
-            late = (v >= end_excl).fillna(False).to_numpy(dtype=bool)
+            late = np.asarray(v >= end_excl, dtype=bool)
             if done is not None:
                 late &= ~done
             if c.name == "birth_date":
@@ -1497,7 +1500,7 @@ def _validate(raw: dict[str, pd.DataFrame], meta: dict | None, source: str | Non
                 continue
             ctxs[t].report(problems, c.name, late, f"{c.name} not after the study end ({end_text})")
             if c.name in schema.WINDOW_COLUMNS.get(t, ()):
-                early = (v < start).fillna(False).to_numpy(dtype=bool)
+                early = np.asarray(v < start, dtype=bool)
                 if done is not None:
                     early &= ~done
                 ctxs[t].report(problems, c.name, early,
