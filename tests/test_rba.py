@@ -148,9 +148,11 @@ def test_n_never_exceeds_of_and_counts_are_whole():
 def test_sparkline_shows_actual_forecast_band_and_target():
     line = {y: 100 * 2 ** (y - 2010) for y in range(2010, 2018)}
     sc, _ = _people_row(line, targets={"people": 5000})
+    from tests.test_sparkline import points
+
     s = sc.sparkline("people")
     assert 'width="230" height="91"' in s.svg  # 2.4 x 0.95 inches at 96 px an inch
-    dots = np.array(s.points("actual"))
+    dots = np.array(points(s, "actual"))
     assert len(dots) == 8
     # equally spaced years, and the height is linear in the value: fit it on two dots and
     # check the others and the target (5000) against the fit (coordinates have 0.1 px)
@@ -160,9 +162,9 @@ def test_sparkline_shows_actual_forecast_band_and_target():
     at = lambda v: dots[0, 1] + slope * (v - vals[0])  # noqa: E731
     np.testing.assert_allclose(dots[:, 1], at(vals), atol=0.11)
     assert slope < 0  # higher values are drawn higher up
-    (tx0, ty), (tx1, _) = s.points("target")
+    (tx0, ty), (tx1, _) = points(s, "target")
     assert ty == pytest.approx(at(5000), abs=0.11) and tx1 > tx0
-    assert s.points("forecast") and 'class="band"' in s.svg
+    assert points(s, "forecast") and 'class="band"' in s.svg
     from dmst_eval import plots
     assert f'fill="{plots.ROLE_COLORS["actual"]}"' in s.svg
     import xml.etree.ElementTree as ET
