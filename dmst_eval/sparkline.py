@@ -60,9 +60,8 @@ class Sparkline:
                               encoding="utf-8")
 
 
-def _runs(x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
-    """Index runs where ``y`` is finite (a line is broken at missing values)."""
-    ok = np.isfinite(y)
+def _runs(ok: np.ndarray) -> list[np.ndarray]:
+    """Runs of consecutive indices where ``ok`` holds (a line is broken at missing values)."""
     idx = np.flatnonzero(ok)
     if not len(idx):
         return []
@@ -103,7 +102,9 @@ def sparkline(years: Sequence[int], values: Sequence[float], *,
     -------
     Sparkline
     """
-    from dmst_eval.plots import ROLE_COLORS as C
+    from dmst_eval.plots import _STYLE, ROLE_COLORS as C
+
+    axis = _STYLE["axes.edgecolor"]  # the house style's axes colour
 
     x = np.asarray(years, dtype=float)
     v = np.asarray(values, dtype=float)
@@ -140,12 +141,11 @@ def sparkline(years: Sequence[int], values: Sequence[float], *,
         s0, s1 = px(shade[0] - 0.5), px(shade[1] + 0.5)
         add("rect", "reporting", x=f"{s0:.1f}", y=f"{ay0:.1f}", width=f"{s1 - s0:.1f}",
             height=f"{ah:.1f}", fill=C["reporting"], fill_opacity="0.15")
-    band = np.isfinite(lo) & np.isfinite(hi)
-    for run in _runs(fx, np.where(band, 0.0, np.nan)):
+    for run in _runs(np.isfinite(lo) & np.isfinite(hi)):
         xs = px(fx[run])
         d = _path(np.r_[xs, xs[::-1]], np.r_[py(hi[run]), py(lo[run])[::-1]]) + "Z"
         add("path", "band", d=d, fill=C["forecast"], fill_opacity="0.15", stroke="none")
-    for run in _runs(fx, f):
+    for run in _runs(np.isfinite(f)):
         add("path", "forecast", d=_path(px(fx[run]), py(f[run])), fill="none",
             stroke=C["forecast"], stroke_width=f"{1.2 * PX_PER_PT:.1f}",
             stroke_dasharray="5,2")
@@ -153,21 +153,22 @@ def sparkline(years: Sequence[int], values: Sequence[float], *,
         ty = float(py(target))
         add("path", "target", d=_path([ax0, ax0 + aw], [ty, ty]), fill="none",
             stroke=C["target"], stroke_width=f"{1.3 * PX_PER_PT:.1f}", stroke_dasharray="1.5,2")
-    for run in _runs(x, v):
+    shown = np.isfinite(v)
+    for run in _runs(shown):
         add("path", "actual-line", d=_path(px(x[run]), py(v[run])), fill="none",
             stroke=C["actual"], stroke_width=f"{1.4 * PX_PER_PT:.1f}")
     r = 1.25 * PX_PER_PT  # a 2.5 pt dot
-    for xi, yi in zip(px(x[np.isfinite(v)]), py(v[np.isfinite(v)])):
+    for xi, yi in zip(px(x[shown]), py(v[shown])):
         add("circle", "actual", cx=f"{xi:.1f}", cy=f"{yi:.1f}", r=f"{r:.1f}", fill=C["actual"])
     base = ay0 + ah
     if year_labels and len(x):
-        add("path", "axis", d=_path([ax0, ax0 + aw], [base, base]), stroke="#333333",
+        add("path", "axis", d=_path([ax0, ax0 + aw], [base, base]), stroke=axis,
             stroke_width="0.8", fill="none")
         for yr in sorted({int(x.min()), int(x.max())}):
             tx = float(px(yr))
             add("path", "tick", d=_path([tx, tx], [base, base + 2 * PX_PER_PT]),
-                stroke="#333333", stroke_width="0.8")
+                stroke=axis, stroke_width="0.8")
             t = add("text", "year", x=f"{tx:.1f}", y=f"{base + 10.5 * PX_PER_PT:.1f}",
-                    font_size=f"{6.5 * PX_PER_PT:.1f}", text_anchor="middle", fill="#333333")
+                    font_size=f"{6.5 * PX_PER_PT:.1f}", text_anchor="middle", fill=axis)
             t.text = str(yr)
     return Sparkline(ET.tostring(svg, encoding="unicode"), title=title)

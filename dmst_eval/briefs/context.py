@@ -338,11 +338,11 @@ class Brief:
         if self.figures_dir:
             out = Path(self.figures_dir)
             out.mkdir(parents=True, exist_ok=True)
-            stem = out / plots._safe_name(f"{self.params.slug}_{name}")
+            stem = plots._safe_name(f"{self.params.slug}_{name}")
             if svg is not None:
-                fig.save(stem.with_name(stem.name + ".svg"))
+                fig.save(out / f"{stem}.svg")
             else:
-                stem.with_name(stem.name + ".png").write_bytes(png)
+                (out / f"{stem}.png").write_bytes(png)
         data_json = None
         if data is not None:
             info = data.attrs.get("disclosure")
