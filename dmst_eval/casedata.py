@@ -1609,8 +1609,8 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
                 continue
         if not (s.dtype == object or pd.api.types.is_string_dtype(s.dtype)):
             continue
-        hit = s.map(lambda v: isinstance(v, str) and v.startswith(prefixes),
-                    na_action="ignore").fillna(False).to_numpy(dtype=bool)
+        hit = np.fromiter((isinstance(v, str) and v.startswith(prefixes)
+                           for v in s.to_numpy(dtype=object)), dtype=bool, count=len(s))
         if hit.any():
             s = s.astype(object).copy()
             s[hit] = "'" + s[hit].astype(str)

@@ -27,9 +27,27 @@ def pytest_configure(config):
         return
     import tempfile
 
+    _remove_stale_test_caches(Path(tempfile.gettempdir()))
     d = tempfile.mkdtemp(prefix="dmst-eval-test-cache-")
     os.environ["DMST_EVAL_TEST_CACHE"] = os.environ["XDG_CACHE_HOME"] = d
     config._dmst_test_cache = d
+
+
+def _remove_stale_test_caches(tmp: Path, max_age_hours: float = 12.0) -> None:
+    """Remove this user's test-run caches older than ``max_age_hours``: a run killed by a
+    signal never reaches :func:`pytest_unconfigure` (a run still going is far younger)."""
+    import shutil
+    import time
+
+    cutoff = time.time() - max_age_hours * 3600
+    for d in tmp.glob("dmst-eval-test-cache-*"):
+        try:
+            st = d.lstat()
+        except OSError:
+            continue
+        if d.is_dir() and not d.is_symlink() and st.st_uid == os.getuid() \
+                and st.st_mtime < cutoff:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def pytest_unconfigure(config):

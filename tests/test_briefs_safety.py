@@ -111,6 +111,23 @@ def test_stale_work_folders_removed_fresh_ones_kept(tmp_path):
     assert not old.exists() and new.exists() and other.exists() and running.exists()
 
 
+def test_stale_test_run_caches_removed_live_ones_kept(tmp_path):
+    """A test run killed by a signal leaves its plan cache behind; the next run removes it."""
+    from tests.conftest import _remove_stale_test_caches
+
+    old, live = tmp_path / "dmst-eval-test-cache-old", tmp_path / "dmst-eval-test-cache-live"
+    other = tmp_path / "something-else"
+    for d in (old, live, other):
+        d.mkdir(mode=0o700)
+        (d / "plan.json").write_text("{}")
+    a_day_ago = time.time() - 86400
+    for d in (old, other):
+        os.utime(d, (a_day_ago, a_day_ago))
+    (tmp_path / "dmst-eval-test-cache-link").symlink_to(other)  # never followed
+    _remove_stale_test_caches(tmp_path)
+    assert not old.exists() and live.exists() and (other / "plan.json").exists()
+
+
 def _small_template(tmp_path: Path, name: str, code: str) -> Path:
     """The brief template's parameters cell, a cell that loads the data (the kernel then
     holds it in memory, as a brief's does), and ``code``; no section runs."""
