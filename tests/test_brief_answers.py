@@ -251,6 +251,17 @@ def test_every_brief_answers_the_five_questions(pages, region):
     page = "".join(_text(s.html) for s in secs.values())
     assert not _SIGNED_ZERO.search(page), _SIGNED_ZERO.search(page)
     assert "No area stands out" not in page
+    assert "setting(s)" not in page
+    # "how soon" after going AWOL: counts where any can be shown, else one plain sentence
+    from dmst_eval.briefs.sections import awol
+
+    k = awol.keys(b)
+    soon = re.search(r"How soon: [^.]*\.", _text(secs["awol"].html))[0]
+    if any(b.shown(k[x]) for x in ("timed", "within_48h", "within_7d")):
+        assert "within 48 hours of the child going missing and " in soon
+    else:
+        assert soon.endswith("is hidden (the numbers are small, or would reveal a small "
+                             "number).") and "a number not shown" not in soon
 
 
 def _share_text(b, k, n, kk, kn) -> str:

@@ -123,12 +123,18 @@ def build(brief) -> Section:
     parts = [markup.paragraph(answer(brief), cls="dmst-answer")]
     tables, figs = {}, []
     w48, w7 = a.row("within_48h"), a.row("within_7d")
-    if w48["denominator"] > 0:
+    if w48["denominator"] > 0 and any(brief.shown(k[x])
+                                      for x in ("timed", "within_48h", "within_7d")):
         parts.append(markup.paragraph(
             f"How soon: of the episodes that began during AWOL in {a.period} (with a known "
             f"AWOL start), {_share(brief, w48, k['within_48h'], k['timed'])} began within 48 "
             f"hours of the child going missing and "
             f"{_share(brief, w7, k['within_7d'], k['timed'])} within 7 days."))
+    elif w48["denominator"] > 0:  # no number to give: "<5 of a number not shown" says nothing
+        parts.append(markup.paragraph(
+            f"How soon: in {a.period}, how many AWOL-onset episodes began within 48 hours or "
+            "within 7 days of the child going missing is hidden (the numbers are small, or "
+            "would reveal a small number)."))
     hr = a.row("hazard_ratio")
     if np.isfinite(hr["value"]):
         parts.append(markup.paragraph(

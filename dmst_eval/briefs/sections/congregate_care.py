@@ -170,7 +170,9 @@ def _excess_text(brief, f, which: str) -> str:
             f"{_name(r)} ({int(r['observed']):,} victims where {A.num(r['expected'], 1)} were "
             "expected)" for (_, r), shown in zip(fl.iterrows(), ok) if shown) \
             or "settings with counts too small to show"
-        return (f"In {f.period}, {len(fl)} setting(s) had more victims than their child-days "
+        n = len(fl)
+        return (f"In {f.period}, {n} {'setting' if n == 1 else 'settings'} had more victims "
+                f"than {'its' if n == 1 else 'their'} child-days "
                 f"explain after a Holm adjustment for testing every setting: {names}.")
     s = f.excess.summary
     text = (f"In {f.period}, no setting had more victims than its child-days explain after a "
@@ -248,7 +250,8 @@ def build(brief) -> Section:
             "child-days at the congregate-care rate. Dots above the dashed (95%) and dotted "
             "(99.8%) limits have more victims than chance easily explains; red dots remain "
             "significant after a Holm adjustment."
-            + (f" {n_hidden} setting(s) whose count is hidden are not drawn (a dot's height "
-               "would tell the count)." if n_hidden else ""), data=data))
+            + (f" {n_hidden} {'setting' if n_hidden == 1 else 'settings'} whose count is "
+               f"hidden {'is' if n_hidden == 1 else 'are'} not drawn (a dot's height would "
+               "tell the count)." if n_hidden else ""), data=data))
         figs.append("facility_funnel")
     return Section(None, "".join(parts), tables=tables, figures=figs)

@@ -26,6 +26,10 @@ _TERMS = [
      "period by the date the agency identified the episode."),
     ("Congregate care", "Group living settings run by staff rather than families: group "
      "homes, residential treatment centres and shelters."),
+    ("Cumulative incidence (Aalen–Johansen)", "The share of children who had an event (such "
+     "as a second confirmed episode) within a given time, estimated so that children followed "
+     "for a shorter time count correctly and aging out at 18 is an outcome of its own (a "
+     "child who aged out can no longer have a repeat episode in child welfare)."),
     ("DMST (domestic minor sex trafficking)", "The commercial sexual exploitation of a child "
      "who is a citizen or lawful resident of the United States; any commercial sex act with "
      "a person under 18 is trafficking, whether or not force was used."),
