@@ -91,58 +91,72 @@ def _min_cases(E, bw, aw, T, C, L, valid):
     return out
 
 
-def _scan_null_max(sims, order, valid, E, bw, aw, T, C, chunk=256, k0=12):
+def _scan_null_max(sims, order, valid, E, bw, aw, T, C, chunk=1024, k0=12):
     """Maximum high-rate LLR over all windows for each simulated data set (exact).
 
     Two passes keep it fast without approximation: (A) the exact maximum over the ``k0``
     smallest windows of every centre gives a lower bound L_r for each replicate; (B) a window can
-    only beat min_r L_r if its count reaches the precomputed integer threshold c*_w, so for all
-    windows only cumulative counts and an integer comparison are needed; the exact LLR is computed
-    for the few windows that reach their threshold.
+    only beat min_r L_r (over the replicates of a block) if its count reaches the precomputed
+    integer threshold c*_w, so for all windows only cumulative counts and an integer comparison
+    are needed; the exact LLR is computed for the few windows that reach their threshold.
+    Both passes grow all circles together, one neighbour rank at a time, over all replicates
+    of a block (``chunk`` of them) at once.
     """
     n_sim, n = sims.shape
     K = order.shape[1]
     dt = np.int16 if C < 32_000 else np.int32
     simsT = np.ascontiguousarray(sims.T.astype(dt))  # (n, n_sim)
     k0 = min(k0, K)
-    # pass A: small windows of all centres, all replicates
-    low = np.zeros(n_sim)
-    Ek, bk, ak, vk = E[:, :k0, None], bw[:, :k0, None], aw[:, :k0, None], valid[:, :k0, None]
-    for j0 in range(0, n_sim, chunk):
-        blk = simsT[:, j0:j0 + chunk]
-        cum = np.cumsum(blk[order[:, :k0]], axis=1, dtype=np.int64)  # (n, k0, R)
-        val = _llr_lookup(cum, bk, ak, T)
-        val[(cum <= Ek) | ~vk] = 0.0
-        low[j0:j0 + chunk] = val.max(axis=(0, 1))
-    L = float(low.min()) * (1 - 1e-9) - 1e-9
-    if L <= 0:
-        cstar = np.where(valid, np.minimum(np.floor(E) + 1, C + 1), C + 1).astype(dt)
-    else:
-        cstar = _min_cases(E, bw, aw, T, C, L, valid).astype(dt)
-    best = low.copy()
-    # pass B: grow all circles together, one neighbour rank at a time (SIMD-friendly adds)
     Kv = np.flatnonzero(valid.any(axis=0))
-    kmax = int(Kv[-1]) + 1 if len(Kv) else 0
+    kmax = max(int(Kv[-1]) + 1 if len(Kv) else 0, k0)
     orderT = np.ascontiguousarray(order[:, :kmax].T)   # (k, n): rank k neighbour of each centre
-    cstarT = np.ascontiguousarray(cstar[:, :kmax].T)
+    cc = np.arange(C + 1)
+    # pass A tables: the LLR of window (i, k) for every count 0..C (0 where not high-rate),
+    # the same numbers _llr_lookup gives; worth it while C is small next to the replicates
+    tables = C + 1 <= n_sim
+    best = np.zeros(n_sim)
     for j0 in range(0, n_sim, chunk):
         blk = np.ascontiguousarray(simsT[:, j0:j0 + chunk])
         R = blk.shape[1]
         bb = best[j0:j0 + R]
         acc = np.zeros((n, R), dtype=dt)
+        buf = np.empty((n, R), dtype=dt)
+        # pass A: the k0 smallest windows of every centre, exactly
+        for k in range(k0):
+            np.take(blk, orderT[k], axis=0, out=buf)
+            acc += buf
+            rows = np.flatnonzero(valid[:, k])
+            if not len(rows):
+                continue
+            if tables:
+                tab = _llr_lookup(cc[None, :], bw[rows, k, None], aw[rows, k, None], T)
+                tab[cc[None, :] <= E[rows, k, None]] = 0.0
+                val = tab.ravel()[acc[rows] + (np.arange(len(rows)) * (C + 1))[:, None]]
+            else:
+                a = acc[rows]
+                val = _llr_lookup(a, bw[rows, k, None], aw[rows, k, None], T)
+                val[a <= E[rows, k, None]] = 0.0
+            np.maximum(bb, val.max(axis=0), out=bb)
+        if kmax <= k0:
+            continue
+        L = float(bb.min()) * (1 - 1e-9) - 1e-9
+        if L <= 0:
+            cstar = np.where(valid, np.minimum(np.floor(E) + 1, C + 1), C + 1).astype(dt)
+        else:
+            cstar = _min_cases(E, bw, aw, T, C, L, valid).astype(dt)
+        cstarT = np.ascontiguousarray(cstar[:, :kmax].T)
+        # pass B: the larger windows, exact LLR only where the count reaches c*_w
         hit = np.empty((n, R), dtype=bool)
-        for k in range(kmax):
-            acc += blk[orderT[k]]
-            if k < k0:
-                continue
+        accf, hitf = acc.reshape(-1), hit.reshape(-1)
+        for k in range(k0, kmax):
+            np.take(blk, orderT[k], axis=0, out=buf)
+            acc += buf
             np.greater_equal(acc, cstarT[k][:, None], out=hit)
-            rows = np.flatnonzero(hit.any(axis=1))
-            if len(rows) == 0:
+            f = np.flatnonzero(hitf)  # (flat: much faster than a 2-d nonzero)
+            if len(f) == 0:
                 continue
-            ii, rr = np.nonzero(hit[rows])
-            ii = rows[ii]
-            cv = acc[ii, rr].astype(np.int64)
-            val = _llr_lookup(cv, bw[ii, k], aw[ii, k], T)
+            ii, rr = np.divmod(f, R)
+            val = _llr_lookup(accf[f].astype(np.int64), bw[ii, k], aw[ii, k], T)
             np.maximum.at(bb, rr, val)
     return best
 
@@ -268,7 +282,7 @@ class ScanResult:
 @renamed_kwargs(n_sim=("permutations", None))
 def scan_statistic(gdf, cases, population, max_pop_share: float = 0.5, permutations: int = 999,
                    seed=None, *, id_col: str | None = None, max_clusters: int = 10,
-                   chunk: int = 256) -> ScanResult:
+                   chunk: int = 1024) -> ScanResult:
     """Kulldorff's circular spatial scan statistic (Poisson model), as SaTScan computes it.
 
     Windows are circles centred on each area's centroid that grow through its nearest neighbours
