@@ -718,8 +718,9 @@ def region_bundle(cd, region: str | None):
 
     from dmst_eval.casedata import CaseData
 
-    ids = set(cd.children.loc[cd.children["region"].astype(str) == region, "child_id"]
-              .astype(str))
+    # the ids as one array (isin would turn a set into a new array for every table)
+    ids = pd.unique(cd.children.loc[cd.children["region"].astype(str) == region, "child_id"]
+                    .astype(str).to_numpy())
     tabs = {name: (df[df["child_id"].astype(str).isin(ids)] if "child_id" in df.columns else df)
             for name, df in cd.tables.items()}
     parent = cd.meta.get("content_hashes") or {}
@@ -732,6 +733,46 @@ def _episodes_in(cd, lo, hi, region=None) -> pd.DataFrame:
     ep = confirmed_episodes(cd, region)
     ep = ep[(ep["identified_at"] >= lo) & (ep["identified_at"] < hi)]
     return ep.assign(child_id=ep["child_id"].astype(str))
+
+
+class _Shared:
+    """What the answers for one bundle share, each computed once: the confirmed episodes
+    (sorted by identification, ``child_id`` as text) of all children or of a region's, their
+    windows, and the region's bundle. :func:`answers` hands one to its five questions; a
+    question asked on its own makes its own. Lives for that call only (nothing is kept between
+    calls), and callers must not modify the frames it returns."""
+
+    def __init__(self, cd):
+        self.cd = cd
+        self._memo: dict = {}
+
+    def _get(self, key, compute):
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def episodes(self, region=None) -> pd.DataFrame:
+        """``confirmed_episodes(cd, region)`` with ``child_id`` as text. A region's rows are
+        taken from the sorted table of all children (a stable sort: the same rows in the same
+        order as sorting the region's rows)."""
+        def compute():
+            if region is None:
+                ep = confirmed_episodes(self.cd, None)
+                return ep.assign(child_id=ep["child_id"].astype(str))
+            ep = self.episodes(None)
+            return ep[ep["child_id"].isin(_children_in_region(self.cd, region))]
+        return self._get(("episodes", region), compute)
+
+    def episodes_in(self, lo, hi, region=None) -> pd.DataFrame:
+        """:func:`_episodes_in`: the confirmed episodes identified in [lo, hi)."""
+        def compute():
+            ep = self.episodes(region)
+            return ep[(ep["identified_at"] >= lo) & (ep["identified_at"] < hi)]
+        return self._get(("episodes_in", lo, hi, region), compute)
+
+    def bundle(self, region) -> Any:
+        """:func:`region_bundle`."""
+        return self._get(("bundle", region), lambda: region_bundle(self.cd, region))
 
 
 def rate_ratio_ci(a: int, b: int, ta: float, tb: float, level: float = 0.95):
@@ -793,7 +834,7 @@ def _question(cd, start, end, region, choices):
 
 
 def victims_answer(cd, start=None, end=None, region: str | None = None, comparison=None,
-                   choices=None) -> VictimsResult:
+                   choices=None, *, _shared: _Shared | None = None) -> VictimsResult:
     """Confirmed victims in the window, their rate per 10,000 children per year, and the rate
     ratio against a comparison window.
 
@@ -821,7 +862,8 @@ def victims_answer(cd, start=None, end=None, region: str | None = None, comparis
 
     ch, lo, hi, lab = _question(cd, start, end, region, choices)
     per, level = float(ch.place["per"]), float(ch.level)
-    n = int(_episodes_in(cd, lo, hi, region)["child_id"].nunique())
+    sh = _shared or _Shared(cd)
+    n = int(sh.episodes_in(lo, hi, region)["child_id"].nunique())
     cy = _child_years(region, lo, hi)
     glo, ghi = garwood_ci([n], level)
     rows = [_row("victims", lab, n, num=n),
@@ -831,7 +873,7 @@ def victims_answer(cd, start=None, end=None, region: str | None = None, comparis
     if comparison is not None:
         clo, chi = _resolve(cd, *comparison)
         clab = period_label(clo, chi)
-        m = int(_episodes_in(cd, clo, chi, region)["child_id"].nunique())
+        m = int(sh.episodes_in(clo, chi, region)["child_id"].nunique())
         cyc = _child_years(region, clo, chi)
         glo, ghi = garwood_ci([m], level)
         rows += [_row("comparison_victims", clab, m, num=m),
@@ -905,7 +947,7 @@ class RepeatResult(_Answer):
 
 
 def repeat_answer(cd, start=None, end=None, region: str | None = None,
-                  choices=None) -> RepeatResult:
+                  choices=None, *, _shared: _Shared | None = None) -> RepeatResult:
     """Repeat victims in the window, and how soon a second confirmed episode follows.
 
     * **Count and share**: confirmed victims of the window (a confirmed episode identified in
@@ -931,8 +973,8 @@ def repeat_answer(cd, start=None, end=None, region: str | None = None,
 
     ch, lo, hi, lab = _question(cd, start, end, region, choices)
     level = float(ch.level)
-    ep = confirmed_episodes(cd, region)
-    ep = ep.assign(child_id=ep["child_id"].astype(str))
+    sh = _shared or _Shared(cd)
+    ep = sh.episodes(region)
     vic = ep.loc[(ep["identified_at"] >= lo) & (ep["identified_at"] < hi), "child_id"].unique()
     upto = ep[ep["identified_at"] < hi].groupby("child_id").size()
     k = int((upto.reindex(vic).fillna(0) >= 2).sum())
@@ -944,7 +986,7 @@ def repeat_answer(cd, start=None, end=None, region: str | None = None,
     s0 = pd.Timestamp(meta.get("study_start", lo))
     cohort = period_label(s0, hi)
     months = tuple(ch.repeat["months"])
-    rf = rc.recurrent_frame(region_bundle(cd, region), start=s0, end=hi,
+    rf = rc.recurrent_frame(sh.bundle(region), start=s0, end=hi,
                             censor_age=float(ch.repeat["censor_age"]), confirmed_only=True)
     fe = rc.first_event_frame(rf)
     cif = None
@@ -1110,7 +1152,7 @@ def _p(p: float) -> str:
 
 
 def towns_answer(cd, start=None, end=None, region: str | None = None,
-                 choices=None) -> TownsResult:
+                 choices=None, *, _shared: _Shared | None = None) -> TownsResult:
     """Town rates for the window under the shared place definition, smoothed, with rank
     intervals, Moran's I and the spatial scan.
 
@@ -1133,7 +1175,7 @@ def towns_answer(cd, start=None, end=None, region: str | None = None,
 
     ch, lo, hi, lab = _question(cd, start, end, region, choices)
     pl = ch.place
-    town = _place_events(cd, _episodes_in(cd, lo, hi), ch)
+    town = _place_events(cd, (_shared or _Shared(cd)).episodes_in(lo, hi), ch)
     events = pd.DataFrame({"town": town.to_numpy()})
     gtowns = geography.towns()
     years = (hi - lo).days / DAYS_PER_YEAR if pl["per_year"] else 1.0
@@ -1249,7 +1291,7 @@ class AwolResult(_Answer):
 
 
 def awol_answer(cd, start=None, end=None, region: str | None = None,
-                choices=None) -> AwolResult:
+                choices=None, *, _shared: _Shared | None = None) -> AwolResult:
     """AWOL share, share among children in care, timing from AWOL start, AWOL hazard ratio.
 
     Episodes are the confirmed episodes identified in the window (children of ``region``); an
@@ -1270,7 +1312,8 @@ def awol_answer(cd, start=None, end=None, region: str | None = None,
 
     ch, lo, hi, lab = _question(cd, start, end, region, choices)
     level = float(ch.level)
-    ep = _episodes_in(cd, lo, hi, region)
+    sh = _shared or _Shared(cd)
+    ep = sh.episodes_in(lo, hi, region)
     st = ep["status_at_time"].astype("object")
     aw = (st == "awol").to_numpy()
     care = st.isin(["awol", "placement"]).to_numpy()
@@ -1298,7 +1341,7 @@ def awol_answer(cd, start=None, end=None, region: str | None = None,
         prop(name, int((hours <= hrs).sum()), len(hours))
     # hazard ratio: the window, else the data so far
     meta = getattr(cd, "meta", None) or {}
-    sub = region_bundle(cd, region)
+    sub = sh.bundle(region)
     hr_row = None
     for s0 in (lo, pd.Timestamp(meta.get("study_start", lo))):
         with warnings.catch_warnings():
@@ -1358,7 +1401,7 @@ class FacilitiesResult(_Answer):
 
 
 def facilities_answer(cd, start=None, end=None, region: str | None = None,
-                      choices=None) -> FacilitiesResult:
+                      choices=None, *, _shared: _Shared | None = None) -> FacilitiesResult:
     """Congregate facilities with several victims in the window, and their excess.
 
     A facility's **victims**: distinct children with a confirmed episode identified in the
@@ -1386,7 +1429,7 @@ def facilities_answer(cd, start=None, end=None, region: str | None = None,
     fac = fac.assign(region=fac["town"].astype("object").map(reg))
     if region is not None:
         fac = fac[fac["region"] == region]
-    ep = _episodes_in(cd, lo, hi)
+    ep = (_shared or _Shared(cd)).episodes_in(lo, hi)
     ep = ep[ep["facility_id"].notna()]
     ep = ep.assign(facility_id=ep["facility_id"].astype(str))
     ep = ep[ep["facility_id"].isin(set(fac["facility_id"]))]
@@ -1458,9 +1501,11 @@ def answers(cd, start=None, end=None, region: str | None = None, comparison=None
     ['AWOL', 'congregate care', 'repeat victims', 'towns', 'victims']
     """
     ch = _choices(choices)
+    sh = _Shared(cd)  # the episode selections and the region's bundle, made once for all five
     return TrackingAnswersResult(
-        victims=victims_answer(cd, start, end, region, comparison=comparison, choices=ch),
-        repeat=repeat_answer(cd, start, end, region, choices=ch),
-        towns=towns_answer(cd, start, end, region, choices=ch),
-        awol=awol_answer(cd, start, end, region, choices=ch),
-        facilities=facilities_answer(cd, start, end, region, choices=ch))
+        victims=victims_answer(cd, start, end, region, comparison=comparison, choices=ch,
+                               _shared=sh),
+        repeat=repeat_answer(cd, start, end, region, choices=ch, _shared=sh),
+        towns=towns_answer(cd, start, end, region, choices=ch, _shared=sh),
+        awol=awol_answer(cd, start, end, region, choices=ch, _shared=sh),
+        facilities=facilities_answer(cd, start, end, region, choices=ch, _shared=sh))
