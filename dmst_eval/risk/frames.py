@@ -22,23 +22,37 @@ class _ChildEvents:
     ``first(rows)`` is the earliest date per child (NaT if none) over the events selected by
     ``rows`` -- what ``Series(dates, index=child ids).groupby(level=0).min().reindex(cid)``
     gives, without grouping on the ids for every selection.
+
+    ``children`` is ``pd.Index(cid)``, shared by the event tables of one frame so that the
+    children's ids are hashed once; events of other children get no code and are left out.
     """
 
-    def __init__(self, events: pd.DataFrame, cid: np.ndarray):
+    def __init__(self, events: pd.DataFrame, cid: np.ndarray, children: pd.Index | None = None):
         self.dates = _dates(events["start"])
-        # one factorisation of the children's ids and the events' ids: equal ids, equal codes
-        codes, ids = pd.factorize(np.concatenate(
-            [cid, events["child_id"].astype(str).to_numpy()]))
+        ev = events["child_id"].astype(str).to_numpy()
+        if children is None:
+            children = pd.Index(cid)
+        if children.is_unique:
+            codes = children.get_indexer(ev)
+            self.mine = codes >= 0
+            self.codes, self.child_code, self.n_ids = codes, None, len(children)
+            return
+        # repeated ids: one factorisation of the children's ids and the events' ids
+        codes, ids = pd.factorize(np.concatenate([cid, ev]))
         self.child_code, self.codes = codes[:len(cid)], codes[len(cid):]
-        self.n_ids = len(ids)
+        self.mine, self.n_ids = None, len(ids)
 
     def first(self, rows: np.ndarray | None = None) -> np.ndarray:
         from dmst_eval._grouped import first_datetime
 
         codes, dates = self.codes, self.dates
-        if rows is not None:
-            codes, dates = codes[rows], dates[rows]
-        return first_datetime(codes, dates, self.n_ids)[self.child_code]
+        sel = rows
+        if self.mine is not None:  # only the events of the frame's children
+            sel = self.mine if rows is None else (self.mine & rows)
+        if sel is not None:
+            codes, dates = codes[sel], dates[sel]
+        first = first_datetime(codes, dates, self.n_ids)
+        return first if self.child_code is None else first[self.child_code]
 
 
 def analysis_frame(cd: Any, start: Any = None, end: Any = None,
@@ -161,7 +175,8 @@ def analysis_frame(cd: Any, start: Any = None, end: Any = None,
     until = outcome_date.fillna(e)
 
     # age when the window on the child opens: later of window start and first placement
-    placements = _ChildEvents(pl, cid)
+    children = pd.Index(cid)  # hashed once for both event tables
+    placements = _ChildEvents(pl, cid, children)
     first_pl = placements.first()
     opens = np.where(pd.notna(first_pl) & (first_pl > s.to_datetime64()),
                      np.minimum(first_pl, e.to_datetime64()), s.to_datetime64())
@@ -187,7 +202,7 @@ def analysis_frame(cd: Any, start: Any = None, end: Any = None,
 
     out["congregate_before"] = _any_before(
         placements, _str_codes(pl["setting"], schema.CONGREGATE_SETTINGS) >= 0)
-    out["awol_before"] = _any_before(_ChildEvents(aw, cid))
+    out["awol_before"] = _any_before(_ChildEvents(aw, cid, children))
     out["home_town"] = kids["home_town"].astype("string").to_numpy()
     out["region"] = pd.Categorical.from_codes(_str_codes(kids["region"], schema.REGIONS),
                                               categories=schema.REGIONS)
