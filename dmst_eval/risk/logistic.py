@@ -295,13 +295,14 @@ def _separation_terms(X: np.ndarray, y: np.ndarray, names: list[str],
     standard error beyond 50 per standard deviation, is the numerical symptom of the same thing.
     """
     hits: list[str] = []
+    XT = np.ascontiguousarray(X.T)  # the columns as contiguous rows: the 0/1 checks run faster
     for j, name in enumerate(names):
         if name == "intercept":
             continue
         col = X[:, j]
-        head = col[: min(len(col), 200000)]
+        head = XT[j, : min(len(col), 200000)]
         if ((head == 0.0) | (head == 1.0)).all():  # a 0/1 column
-            on = col == 1.0
+            on = XT[j] == 1.0
             n1, e1 = int(on.sum()), float(y[on].sum())
             n0, e0 = int((~on).sum()), float(y[~on].sum())
             if n1 and n0 and (e1 in (0, n1) or e0 in (0, n0)):
