@@ -567,7 +567,9 @@ def _place_events(cd, ep_window: pd.DataFrame, choices) -> pd.Series:
     if pl["town"] == "home_town":
         ch = cd.children
         _require(ch, "children", ["child_id", "home_town"])
-        home = ch.assign(child_id=ch["child_id"].astype(str)).set_index("child_id")["home_town"]
+        # (a Series of the one column: not a copy of the whole children table re-indexed)
+        home = pd.Series(ch["home_town"].array, index=ch["child_id"].astype(str).to_numpy(),
+                         name="home_town")
         town = ep["child_id"].map(home)
     else:
         town = ep["town"]
