@@ -203,7 +203,9 @@ def analysis_frame(cd: Any, start: Any = None, end: Any = None,
     out["congregate_before"] = _any_before(
         placements, _str_codes(pl["setting"], schema.CONGREGATE_SETTINGS) >= 0)
     out["awol_before"] = _any_before(_ChildEvents(aw, cid, children))
-    out["home_town"] = kids["home_town"].astype("string").to_numpy()
+    ht = kids["home_town"]  # (already text in a loaded bundle: no second conversion)
+    out["home_town"] = (ht if ht.dtype == pd.StringDtype("python")
+                        else ht.astype("string")).to_numpy()
     out["region"] = pd.Categorical.from_codes(_str_codes(kids["region"], schema.REGIONS),
                                               categories=schema.REGIONS)
     return out
