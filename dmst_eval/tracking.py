@@ -1492,7 +1492,7 @@ class TrackingAnswersResult:
 
 
 def answers(cd, start=None, end=None, region: str | None = None, comparison=None,
-            choices=None) -> TrackingAnswersResult:
+            choices=None, *, _shared: _Shared | None = None) -> TrackingAnswersResult:
     """The agency's five tracking questions answered for one window.
 
     Examples
@@ -1503,7 +1503,8 @@ def answers(cd, start=None, end=None, region: str | None = None, comparison=None
     ['AWOL', 'congregate care', 'repeat victims', 'towns', 'victims']
     """
     ch = _choices(choices)
-    sh = _Shared(cd)  # the episode selections and the region's bundle, made once for all five
+    # the episode selections and the region's bundle, made once for all five
+    sh = _shared or _Shared(cd)
     return TrackingAnswersResult(
         victims=victims_answer(cd, start, end, region, comparison=comparison, choices=ch,
                                _shared=sh),

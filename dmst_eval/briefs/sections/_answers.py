@@ -42,13 +42,24 @@ def _memo(brief, key, compute):
     return brief.cache[key]
 
 
+def _shared_selections(brief):
+    """The confirmed-episode selections the brief's tracking answers share (made once per
+    brief: :class:`dmst_eval.tracking._Shared`)."""
+    def compute():
+        from dmst_eval import tracking
+
+        return tracking._Shared(brief.cd)
+    return _memo(brief, "tracking_shared", compute)
+
+
 def answers(brief):
     """:func:`dmst_eval.tracking.answers` for the brief's period, scope and comparison."""
     def compute():
         from dmst_eval import tracking
 
         return tracking.answers(brief.cd, brief.period[0], brief.period[1],
-                                region=brief.region_arg, comparison=brief.comparison)
+                                region=brief.region_arg, comparison=brief.comparison,
+                                _shared=_shared_selections(brief))
     return _memo(brief, "answers_period", compute)
 
 
@@ -59,7 +70,8 @@ def study_to_date(brief):
         from dmst_eval import tracking
 
         return tracking.facilities_answer(brief.cd, brief.study[0], brief.period[1],
-                                          region=brief.region_arg)
+                                          region=brief.region_arg,
+                                          _shared=_shared_selections(brief))
     return _memo(brief, "facilities_study_to_date", compute)
 
 
