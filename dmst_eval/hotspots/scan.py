@@ -111,9 +111,6 @@ def _scan_null_max(sims, order, valid, E, bw, aw, T, C, chunk=1024, k0=12):
     kmax = max(int(Kv[-1]) + 1 if len(Kv) else 0, k0)
     orderT = np.ascontiguousarray(order[:, :kmax].T)   # (k, n): rank k neighbour of each centre
     cc = np.arange(C + 1)
-    # pass A tables: the LLR of window (i, k) for every count 0..C (0 where not high-rate),
-    # the same numbers _llr_lookup gives; worth it while C is small next to the replicates
-    tables = C + 1 <= n_sim
     best = np.zeros(n_sim)
     for j0 in range(0, n_sim, chunk):
         blk = np.ascontiguousarray(simsT[:, j0:j0 + chunk])
@@ -128,7 +125,9 @@ def _scan_null_max(sims, order, valid, E, bw, aw, T, C, chunk=1024, k0=12):
             rows = np.flatnonzero(valid[:, k])
             if not len(rows):
                 continue
-            if tables:
+            if C + 1 <= R:
+                # a table of the window's LLR for every count 0..C (0 where not high-rate):
+                # the numbers _llr_lookup gives, looked up; cheaper while C is small next to R
                 tab = _llr_lookup(cc[None, :], bw[rows, k, None], aw[rows, k, None], T)
                 tab[cc[None, :] <= E[rows, k, None]] = 0.0
                 val = tab.ravel()[acc[rows] + (np.arange(len(rows)) * (C + 1))[:, None]]
