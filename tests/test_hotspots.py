@@ -341,6 +341,26 @@ def test_scan_matches_brute_force_including_ties(seed):
         assert row["p_value"] == (1 + (np.array(ref) >= row["llr"] - 1e-9).sum()) / 21
 
 
+def test_scan_null_maxima_do_not_depend_on_blocking():
+    """The Monte Carlo maxima are exact however the replicates are blocked: with the
+    per-window LLR tables (total cases + 1 <= block size) or without them (small blocks),
+    bit for bit the same, and equal to a brute-force search over every circle."""
+    rng = np.random.default_rng(3)
+    n = 30
+    xy = rng.random((n, 2)) * 10
+    pop = rng.integers(100, 5000, n).astype(float)
+    counts = rng.poisson(pop / pop.sum() * 25)
+    assert counts.sum() + 1 <= 60  # the tables are used with blocks of 60 or more
+    g = gpd.GeoDataFrame({"pop": pop, "y": counts}, geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]))
+    runs = [h.scan_statistic(g, "y", "pop", permutations=60, seed=7, chunk=c).sim_llr
+            for c in (1024, 60, 7)]
+    for r in runs[1:]:
+        np.testing.assert_array_equal(runs[0], r)
+    sims = np.random.default_rng(7).multinomial(counts.sum(), pop / pop.sum(), size=60)
+    np.testing.assert_allclose(runs[0], [_brute_max_llr(xy, pop, s, 0.5) for s in sims],
+                               atol=1e-9)
+
+
 def test_scan_finds_planted_cluster_with_user_boundaries(grid):
     pop = grid["pop"].to_numpy()
     rr = np.ones(36)
