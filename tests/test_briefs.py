@@ -119,7 +119,7 @@ def test_program_finding_rounds_without_negative_zero(cd):
     assert re.search(r"(?<![\w.])[-−]0(?![.\d])", s) is None  # no signed zero
     assert "0.4 percentage points lower (95% CI -29 to -0.4)" in s
     b.cache["service_effect"] = (-0.006, -0.272, 0.251)  # interval spans 0
-    assert "no clear difference (-1 percentage points, 95% CI -27 to 25)" in \
+    assert "no clear difference (-1 percentage point, 95% CI -27 to 25)" in \
         key_findings.finding_program(b)
     b.cache["service_effect"] = (-0.052, -0.101, -0.003)
     assert "5 percentage points lower (95% CI -10 to -0.3)" in key_findings.finding_program(b)

@@ -168,15 +168,24 @@ def difference_phrase(est: float, lo: float, hi: float, unit: str = "percentage 
                       digits: int = 0) -> str:
     """Rule 2 for differences: an interval spanning 0 reads "no clear difference".
 
+    A unit ending in "s" reads in the singular for a difference shown as 1 ("1 percentage
+    point").
+
     >>> difference_phrase(-0.6, -27.2, 25.1)
-    'no clear difference (-1 percentage points, 95% CI -27 to 25)'
+    'no clear difference (-1 percentage point, 95% CI -27 to 25)'
+    >>> difference_phrase(2.4, -7.4, 11.7)
+    'no clear difference (2 percentage points, 95% CI -7 to 12)'
     >>> difference_phrase(-5.2, -10.1, -0.3)
     '5 percentage points lower (95% CI -10 to -0.3)'
     """
+    def per(shown: str) -> str:
+        one = shown.lstrip("-") == "1" and unit.endswith("s")
+        return f"{shown} {unit[:-1] if one else unit}"
+
     if lo <= 0 <= hi:
-        return f"no clear difference ({num(est, digits)} {unit}, {interval(lo, hi, digits)})"
+        return f"no clear difference ({per(num(est, digits))}, {interval(lo, hi, digits)})"
     size = num(abs(est), _digits(est, digits))
-    return f"{size} {unit} {'lower' if est < 0 else 'higher'} ({interval(lo, hi, digits)})"
+    return f"{per(size)} {'lower' if est < 0 else 'higher'} ({interval(lo, hi, digits)})"
 
 
 def risk_finding(odds_ratios: pd.DataFrame, prose, where: str = "") -> str:
