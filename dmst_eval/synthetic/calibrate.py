@@ -161,19 +161,19 @@ def _victim_frame(tables: dict) -> pd.DataFrame:
     ep = tables["episodes"]
     conf = ep[ep["confirmed"].astype("boolean").fillna(False).to_numpy(dtype=bool)]
     first = conf.groupby("child_id", observed=True)["identified_at"].min()
-    kids = ch.set_index("child_id")
+    kids = ch[["child_id", "child_welfare_involved", "sex"]].set_index("child_id") \
+        .loc[first.index]
     return pd.DataFrame({"year": first.dt.year,
-                         "cw": kids.loc[first.index, "child_welfare_involved"].fillna(False)
-                         .to_numpy(dtype=bool),
-                         "male": (kids.loc[first.index, "sex"] == "male").to_numpy()},
+                         "cw": kids["child_welfare_involved"].fillna(False).to_numpy(dtype=bool),
+                         "male": (kids["sex"] == "male").to_numpy()},
                         index=first.index)
 
 
-def _first_by(ids: pd.Index, child: pd.Series, t: pd.Series) -> np.ndarray:
-    """Earliest ``t`` per child of ``ids`` (NaT where none), as datetime64[ns]."""
-    pos = ids.get_indexer(child.astype(object).to_numpy())
+def _first_by(n: int, pos: np.ndarray, t: pd.Series) -> np.ndarray:
+    """Earliest ``t`` per child (NaT where none), as datetime64[ns]: ``pos`` is the position of
+    each row's child among the ``n`` children (-1: not one of them)."""
     ok = pos >= 0
-    out = np.full(len(ids), np.iinfo(np.int64).max, np.int64)
+    out = np.full(n, np.iinfo(np.int64).max, np.int64)
     np.minimum.at(out, pos[ok], t.to_numpy(dtype="datetime64[ns]")[ok].view(np.int64))
     res = out.view("datetime64[ns]").copy()
     res[out == np.iinfo(np.int64).max] = np.datetime64("NaT")
@@ -193,18 +193,25 @@ def _relative_rates(tables: dict, start: pd.Timestamp, end: pd.Timestamp) -> dic
     old = (birth + np.timedelta64(round(11 * YEAR_DAYS * 86400), "s") <= last) \
         & (birth + np.timedelta64(round(18 * YEAR_DAYS * 86400), "s") > start.to_datetime64())
     ids = pd.Index(cw["child_id"].astype(object).to_numpy()[old])
+    n = len(ids)
+
+    def pos(child: pd.Series) -> np.ndarray:  # each row's child among ids (-1: not at risk)
+        return ids.get_indexer(child.astype(object).to_numpy())
+
     conf = ep["confirmed"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-    f = _first_by(ids, ep["child_id"][conf], ep["identified_at"][conf])
+    f = _first_by(n, pos(ep["child_id"][conf]), ep["identified_at"][conf])
     s64, e64 = start.to_datetime64(), (end + pd.Timedelta(days=1)).to_datetime64()
     keep = ~(f < s64)  # known victims before the period are not at risk
-    ids, f = ids[keep], f[keep]
+    f = f[keep]
     victim = (f >= s64) & (f < e64)
     until = np.where(victim, f, e64)
     cong = pl["setting"].isin(["group_home", "residential_treatment", "shelter"]).to_numpy(bool)
+    pl_pos = pos(pl["child_id"])
     out = {}
-    for name, e in (("placement_relative_rate", pl), ("congregate_relative_rate", pl[cong]),
-                    ("runaway_relative_rate", aw)):
-        firstx = _first_by(ids, e["child_id"], e["start"])
+    for name, p, t in (("placement_relative_rate", pl_pos, pl["start"]),
+                       ("congregate_relative_rate", pl_pos[cong], pl["start"][cong]),
+                       ("runaway_relative_rate", pos(aw["child_id"]), aw["start"])):
+        firstx = _first_by(n, p, t)[keep]
         x = ~np.isnat(firstx) & (firstx < until)
         a = x[victim].mean() if victim.any() else np.nan
         b = x[~victim].mean() if (~victim).any() else np.nan
