@@ -93,6 +93,26 @@ def _cat(codes, levels) -> pd.Categorical:
     return pd.Categorical.from_codes(np.asarray(codes, dtype=np.int64), categories=list(levels))
 
 
+def _reordered(df: pd.DataFrame, order: np.ndarray) -> pd.DataFrame:
+    """Rows of ``df`` in ``order``, indexed 0..n-1 (``df.iloc[order].reset_index(drop=True)``
+    with one copy instead of two)."""
+    out = df.take(order)
+    out.index = pd.RangeIndex(len(out))
+    return out
+
+
+def _schema_frame(df: pd.DataFrame, table: str) -> pd.DataFrame:
+    """``df`` as :func:`schema.coerce_dtypes` returns it; the generator builds every column with
+    its schema dtype, in schema order, so the frame is kept as it is rather than copied."""
+    from dmst_eval.casedata import _has_dtype
+
+    cols = schema.TABLES[table].columns
+    if list(df.columns) == [c.name for c in cols] and all(_has_dtype(df[c.name], c.dtype)
+                                                           for c in cols):
+        return df
+    return schema.coerce_dtypes(df, table)
+
+
 def generate(config: SyntheticConfig | None = None, progress: bool = False, **overrides):
     """Generate a synthetic case-data bundle (all nine schema tables) with a known ground truth.
 
@@ -446,8 +466,9 @@ def _generate(cfg: SyntheticConfig, prog, keep_state: bool = False):
         "child_welfare_involved": pd.array(c_cw, dtype="boolean"),
         **flag_cols,
     })
-    order_c = np.argsort(perm, kind="stable")
-    children = children.iloc[order_c].reset_index(drop=True)
+    order_c = np.empty(n_all, np.int64)  # rows in order of id: the inverse permutation
+    order_c[perm] = np.arange(n_all)
+    children = _reordered(children, order_c)
 
     # facilities
     fw = max(3, len(str(fac["n"])))
@@ -481,7 +502,8 @@ def _generate(cfg: SyntheticConfig, prog, keep_state: bool = False):
         "placement_id": sp_id[aw_sp],
         "start": _dt(start_ns, aw_start),
         "end": _dt(start_ns, np.ceil(aw_end * 1440 - 1e-6) / 1440, D),
-    }).iloc[np.argsort(aw_rank)].reset_index(drop=True)
+    })
+    awol = _reordered(awol, np.argsort(aw_rank))
 
     # reports: identifying (first episodes), repeat episodes, police extra, unconfirmed
     rp_child = np.r_[vt_child, rep_child, n + n_nc + np.arange(npx), u_child]
@@ -529,7 +551,8 @@ def _generate(cfg: SyntheticConfig, prog, keep_state: bool = False):
         "first_response_at": _dt(start_ns, fr, D),
         "mdt_referral_at": _dt(start_ns, mdt, D),
         "disposition": _cat(disp, disp_levels),
-    }).iloc[o_r].reset_index(drop=True)
+    })
+    reports = _reordered(reports, o_r)
 
     # episodes of reports that were not confirmed (or are pending): one per report, located
     # where the child was when the alleged exploitation began (home, or the placement)
@@ -572,7 +595,8 @@ def _generate(cfg: SyntheticConfig, prog, keep_state: bool = False):
         "facility_id": _str_from_codes(ep_fac, fac_id),
         "awol_id": _str_from_codes(ep_aw_all, aw_id),
         "town": _str_from_codes(ep_town, town_names),
-    }).iloc[o_e].reset_index(drop=True)
+    })
+    episodes = _reordered(episodes, o_e)
     prog.step("tables")
 
     # services
@@ -618,7 +642,7 @@ def _generate(cfg: SyntheticConfig, prog, keep_state: bool = False):
     tables = {"children": children, "facilities": facilities, "placements": placements,
               "awol_episodes": awol, "reports": reports, "episodes": episodes,
               "services": services, "trainings": trainings, "training_attendance": attendance}
-    tables = {k: schema.coerce_dtypes(df, k) for k, df in tables.items()}
+    tables = {k: _schema_frame(df, k) for k, df in tables.items()}
     state = dict(cfg=cfg, D=D, towns=towns, ch=ch, C=C, A=A, V=V, p=p, beta=beta, elig=elig, lo=lo,
                  hi=hi, g=g, gc=gc, pmf=pmf, v=v, T=T, R=R, mu_nc=mu_nc, lam_nc=lam_nc,
                  fac=fac, sp=sp, setting=setting, is_cong=is_cong, sp_fac=sp_fac, rs=rs,

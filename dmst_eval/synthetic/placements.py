@@ -93,7 +93,9 @@ def careers(cfg, ch: dict, D: int, rng) -> dict:
     end = np.where(last, X[child], nxt)
     # the stock's first spell began before the window
     start = np.where((kk == 0) & ch["stock"][child], start - ch["hist"][child], start)
-    return dict(child=child, k=kk, start=start, end=end, K=K, off=off, m=len(child))
+    # search key of the spells, sorted (see spell_containing)
+    key = child.astype(np.float64) * 1e6 + start
+    return dict(child=child, k=kk, start=start, end=end, K=K, off=off, m=len(child), key=key)
 
 
 def assign_settings(cfg, ch, sp, C, Rref, D, rng) -> np.ndarray:
@@ -153,10 +155,10 @@ def fac_prob_weighted(fac) -> np.ndarray:
 
 def spell_containing(sp, child_ids: np.ndarray, t: np.ndarray, n_children: int) -> np.ndarray:
     """Index of the spell of ``child_ids[j]`` containing time ``t[j]`` (start <= t < end), -1 if
-    none. Spells are sorted by (child, start) and do not overlap."""
-    key_sp = sp["child"].astype(np.float64) * 1e6 + sp["start"]
+    none. Spells are sorted by (child, start) and do not overlap; ``sp["key"]`` is
+    ``child * 1e6 + start`` (built once by :func:`careers`)."""
     key = child_ids.astype(np.float64) * 1e6 + t
-    idx = np.searchsorted(key_sp, key, side="right") - 1
+    idx = np.searchsorted(sp["key"], key, side="right") - 1
     ok = (idx >= 0)
     idx = np.where(ok, idx, 0)
     ok &= (sp["child"][idx] == child_ids) & (t < sp["end"][idx]) & (t >= sp["start"][idx])
