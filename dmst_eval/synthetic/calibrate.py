@@ -156,16 +156,24 @@ def load_targets(path) -> list[Target]:
 
 
 # ----------------------------------------------------------------------------------- measures
-def _victim_frame(tables: dict) -> pd.DataFrame:
+def _child_index(tables: dict) -> pd.Index:
+    """The children's ids: the one lookup table from rows of other tables to their child."""
+    return pd.Index(tables["children"]["child_id"].astype(object).to_numpy())
+
+
+def _victim_frame(tables: dict, kids: pd.Index) -> pd.DataFrame:
     ch = tables["children"]
     ep = tables["episodes"]
     conf = ep[ep["confirmed"].astype("boolean").fillna(False).to_numpy(dtype=bool)]
     first = conf.groupby("child_id", observed=True)["identified_at"].min()
-    kids = ch[["child_id", "child_welfare_involved", "sex"]].set_index("child_id") \
-        .loc[first.index]
+    pos = kids.get_indexer(first.index.astype(object))
+    if (pos < 0).any():
+        raise InputError("episodes.child_id: confirmed episodes of children missing from the "
+                         "children table")
     return pd.DataFrame({"year": first.dt.year,
-                         "cw": kids["child_welfare_involved"].fillna(False).to_numpy(dtype=bool),
-                         "male": (kids["sex"] == "male").to_numpy()},
+                         "cw": ch["child_welfare_involved"].take(pos).fillna(False)
+                         .to_numpy(dtype=bool),
+                         "male": (ch["sex"].take(pos) == "male").to_numpy()},
                         index=first.index)
 
 
@@ -180,23 +188,25 @@ def _first_by(n: int, pos: np.ndarray, t: pd.Series) -> np.ndarray:
     return res
 
 
-def _relative_rates(tables: dict, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, float]:
+def _relative_rates(tables: dict, kids: pd.Index, start: pd.Timestamp, end: pd.Timestamp
+                    ) -> dict[str, float]:
     """Gibbs et al. (2018) style ratios among child-welfare children old enough to be at risk:
     share with the experience among victims identified in the period / share among the others.
     The experience counts if it began before identification (victims) or before the period's
     end (others)."""
     ch = tables["children"]
     pl, aw, ep = tables["placements"], tables["awol_episodes"], tables["episodes"]
-    cw = ch[ch["child_welfare_involved"].fillna(False).to_numpy(dtype=bool)]
-    birth = cw["birth_date"].to_numpy(dtype="datetime64[ns]")
+    birth = ch["birth_date"].to_numpy(dtype="datetime64[ns]")
     last = (end + pd.Timedelta(days=1 - 120)).to_datetime64()
-    old = (birth + np.timedelta64(round(11 * YEAR_DAYS * 86400), "s") <= last) \
+    at_risk = ch["child_welfare_involved"].fillna(False).to_numpy(dtype=bool) \
+        & (birth + np.timedelta64(round(11 * YEAR_DAYS * 86400), "s") <= last) \
         & (birth + np.timedelta64(round(18 * YEAR_DAYS * 86400), "s") > start.to_datetime64())
-    ids = pd.Index(cw["child_id"].astype(object).to_numpy()[old])
-    n = len(ids)
+    n = int(at_risk.sum())
+    rank = np.where(at_risk, np.cumsum(at_risk) - 1, -1)  # index among the at-risk children
 
-    def pos(child: pd.Series) -> np.ndarray:  # each row's child among ids (-1: not at risk)
-        return ids.get_indexer(child.astype(object).to_numpy())
+    def pos(child: pd.Series) -> np.ndarray:  # each row's child among them (-1: not at risk)
+        p = kids.get_indexer(child.astype(object).to_numpy())
+        return np.where(p >= 0, rank[p], -1)
 
     conf = ep["confirmed"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     f = _first_by(n, pos(ep["child_id"][conf]), ep["identified_at"][conf])
@@ -226,7 +236,8 @@ def measure_values(cd, targets: Sequence[Target]) -> dict[str, float]:
     tables, so they apply to a real extract as to a twin.
     """
     tables = cd.tables if hasattr(cd, "tables") else cd
-    vf = _victim_frame(tables)
+    kids = _child_index(tables)
+    vf = _victim_frame(tables, kids)
     per_year = vf.groupby("year").size()
     out: dict[str, float] = {}
     cache: dict = {}
@@ -257,7 +268,7 @@ def measure_values(cd, targets: Sequence[Target]) -> dict[str, float]:
         else:  # Gibbs et al. ratios
             key = (a, b)
             if key not in cache:
-                cache[key] = _relative_rates(tables, pd.Timestamp(f"{a}-01-01"),
+                cache[key] = _relative_rates(tables, kids, pd.Timestamp(f"{a}-01-01"),
                                              pd.Timestamp(f"{b}-12-31"))
             v = cache[key][t.measure]
         out[t.name] = v
