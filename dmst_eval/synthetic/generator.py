@@ -53,13 +53,14 @@ def _ids(prefix: str, k: np.ndarray, width: int | None = None) -> pd.arrays.Stri
     if width is None:
         width = max(6, len(str(int(k.max()) if len(k) else 0)))
     # vectorised: code points of prefix + digits, viewed as a fixed-width unicode array
-    pw = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
-    digits = (k[:, None] // pw[None, :]) % 10 + ord("0")
-    pre = np.array([ord(c) for c in prefix], dtype=np.uint32)
     cp = np.empty((len(k), len(prefix) + width), dtype=np.uint32)
-    cp[:, :len(prefix)] = pre
-    cp[:, len(prefix):] = digits
-    u = np.ascontiguousarray(cp).view(f"<U{len(prefix) + width}").ravel()
+    cp[:, :len(prefix)] = [ord(c) for c in prefix]
+    rest = k % 10 ** width  # the last `width` digits, last digit first
+    rest = rest.astype(np.uint32) if width <= 9 else rest  # (uint32 divides faster)
+    for j in range(len(prefix) + width - 1, len(prefix) - 1, -1):
+        cp[:, j] = rest % 10 + ord("0")
+        rest //= 10
+    u = cp.view(f"<U{len(prefix) + width}").ravel()
     return pd.arrays.StringArray(u.astype(object))
 
 

@@ -40,6 +40,11 @@ def _f(x) -> float:
     return float(np.round(float(x), 10))
 
 
+def _fs(x) -> list[float]:
+    """``[_f(v) for v in x]``, rounded in one call (the same numbers)."""
+    return np.round(np.asarray(x, dtype=float), 10).tolist()
+
+
 def _ratio(flag, V, el):
     a = flag[el & V].mean() if (el & V).any() else np.nan
     b = flag[el & ~V].mean() if (el & ~V).any() else np.nan
@@ -103,11 +108,10 @@ def build_truth(s: dict) -> dict:
     rr_t = w / (pop / pop.sum())
     E_unc = E_t.sum() * w
     geography = {"base_rate_per_10000": _f(rate * 1e4),
-                 "town_relative_risk": {t: _f(r) for t, r in zip(towns["town"], rr_t)},
-                 "expected_victims": {t: _f(e) for t, e in zip(towns["town"], E_unc)},
-                 "town_relative_risk_conditional": {t: _f(r) for t, r in
-                                                    zip(towns["town"], rr_cond)},
-                 "expected_victims_conditional": {t: _f(e) for t, e in zip(towns["town"], E_t)},
+                 "town_relative_risk": dict(zip(towns["town"], _fs(rr_t))),
+                 "expected_victims": dict(zip(towns["town"], _fs(E_unc))),
+                 "town_relative_risk_conditional": dict(zip(towns["town"], _fs(rr_cond))),
+                 "expected_victims_conditional": dict(zip(towns["town"], _fs(E_t))),
                  "hotspots": [] if null else sorted(cfg.hotspot_towns),
                  "population": "2010 Census under-18 population (geography.towns()."
                                "population_under18)",
@@ -139,13 +143,14 @@ def build_truth(s: dict) -> dict:
     frate = E_f.sum() / expo.sum() if expo.sum() > 0 else np.nan
     fw = max(3, len(str(fac["n"])))
     fids = ["F" + str(i).zfill(fw) for i in range(1, fac["n"] + 1)]
-    rr_f = {f: (None if expo[i] <= 0 or not frate > 0 else _f(E_f[i] / (expo[i] * frate)))
-            for i, f in enumerate(fids)}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rr_f = _fs(E_f / (expo * frate))
+    rr_f = {f: (None if expo[i] <= 0 or not frate > 0 else rr_f[i]) for i, f in enumerate(fids)}
     facilities = {"relative_risk": rr_f,
-                  "planted_weight": {f: _f(w) for f, w in zip(fids, fac["rr"])},
+                  "planted_weight": dict(zip(fids, _fs(fac["rr"]))),
                   "high_risk": [f for f, h in zip(fids, fac["high"]) if h],
-                  "expected_victims": {f: _f(e) for f, e in zip(fids, E_f)},
-                  "child_years": {f: _f(x) for f, x in zip(fids, expo)},
+                  "expected_victims": dict(zip(fids, _fs(E_f))),
+                  "child_years": dict(zip(fids, _fs(expo))),
                   "base_rate_per_child_year": _f(frate),
                   "outcome": "victims whose FIRST confirmed episode has episodes.facility_id == f "
                              "(status placement or awol), per child-year of placement at f inside "
@@ -215,7 +220,7 @@ def build_truth(s: dict) -> dict:
            "slope_change_per_month": _f(s["slope_ch"]),
            "baseline_per_month": _f(cfg.police_reports_per_month_2008 * cfg.scale),
            "trend_per_month": _f(cfg.police_trend_per_month), "m0": int(s["m0"]),
-           "expected_monthly": [_f(x) for x in mu],
+           "expected_monthly": _fs(mu),
            "max_police_share_identifying": _f(s["pi"].max())}
 
     # ------------------------------------------------------------------ training
