@@ -454,7 +454,10 @@ def _generate(cfg: SyntheticConfig, prog, keep_state: bool = False):
     c_town = np.r_[ch["town"], nc_town, px_town]
     c_cw = np.r_[np.ones(n, bool), np.zeros(n_nc + npx, bool)]
     perm = rng.permutation(n_all)  # id number of each child
-    child_id = _ranked_ids("C", perm, 7)
+    ids = _ids("C", np.arange(1, n_all + 1), 7)  # the children table's ids, in its order (by id)
+    child_id = ids[perm]  # the id of each child, in the order generated
+    o_c = np.empty(n_all, np.int64)  # children table row j: child o_c[j] (inverse of perm)
+    o_c[perm] = np.arange(n_all)
     region_levels = list(schema.REGIONS)
     town_region = pd.Categorical(towns["region"], categories=region_levels).codes
     town_names = towns["town"].to_numpy(dtype=object)
@@ -463,20 +466,17 @@ def _generate(cfg: SyntheticConfig, prog, keep_state: bool = False):
     flag_cols = {}
     for k in schema.RISK_FLAGS:
         full = np.r_[ch[k], nc_flags[k], px_flags[k]]
-        flag_cols[k] = _masked_bool(full, cfg.flag_missing[k], rng)
+        flag_cols[k] = _masked_bool(full, cfg.flag_missing[k], rng)[o_c]
     children = pd.DataFrame({
-        "child_id": child_id,
-        "sex": _cat(c_male.astype(np.int64), schema.SEX),
-        "birth_date": _dt(start_ns, c_birth.astype(float), unit_days=1.0),
-        "race_ethnicity": _cat(race_code_schema, race_levels),
-        "home_town": _str_from_codes(c_town, town_names),
-        "region": _cat(town_region[c_town], region_levels),
-        "child_welfare_involved": pd.array(c_cw, dtype="boolean"),
+        "child_id": ids,
+        "sex": _cat(c_male[o_c].astype(np.int64), schema.SEX),
+        "birth_date": _dt(start_ns, c_birth[o_c].astype(float), unit_days=1.0),
+        "race_ethnicity": _cat(race_code_schema[o_c], race_levels),
+        "home_town": _str_from_codes(c_town[o_c], town_names),
+        "region": _cat(town_region[c_town[o_c]], region_levels),
+        "child_welfare_involved": pd.array(c_cw[o_c], dtype="boolean"),
         **flag_cols,
     })
-    order_c = np.empty(n_all, np.int64)  # rows in order of id: the inverse permutation
-    order_c[perm] = np.arange(n_all)
-    children = _reordered(children, order_c)
 
     # facilities
     fw = max(3, len(str(fac["n"])))
