@@ -61,7 +61,7 @@ def _ids(prefix: str, k: np.ndarray, width: int | None = None) -> pd.arrays.Stri
         cp[:, j] = rest % 10 + ord("0")
         rest //= 10
     u = cp.view(f"<U{len(prefix) + width}").ravel()
-    return pd.arrays.StringArray(u.astype(object))
+    return pd.array(u, dtype=pd.StringDtype("python"))
 
 
 def _ranked_ids(prefix: str, rank: np.ndarray, width: int) -> pd.arrays.StringArray:
@@ -73,9 +73,9 @@ def _ranked_ids(prefix: str, rank: np.ndarray, width: int) -> pd.arrays.StringAr
 
 def _str_from_codes(codes: np.ndarray, labels) -> pd.arrays.StringArray:
     """String array of ``labels[codes]`` (codes < 0 -> missing) without per-row formatting."""
-    lab = np.append(np.asarray(labels, dtype=object), pd.NA)
-    codes = np.asarray(codes, dtype=np.int64)
-    return pd.arrays.StringArray(lab[np.where(codes >= 0, codes, len(lab) - 1)])
+    if not isinstance(labels, pd.arrays.StringArray):
+        labels = pd.arrays.StringArray(np.asarray(labels, dtype=object))
+    return labels.take(np.asarray(codes, dtype=np.int64), allow_fill=True)
 
 
 def _dt(start_ns: int, days, D: float | None = None, unit_days: float = 1 / 1440) -> np.ndarray:
