@@ -168,8 +168,9 @@ def _victim_frame(tables: dict, kids: pd.Index) -> pd.DataFrame:
     first = conf.groupby("child_id", observed=True)["identified_at"].min()
     pos = kids.get_indexer(first.index.astype(object))
     if (pos < 0).any():
-        raise InputError("episodes.child_id: confirmed episodes of children missing from the "
-                         "children table")
+        raise InputError(f"{int((pos < 0).sum())} children with confirmed episodes are not in "
+                         "the children table", table="episodes", column="child_id",
+                         expected="ids of children.child_id")
     return pd.DataFrame({"year": first.dt.year,
                          "cw": ch["child_welfare_involved"].take(pos).fillna(False)
                          .to_numpy(dtype=bool),
@@ -202,11 +203,11 @@ def _relative_rates(tables: dict, kids: pd.Index, start: pd.Timestamp, end: pd.T
         & (birth + np.timedelta64(round(11 * YEAR_DAYS * 86400), "s") <= last) \
         & (birth + np.timedelta64(round(18 * YEAR_DAYS * 86400), "s") > start.to_datetime64())
     n = int(at_risk.sum())
-    rank = np.where(at_risk, np.cumsum(at_risk) - 1, -1)  # index among the at-risk children
+    # index of each child among the at-risk children (-1: not at risk; last: not a child)
+    rank = np.r_[np.where(at_risk, np.cumsum(at_risk) - 1, -1), -1]
 
-    def pos(child: pd.Series) -> np.ndarray:  # each row's child among them (-1: not at risk)
-        p = kids.get_indexer(child.astype(object).to_numpy())
-        return np.where(p >= 0, rank[p], -1)
+    def pos(child: pd.Series) -> np.ndarray:  # each row's child among them (-1: none)
+        return rank[kids.get_indexer(child.astype(object).to_numpy())]
 
     conf = ep["confirmed"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     f = _first_by(n, pos(ep["child_id"][conf]), ep["identified_at"][conf])
