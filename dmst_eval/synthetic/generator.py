@@ -66,8 +66,8 @@ def _ids(prefix: str, k: np.ndarray, width: int | None = None) -> pd.arrays.Stri
 
 def _ranked_ids(prefix: str, rank: np.ndarray, width: int) -> pd.arrays.StringArray:
     """``_ids(prefix, rank + 1, width)`` for a permutation ``rank``, the strings created in id
-    order: a table sorted by id then holds them in memory order, which makes hashing and
-    looking up its ids several times faster."""
+    order: a table sorted by id then holds them in memory order (faster to hash and look up
+    than strings scattered in memory)."""
     return _ids(prefix, np.arange(1, len(rank) + 1), width)[np.asarray(rank)]
 
 
