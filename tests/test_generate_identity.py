@@ -5,23 +5,14 @@ hashes, canonical SHA-256 of the truth). A change that alters the generated data
 truth or the hash scheme fails here. (So would a pandas or numpy release that changed its random
 streams or ``hash_pandas_object``; re-pin only after checking that this, and nothing in
 ``dmst_eval``, is the cause.)
-
-``content_hash`` computes pandas' ``hash_pandas_object`` values with less work
-(``casedata._row_hashes``); the second half checks it against pandas itself on frames with what
-the fast path treats specially: missing values, repeated text, duplicated keys, mixed objects,
-empty tables.
 """
 from __future__ import annotations
-
-import hashlib
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from dmst_eval import schema
-from dmst_eval.casedata import _canonical, _row_hashes, content_hash
 from dmst_eval.synthetic import generate
 from dmst_eval.synthetic.generator import _ids
 
@@ -53,61 +44,6 @@ def test_small_bundle_is_pinned(small):
     assert small.meta["content_hashes"] == CONTENT_HASHES
     assert small.meta["data_hash"] == small.data_hash == DATA_HASH
     assert small.meta["truth_sha256"] == TRUTH_SHA256
-
-
-def _pandas_content_hash(df: pd.DataFrame, table: str) -> str:
-    """content_hash as first written: pandas' hash_pandas_object of the canonical table."""
-    d = _canonical(df, table)
-    h = hashlib.sha256()
-    h.update(json.dumps([[c, str(t)] for c, t in d.dtypes.items()]).encode())
-    if len(d):
-        h.update(pd.util.hash_pandas_object(d, index=False).to_numpy().tobytes())
-    return h.hexdigest()
-
-
-def _variants(df: pd.DataFrame):
-    """The table itself, a resample with duplicated keys and ~20% missing values, its text
-    form (object columns, not yet cast), one with numbers mixed into the key column, no rows,
-    one row, and all values missing."""
-    rng = np.random.default_rng(0)
-    sub = df.sample(n=min(len(df), 400), replace=True, random_state=1).reset_index(drop=True)
-    for c in sub.columns:
-        sub.loc[rng.random(len(sub)) < 0.2, c] = None
-    mixed = df.head(50).astype(object)
-    mixed.iloc[::7, 0] = 3.5
-    missing = df.head(5).copy()
-    for c in missing.columns:
-        missing[c] = None
-    return {"as generated": df, "resampled with gaps": sub, "text": df.head(300).astype(object),
-            "mixed key": mixed, "no rows": df.iloc[:0], "one row": df.iloc[:1],
-            "all missing": missing}
-
-
-@pytest.mark.parametrize("table", schema.TABLE_NAMES)
-def test_content_hash_equals_pandas_hash(small, table):
-    for what, df in _variants(small.tables[table]).items():
-        assert content_hash(df, table) == _pandas_content_hash(df, table), what
-
-
-def test_row_hashes_equal_hash_pandas_object():
-    text = pd.array(["b", None, "a", "b", "é", ""], dtype="string")
-    frame = pd.DataFrame({
-        "key": pd.array(["k1", "k2", None, "k4", "k5", "k1"], dtype="string"),
-        "text": text,
-        "cat": pd.Categorical(["x", None, "y", "x", "y", "x"], categories=["y", "x"]),
-        "when": pd.to_datetime(["2010-01-01", None, "2011-05-02", "2010-01-01", None,
-                                "2012-12-31"]),
-        "flag": pd.array([True, None, False, True, False, None], dtype="boolean"),
-        "count": pd.array([1, None, 3, 4, 5, 6], dtype="Int64"),
-        "x": [0.5, np.nan, -1.0, 2.0, 0.0, 1e300],
-    })
-    want = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    got = _row_hashes([(frame[c].array, c == "key") for c in frame.columns])
-    np.testing.assert_array_equal(got, want)
-    # missing text is marked as pandas marks it (2**64 - 1), key column or not
-    one = pd.util.hash_pandas_object(pd.DataFrame({"t": text}), index=False).to_numpy()
-    for distinct in (False, True):
-        np.testing.assert_array_equal(_row_hashes([(text, distinct)]), one)
 
 
 def test_ids_are_zero_padded_numbers():
