@@ -19,7 +19,7 @@ from dmst_eval import recidivism as rc
 from dmst_eval.synthetic import generate
 from tests.conftest import n_seeds
 
-# one worker runs the module: the scale-10 bundle behind every test is generated once (~6 s)
+# one worker runs the module: the scale-10 bundle behind every test is generated once (~3 s)
 pytestmark = pytest.mark.xdist_group("recidivism_recovery")
 
 SCALE = 10
