@@ -200,14 +200,16 @@ def _police_reports(brief) -> tuple[str, dict, list]:
         brief.cache["its_level"] = (float(lc["estimate"]), float(lc["ci_lower"]),
                                     float(lc["ci_upper"]))
     else:
+        # no time series to draw: the yearly counts get a chart of their own (with the time
+        # series, its grey bars show them, and the table below has the numbers)
         parts.append(markup.note("Too few police reports to fit an interrupted time series."))
-    fig, ax = plots.new_figure((6.5, 2.4))
-    sh.planned_bars(ysup, "year", "police_reports", ax=ax, ylabel="police reports")
-    parts.append(brief.figure(fig, "police_reports_by_year",
-                              "Police reports to the Careline by year (the table below has "
-                              "the numbers; hatched: a hidden count, the column's height is "
-                              "not data).", data=ysup))
-    figs.append("police_reports_by_year")
+        fig, ax = plots.new_figure((6.5, 2.4))
+        sh.planned_bars(ysup, "year", "police_reports", ax=ax, ylabel="police reports")
+        parts.append(brief.figure(fig, "police_reports_by_year",
+                                  "Police reports to the Careline by year (the table below has "
+                                  "the numbers; hatched: a hidden count, the column's height is "
+                                  "not data).", data=ysup))
+        figs.append("police_reports_by_year")
     h, y2 = brief.table(ysup, caption="Police reports to the Careline by year")
     parts.append(h)
     return "".join(parts), {"police_reports": y2}, figs
