@@ -36,7 +36,7 @@ import pandas as pd
 
 from dmst_eval import schema
 from dmst_eval.errors import DataValidationError, InputError  # noqa: F401  (re-exported)
-from dmst_eval.schema import TABLE_NAMES, TABLES
+from dmst_eval.schema import TABLE_NAMES, TABLES, _has_dtype
 
 #: Most offending keys/rows listed per problem.
 MAX_ROWS_LISTED = 10
@@ -67,18 +67,6 @@ def _canonical(df: pd.DataFrame, table: str) -> pd.DataFrame:
         else:
             out[c.name] = pd.Series(index=df.index, dtype=c.dtype).array
     return pd.DataFrame(out, index=pd.RangeIndex(len(df)), copy=False)
-
-
-def _has_dtype(s: pd.Series, dtype) -> bool:
-    """``s`` has exactly ``dtype`` (categoricals: the same levels in the same order; storage of
-    strings counts)."""
-    dtype = pd.api.types.pandas_dtype(dtype)
-    if isinstance(dtype, pd.CategoricalDtype):  # (their == ignores the order of the levels)
-        have = s.dtype
-        return (isinstance(have, pd.CategoricalDtype) and have.ordered == dtype.ordered
-                and have.categories.dtype == dtype.categories.dtype
-                and have.categories.equals(dtype.categories))
-    return s.dtype == dtype and repr(s.dtype) == repr(dtype)
 
 
 def content_hash(df: pd.DataFrame, table: str) -> str:

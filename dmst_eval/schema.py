@@ -409,13 +409,30 @@ def empty_frame(table: str) -> pd.DataFrame:
     return pd.DataFrame({c.name: pd.Series([], dtype=c.dtype) for c in spec.columns})
 
 
+def _has_dtype(s: pd.Series, dtype) -> bool:
+    """``s`` has exactly ``dtype`` (categoricals: the same levels in the same order; storage of
+    strings counts)."""
+    dtype = pd.api.types.pandas_dtype(dtype)
+    if isinstance(dtype, pd.CategoricalDtype):  # (their == ignores the order of the levels)
+        have = s.dtype
+        return (isinstance(have, pd.CategoricalDtype) and have.ordered == dtype.ordered
+                and have.categories.dtype == dtype.categories.dtype
+                and have.categories.equals(dtype.categories))
+    return s.dtype == dtype and repr(s.dtype) == repr(dtype)
+
+
 def coerce_dtypes(df: pd.DataFrame, table: str) -> pd.DataFrame:
     """Return ``df`` with every schema column cast to its schema dtype (no validation).
 
     Used by generators and tests that build frames by hand. Raises ``KeyError`` for a missing
-    column; unknown categories become missing (validation catches them when loading).
+    column; unknown categories become missing (validation catches them when loading). A frame
+    that already has exactly the schema's columns, in order, with their dtypes is returned as
+    it is, not copied.
     """
     spec = TABLES[table]
+    if list(df.columns) == spec.column_names and all(_has_dtype(df[c.name], c.dtype)
+                                                      for c in spec.columns):
+        return df
     out = {}
     for c in spec.columns:
         out[c.name] = df[c.name].astype(c.dtype)

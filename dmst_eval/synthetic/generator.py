@@ -109,18 +109,6 @@ def _reordered(df: pd.DataFrame, order: np.ndarray) -> pd.DataFrame:
     return out
 
 
-def _schema_frame(df: pd.DataFrame, table: str) -> pd.DataFrame:
-    """``df`` as :func:`schema.coerce_dtypes` returns it; the generator builds every column with
-    its schema dtype, in schema order, so the frame is kept as it is rather than copied."""
-    from dmst_eval.casedata import _has_dtype
-
-    cols = schema.TABLES[table].columns
-    if list(df.columns) == [c.name for c in cols] and all(_has_dtype(df[c.name], c.dtype)
-                                                           for c in cols):
-        return df
-    return schema.coerce_dtypes(df, table)
-
-
 def generate(config: SyntheticConfig | None = None, progress: bool = False, **overrides):
     """Generate a synthetic case-data bundle (all nine schema tables) with a known ground truth.
 
@@ -650,7 +638,8 @@ def _generate(cfg: SyntheticConfig, prog, keep_state: bool = False):
     tables = {"children": children, "facilities": facilities, "placements": placements,
               "awol_episodes": awol, "reports": reports, "episodes": episodes,
               "services": services, "trainings": trainings, "training_attendance": attendance}
-    tables = {k: _schema_frame(df, k) for k, df in tables.items()}
+    # every column was built with its schema dtype: coerce_dtypes returns the frames uncopied
+    tables = {k: schema.coerce_dtypes(df, k) for k, df in tables.items()}
     state = dict(cfg=cfg, D=D, towns=towns, ch=ch, C=C, A=A, V=V, p=p, beta=beta, elig=elig, lo=lo,
                  hi=hi, g=g, gc=gc, pmf=pmf, v=v, T=T, R=R, mu_nc=mu_nc, lam_nc=lam_nc,
                  fac=fac, sp=sp, setting=setting, is_cong=is_cong, sp_fac=sp_fac, rs=rs,
