@@ -641,7 +641,9 @@ def data_dictionary() -> str:
         "(the generator configuration) with `generator_config_sha256`, `truth_sha256` of "
         "`truth.json` (which must be present) and `data_hash` of the tables. Each hash is the "
         "SHA-256 of the JSON value in canonical form (sorted keys, separators `,` and `:`, "
-        "ASCII); `data_hash` is the one `CaseData.save` writes. A bundle claiming to be "
+        "ASCII); `data_hash` is the one `CaseData.save` writes (with `file_sha256`, the "
+        "SHA-256 of each Parquet file it wrote, so that loading those very files does not hash "
+        "the tables again; a file with other bytes is hashed). A bundle claiming to be "
         "synthetic without a consistent record is refused: a real extract says "
         "`\"source\": \"extract\"` or leaves `source` out.",
         "",

@@ -274,6 +274,38 @@ def test_generator_record_contract(tmp_path):
     assert "truth.json with the ground truth" in p["expected"]
 
 
+def test_saved_files_skip_rehashing_but_an_edit_is_caught(tmp_path, monkeypatch):
+    """A bundle loaded from the very files CaseData.save wrote takes its content hashes from
+    meta.json (file_sha256 matches); a table rewritten with other data is hashed again and the
+    synthetic record refused."""
+    from dmst_eval import casedata
+    from dmst_eval.synthetic import generate
+
+    d = generate(scale=0.05, seed=3).save(tmp_path / "syn")
+    meta = json.loads((d / "meta.json").read_text())
+    assert sorted(meta["file_sha256"]) == sorted(schema.TABLES)
+    real_hash = casedata.content_hash
+    calls = []
+    monkeypatch.setattr(casedata, "content_hash",
+                        lambda df, t: calls.append(t) or real_hash(df, t))
+    cd = load(d)
+    assert cd.is_synthetic and calls == []          # no table hashed again
+    assert cd.meta["content_hashes"] == meta["content_hashes"]
+    monkeypatch.setattr(casedata, "content_hash", real_hash)
+    assert cd.data_hash == meta["data_hash"]        # and they are the tables' hashes
+
+    # the same rows written by another writer: other bytes, so the tables are hashed (and match)
+    t = pq.read_table(d / "trainings.parquet")
+    pq.write_table(t, d / "trainings.parquet", compression="snappy")
+    assert load(d).is_synthetic
+    # one value changed: hashed, and the record no longer matches
+    ch = pq.read_table(d / "children.parquet").to_pandas()
+    ch.loc[0, "child_welfare_involved"] = not bool(ch.loc[0, "child_welfare_involved"])
+    pq.write_table(pa.Table.from_pandas(ch, preserve_index=False), d / "children.parquet")
+    (p,) = _problems(d)
+    assert "data_hash matches the tables" in p["expected"]
+
+
 def test_spreadsheet_formula_accepted_and_neutralised(tmp_path):
     f = valid_frames()
     f["facilities"].loc[0, "name"] = '=HYPERLINK("http://example.org","Facility 001")'
