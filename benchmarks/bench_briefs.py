@@ -7,7 +7,8 @@ Measures, on the same machine state:
 1. **floor** — what no brief can beat: papermill in a fresh ``dmst-eval`` kernel (started the
    way :func:`dmst_eval.briefs.render` starts it) on a notebook that only imports the brief's
    stack (pandas, geopandas, statsmodels, scipy, matplotlib, esda/libpysal, jinja2, every
-   dmst_eval analysis module: ``briefs.context.STACK``, what ``Brief.from_params`` imports),
+   dmst_eval analysis module: ``briefs.context.STACK``, what ``Brief.from_params`` imports;
+   and pandera, which validating the data imports: ``briefs.context.VALIDATION_STACK``),
    plus the same HTML export.
 2. **brief** — the default statewide brief end to end with :func:`dmst_eval.briefs.render`
    (fresh kernel, data validated in it, sections, export, disclosure audit, private publish;
@@ -52,8 +53,8 @@ import pandas, numpy, scipy.stats, geopandas, statsmodels.api, matplotlib.pyplot
 import pyogrio, yaml, threadpoolctl
 from dmst_eval import briefs, casedata, tracking, rba, risk, recidivism, evaluation, hotspots
 from dmst_eval import disclosure, plots, geography
-from dmst_eval.briefs.context import STACK
-for mod in STACK:  # what Brief.from_params imports
+from dmst_eval.briefs.context import STACK, VALIDATION_STACK
+for mod in STACK + VALIDATION_STACK:  # what Brief.from_params imports, and validation
     importlib.import_module(mod)
 briefs.quiet()
 print("stack imported")"""

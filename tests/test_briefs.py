@@ -23,6 +23,26 @@ pytestmark = pytest.mark.xdist_group("briefs")  # renders share the machine: kee
 
 
 # ------------------------------------------------------------------ parameters
+def test_stack_lists_what_loading_a_brief_imports(tmp_path):
+    """The benchmark's floor imports STACK + VALIDATION_STACK: after them, building a brief
+    (loading and validating the default data) imports no other third-party package."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib, sys\n"
+        "from dmst_eval.briefs import Brief\n"
+        "from dmst_eval.briefs.context import STACK, VALIDATION_STACK\n"
+        "for m in STACK + VALIDATION_STACK: importlib.import_module(m)\n"
+        "before = set(sys.modules)\n"
+        f"Brief.from_params(data_path={str(DATA)!r}, figures_dir=None)\n"
+        "top = lambda mods: {m.split('.')[0] for m in mods}\n"
+        "print(sorted(top(set(sys.modules)) - top(before) - set(sys.stdlib_module_names)))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_normalise_region_spellings_and_errors():
     assert briefs.normalise_region("region 6") == "Region 6"
     assert briefs.normalise_region(2) == "Region 2"

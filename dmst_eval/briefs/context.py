@@ -32,15 +32,21 @@ from dmst_eval.briefs.params import (DEFAULT_PERIOD_YEARS, POLICY_DATES, BriefPa
                                      parse_date)
 from dmst_eval.errors import BriefError
 
-__all__ = ["Brief", "Section", "section", "STACK"]
+__all__ = ["Brief", "Section", "section", "STACK", "VALIDATION_STACK"]
 
 #: Modules the sections compute with (imported by :meth:`Brief.from_params`; the benchmark's
 #: floor imports the same list). ``esda`` (with libpysal, for the towns' spatial statistics)
 #: and ``jinja2`` (the HTML templates) are imported lazily by the library, but every brief needs
 #: them.
-STACK = ("geopandas", "statsmodels.api", "matplotlib.pyplot", "esda.moran", "jinja2",
-         "dmst_eval.tracking", "dmst_eval.rba", "dmst_eval.risk", "dmst_eval.recidivism",
+STACK = ("pyarrow.parquet", "geopandas", "statsmodels.api", "matplotlib.pyplot", "esda.moran",
+         "jinja2", "dmst_eval.tracking", "dmst_eval.rba", "dmst_eval.risk", "dmst_eval.recidivism",
          "dmst_eval.evaluation", "dmst_eval.hotspots", "dmst_eval.geography")
+#: What loading *and validating* a bundle imports besides :data:`STACK` (pandera, with the
+#: checks it registers on first use). A brief that validates its data imports it in its setup
+#: cell; one reading a batch's validated copy does not. The benchmark's floor imports it too,
+#: as its brief validates.
+VALIDATION_STACK = ("pandera.pandas", "pandera.backends.pandas.register",
+                    "pandera.backends.pandas.builtin_checks")
 
 
 class Section:
