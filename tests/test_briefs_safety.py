@@ -61,12 +61,17 @@ def test_private_copy_is_private_faithful_and_not_validated_again(cd, tmp_path, 
         assert not [f for f in copy.iterdir() if f.suffix not in (".parquet", ".json")]
         from dmst_eval import casedata
 
-        calls = []
+        calls, hashed = [], []
         monkeypatch.setattr(casedata, "load", lambda p: calls.append(p) or "validated")
+        real_hash = casedata.content_hash
+        monkeypatch.setattr(casedata, "content_hash", lambda df, t: hashed.append(t) or 0)
         back = bundle.load_bundle(copy)
         assert calls == []  # read as it is: validated once, in the batch's parent
+        assert hashed == []  # and hashed there: its content hashes stand
+        monkeypatch.setattr(casedata, "content_hash", real_hash)
         for name, df in cd.tables.items():
             pd.testing.assert_frame_equal(back.tables[name], df, check_exact=True)
+        assert back.meta["content_hashes"] == cd.meta["content_hashes"]
         assert back.data_hash == cd.data_hash and back.meta["seed"] == cd.meta["seed"]
         # a copy another user could read is not trusted: it is loaded (validated) as a bundle
         os.chmod(copy, 0o755)
